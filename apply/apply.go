@@ -1,0 +1,403 @@
+// Package apply executes a plan against the runtime.
+//
+// The order is fixed: first the pods the configuration dropped are
+// destroyed; then, one dependency level at a time, every pod of the level
+// is converged in parallel (bounded by Options.Parallelism). For one pod:
+// images are pulled, a replaced pod's old sandbox is stopped and removed,
+// the sandbox is run, init containers run to completion one after another,
+// and then the other containers are created and started. A pod whose
+// dependency failed is skipped, and so are its own dependents.
+package apply
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/criconfig"
+	"github.com/berth-dev/berth/planner"
+	"github.com/berth-dev/berth/spec"
+)
+
+// Runtime is what apply needs from the container runtime.
+type Runtime interface {
+	PullImage(ctx context.Context, ref string, pod *cri.PodSandboxConfig) (string, error)
+	RunSandbox(ctx context.Context, cfg *cri.PodSandboxConfig, handler string) (string, error)
+	StopSandbox(ctx context.Context, id string) error
+	RemoveSandbox(ctx context.Context, id string) error
+	CreateContainer(ctx context.Context, podID string, cfg *cri.ContainerConfig, pod *cri.PodSandboxConfig) (string, error)
+	StartContainer(ctx context.Context, id string) error
+	StopContainer(ctx context.Context, id string, grace time.Duration) error
+	RemoveContainer(ctx context.Context, id string) error
+	ContainerStatus(ctx context.Context, id string) (*cri.ContainerStatus, error)
+}
+
+// Options tune an apply.
+type Options struct {
+	Parallelism int
+	// LogRoot is where pod log directories are made; default criconfig.DefaultLogRoot.
+	LogRoot string
+	// Report receives progress events; it is called from several goroutines
+	// but never concurrently.
+	Report func(Event)
+}
+
+// Status is where a step is.
+type Status string
+
+// The statuses an Event reports.
+const (
+	Started Status = "started"
+	Done    Status = "done"
+	Failed  Status = "failed"
+	Skipped Status = "skipped"
+)
+
+// Event reports progress of one pod or container step.
+type Event struct {
+	Address string
+	Action  planner.Action
+	Status  Status
+	Detail  string
+	Err     error
+	Elapsed time.Duration
+}
+
+// Result is the outcome of every pod step.
+type Result struct {
+	Steps []Event
+}
+
+// Err joins the errors of failed steps, or returns nil.
+func (r *Result) Err() error {
+	var errs []error
+	for _, s := range r.Steps {
+		if s.Status == Failed {
+			errs = append(errs, fmt.Errorf("%s: %w", s.Address, s.Err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type executor struct {
+	rt    Runtime
+	stack string
+	opts  Options
+	pulls singleflight.Group
+
+	mu     sync.Mutex
+	result Result
+	failed map[string]bool // pod names that failed or were skipped
+}
+
+// Execute runs the plan. It returns when every step has finished, failed or
+// been skipped; the caller should check Result.Err.
+func Execute(ctx context.Context, plan *planner.Plan, rt Runtime, opts Options) *Result {
+	if opts.Parallelism < 1 {
+		opts.Parallelism = spec.DefaultParallelism
+	}
+	if opts.LogRoot == "" {
+		opts.LogRoot = criconfig.DefaultLogRoot
+	}
+	x := &executor{rt: rt, stack: plan.Stack, opts: opts, failed: map[string]bool{}}
+
+	var destroys []*planner.PodChange
+	var levels [][]*planner.PodChange
+	for _, pc := range plan.Pods {
+		if pc.Action == planner.Destroy {
+			destroys = append(destroys, pc)
+			continue
+		}
+		if !podHasWork(pc) {
+			continue
+		}
+		for len(levels) <= pc.Level {
+			levels = append(levels, nil)
+		}
+		levels[pc.Level] = append(levels[pc.Level], pc)
+	}
+
+	x.parallel(ctx, destroys, x.destroyPod)
+	for _, level := range levels {
+		x.parallel(ctx, level, x.convergePod)
+	}
+	return &x.result
+}
+
+func podHasWork(pc *planner.PodChange) bool {
+	if pc.Action != planner.NoOp {
+		return true
+	}
+	for _, cc := range pc.Containers {
+		if cc.Action != planner.NoOp {
+			return true
+		}
+	}
+	return false
+}
+
+// parallel runs step for each pod change, at most Parallelism at a time,
+// and records each outcome. A failed step does not stop the others.
+func (x *executor) parallel(ctx context.Context, pods []*planner.PodChange, step func(context.Context, *planner.PodChange) (string, error)) {
+	var g errgroup.Group
+	g.SetLimit(x.opts.Parallelism)
+	for _, pc := range pods {
+		if dep := x.failedDependency(pc); dep != "" {
+			x.finish(pc, Event{Address: pc.Address, Action: pc.Action, Status: Skipped, Detail: fmt.Sprintf("pod.%s, which it depends on, did not converge", dep)})
+			continue
+		}
+		g.Go(func() error {
+			start := time.Now()
+			x.report(Event{Address: pc.Address, Action: pc.Action, Status: Started})
+			detail, err := step(ctx, pc)
+			ev := Event{Address: pc.Address, Action: pc.Action, Status: Done, Detail: detail, Elapsed: time.Since(start)}
+			if err != nil {
+				ev.Status, ev.Err = Failed, err
+			}
+			x.finish(pc, ev)
+			return nil
+		})
+	}
+	_ = g.Wait() // steps never return errors; failures are recorded
+}
+
+func (x *executor) failedDependency(pc *planner.PodChange) string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if pc.Action == planner.Destroy {
+		return ""
+	}
+	for _, dep := range pc.DependsOn {
+		if x.failed[dep] {
+			return dep
+		}
+	}
+	return ""
+}
+
+func (x *executor) finish(pc *planner.PodChange, ev Event) {
+	x.mu.Lock()
+	if ev.Status == Failed || ev.Status == Skipped {
+		x.failed[pc.Name] = true
+	}
+	x.result.Steps = append(x.result.Steps, ev)
+	x.mu.Unlock()
+	x.report(ev)
+}
+
+func (x *executor) report(ev Event) {
+	if x.opts.Report == nil {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.opts.Report(ev)
+}
+
+// destroyPod stops every container with its own grace, then the sandbox.
+func (x *executor) destroyPod(ctx context.Context, pc *planner.PodChange) (string, error) {
+	if err := x.removeSandbox(ctx, pc); err != nil {
+		return "", err
+	}
+	return "", nil
+}
+
+func (x *executor) removeSandbox(ctx context.Context, pc *planner.PodChange) error {
+	// StopPodSandbox kills containers without grace, so stop them first,
+	// in parallel: two VMs in one pod should not take twice their grace.
+	var g errgroup.Group
+	if pc.Actual != nil && pc.Actual.Sandbox.Id == pc.SandboxID {
+		for _, oc := range pc.Actual.Containers {
+			grace := stopGrace(pc, oc)
+			g.Go(func() error { return x.rt.StopContainer(ctx, oc.Container.Id, grace) })
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := x.rt.StopSandbox(ctx, pc.SandboxID); err != nil {
+		return err
+	}
+	if err := x.rt.RemoveSandbox(ctx, pc.SandboxID); err != nil {
+		return err
+	}
+	if pc.Actual != nil && pc.SandboxID == pc.Actual.Sandbox.Id {
+		if md := pc.Actual.Sandbox.Metadata; md != nil {
+			_ = os.RemoveAll(criconfig.LogDir(x.opts.LogRoot, x.stack, &spec.Pod{Name: md.Name, Namespace: md.Namespace}, md.Uid))
+		}
+	}
+	return nil
+}
+
+// stopGrace finds the grace the plan chose for an observed container.
+func stopGrace(pc *planner.PodChange, oc *planner.ObservedContainer) time.Duration {
+	for _, cc := range pc.Containers {
+		if cc.ContainerID == oc.Container.Id {
+			return time.Duration(cc.StopTimeout)
+		}
+	}
+	if oc.Record != nil && oc.Record.StopTimeout > 0 {
+		return time.Duration(oc.Record.StopTimeout)
+	}
+	return spec.DefaultStopTimeout
+}
+
+// convergePod carries out a create, a replace, or container-level changes.
+func (x *executor) convergePod(ctx context.Context, pc *planner.PodChange) (string, error) {
+	if err := x.pullImages(ctx, pc); err != nil {
+		return "", err
+	}
+	switch pc.Action {
+	case planner.Replace:
+		if err := x.removeSandbox(ctx, pc); err != nil {
+			return "", fmt.Errorf("remove the old sandbox: %w", err)
+		}
+		fallthrough
+	case planner.Create:
+		return x.createPod(ctx, pc)
+	}
+	return "", x.updateContainers(ctx, pc)
+}
+
+func (x *executor) pullImages(ctx context.Context, pc *planner.PodChange) error {
+	for _, cc := range pc.Containers {
+		if !cc.Pull || cc.Action == planner.NoOp || cc.Action == planner.Destroy {
+			continue
+		}
+		_, err, _ := x.pulls.Do(cc.Image, func() (any, error) {
+			return x.rt.PullImage(ctx, cc.Image, nil)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (x *executor) createPod(ctx context.Context, pc *planner.PodChange) (string, error) {
+	uid := newUID()
+	logDir := criconfig.LogDir(x.opts.LogRoot, x.stack, pc.Desired, uid)
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return "", fmt.Errorf("create the pod's log directory: %w", err)
+	}
+	podCfg := criconfig.Sandbox(x.stack, pc.Desired, uid, logDir)
+	podID, err := x.rt.RunSandbox(ctx, podCfg, pc.Desired.Runtime)
+	if err != nil {
+		return "", err
+	}
+	for _, cc := range pc.Containers { // init containers first, in order
+		if cc.Desired.Init {
+			if err := x.startContainer(ctx, podID, podCfg, pc, cc); err != nil {
+				return "", err
+			}
+		}
+	}
+	for _, cc := range pc.Containers {
+		if !cc.Desired.Init {
+			if err := x.startContainer(ctx, podID, podCfg, pc, cc); err != nil {
+				return "", err
+			}
+		}
+	}
+	return "sandbox " + shortID(podID), nil
+}
+
+// updateContainers applies container-level changes in a pod that stays.
+func (x *executor) updateContainers(ctx context.Context, pc *planner.PodChange) error {
+	sb := pc.Actual.Sandbox
+	podCfg := criconfig.Sandbox(x.stack, pc.Desired, sb.Metadata.Uid, criconfig.LogDir(x.opts.LogRoot, x.stack, pc.Desired, sb.Metadata.Uid))
+	for _, cc := range pc.Containers {
+		if cc.Action == planner.Destroy || cc.Action == planner.Replace || cc.Action == planner.Restart {
+			if err := x.rt.StopContainer(ctx, cc.ContainerID, time.Duration(cc.StopTimeout)); err != nil {
+				return err
+			}
+			if err := x.rt.RemoveContainer(ctx, cc.ContainerID); err != nil {
+				return err
+			}
+		}
+		if cc.Action == planner.Create || cc.Action == planner.Replace || cc.Action == planner.Restart {
+			if err := x.startContainer(ctx, sb.Id, podCfg, pc, cc); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// startContainer creates and starts a container; an init container is
+// waited for until it exits, and must exit 0.
+func (x *executor) startContainer(ctx context.Context, podID string, podCfg *cri.PodSandboxConfig, pc *planner.PodChange, cc *planner.ContainerChange) error {
+	cfg := criconfig.Container(x.stack, pc.Desired, cc.Desired, cc.Attempt)
+	id, err := x.rt.CreateContainer(ctx, podID, cfg, podCfg)
+	if err != nil {
+		return err
+	}
+	if err := x.rt.StartContainer(ctx, id); err != nil {
+		return fmt.Errorf("container %s: %w", cc.Name, err)
+	}
+	if !cc.Desired.Init {
+		return nil
+	}
+	st, err := x.waitExit(ctx, id)
+	if err != nil {
+		return fmt.Errorf("init container %s: %w", cc.Name, err)
+	}
+	if st.ExitCode != 0 {
+		return fmt.Errorf("init container %s exited with code %d%s; the pod's other containers were not started", cc.Name, st.ExitCode, messageSuffix(st))
+	}
+	return nil
+}
+
+// waitExit polls until a container exits. CRI has no per-container wait, so
+// the interval grows from 50ms to 1s to stay cheap on long init steps.
+func (x *executor) waitExit(ctx context.Context, id string) (*cri.ContainerStatus, error) {
+	interval := 50 * time.Millisecond
+	for {
+		st, err := x.rt.ContainerStatus(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if st.State == cri.ContainerState_CONTAINER_EXITED {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(interval):
+		}
+		interval = min(interval*2, time.Second)
+	}
+}
+
+func messageSuffix(st *cri.ContainerStatus) string {
+	if st.Message != "" {
+		return ": " + st.Message
+	}
+	if st.Reason != "" && st.Reason != "Error" {
+		return " (" + st.Reason + ")"
+	}
+	return ""
+}
+
+// newUID returns a random identifier for one incarnation of a pod.
+func newUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
+	return hex.EncodeToString(b)
+}
+
+func shortID(id string) string {
+	if len(id) > 13 {
+		return id[:13]
+	}
+	return id
+}

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/apply"
+	"github.com/berth-dev/berth/lock"
+	"github.com/berth-dev/berth/planfile"
+	"github.com/berth-dev/berth/planner"
+	"github.com/berth-dev/berth/render"
+	"github.com/berth-dev/berth/spec"
+)
+
+// convergeOptions are the flags of apply and destroy.
+type convergeOptions struct {
+	autoApprove  bool
+	parallelism  int
+	allowReplace bool
+	lockTimeout  time.Duration
+	destroy      bool
+	// saved is the plan file being applied, if any.
+	saved *planfile.File
+}
+
+func (o *convergeOptions) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&o.autoApprove, "auto-approve", false, "do not ask for confirmation")
+	cmd.Flags().DurationVar(&o.lockTimeout, "lock-timeout", 0, "give up waiting for the stack lock after this long (default: wait)")
+}
+
+func newApplyCommand(g *globals) *cobra.Command {
+	var (
+		v    varFlags
+		opts convergeOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "apply [DIR or PLANFILE]",
+		Short: "Converge the runtime to the configuration",
+		Long: `apply plans, shows the plan, asks for confirmation (on a terminal; elsewhere
+pass --auto-approve) and then carries it out.
+
+Given a plan file from "berth plan --out", apply carries out exactly that
+plan, and refuses when the configuration or the runtime's state changed
+since it was made. Pass the same --var options as to plan.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target := dirArg(args)
+			if info, err := os.Stat(target); err == nil && info.Mode().IsRegular() {
+				saved, err := planfile.Read(target)
+				if err != nil {
+					return err
+				}
+				opts.saved, opts.autoApprove, opts.allowReplace = saved, true, saved.AllowReplace
+				target = saved.Dir
+				if len(v.varFiles) == 0 {
+					v.varFiles = saved.VarFiles
+				}
+				if g.stack == "" {
+					g.stack = saved.Stack
+				}
+			}
+			cfg, err := g.loadConfig(target, v)
+			if err != nil {
+				return err
+			}
+			address := g.resolveAddress(cfg)
+			if s := opts.saved; s != nil {
+				if s.Address != address {
+					return fmt.Errorf("the plan was made against %s, not %s; make a new plan", s.Address, address)
+				}
+				if planner.DesiredDigest(cfg) != s.Desired {
+					return fmt.Errorf("the configuration in %s or its variables changed since the plan was made; pass the same --var and --var-file options, or make a new plan", cfg.Dir)
+				}
+			}
+			if opts.parallelism == 0 {
+				opts.parallelism = cfg.Berth.Parallelism
+			}
+			return g.converge(cmd.Context(), cfg, address, opts)
+		},
+	}
+	v.register(cmd)
+	opts.register(cmd)
+	cmd.Flags().IntVar(&opts.parallelism, "parallelism", 0, "pods worked on at once (default from the berth block, else 8)")
+	cmd.Flags().BoolVar(&opts.allowReplace, "allow-replace", false, "allow replacing pods that set prevent_replace")
+	return cmd
+}
+
+func newDestroyCommand(g *globals) *cobra.Command {
+	var (
+		v    varFlags
+		opts = convergeOptions{destroy: true, allowReplace: true}
+	)
+	cmd := &cobra.Command{
+		Use:   "destroy [DIR]",
+		Short: "Remove everything the stack owns",
+		Long: `destroy stops and removes every pod and container labelled with the
+stack's name, giving each container its stop_timeout. Nothing else on the
+runtime is touched. With --stack, a directory without configuration is
+enough.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := dirArg(args)
+			cfg := &spec.Config{Dir: dir, Berth: spec.Berth{Stack: g.stack, Parallelism: spec.DefaultParallelism}}
+			if files, _ := spec.ConfigFiles(dir); len(files) > 0 || g.stack == "" {
+				loaded, err := g.loadConfig(dir, v)
+				if err != nil {
+					return err
+				}
+				cfg.Berth = loaded.Berth
+			}
+			cfg.Pods = nil // nothing is desired: everything owned goes
+			opts.parallelism = cfg.Berth.Parallelism
+			return g.converge(cmd.Context(), cfg, g.resolveAddress(cfg), opts)
+		},
+	}
+	v.register(cmd)
+	opts.register(cmd)
+	return cmd
+}
+
+// converge plans under the stack lock, confirms, and executes.
+func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string, opts convergeOptions) error {
+	rt, done, err := g.connect(ctx, address)
+	if err != nil {
+		return err
+	}
+	defer done()
+
+	lk, err := lock.Acquire(ctx, lock.Path(lock.DefaultDir(), cfg.Berth.Stack, address), strings.Join(os.Args, " "), opts.lockTimeout, func(h lock.Holder) {
+		fmt.Fprintf(g.stderr, "Waiting for the lock on stack %q, held by %s...\n", cfg.Berth.Stack, h)
+	})
+	if err != nil {
+		return err
+	}
+	defer lk.Release()
+
+	snap, err := planner.Observe(ctx, rt, cfg.Berth.Stack)
+	if err != nil {
+		return err
+	}
+	plan := planner.Diff(cfg, snap, planner.Options{AllowReplace: opts.allowReplace})
+	if opts.saved != nil && plan.Observed != opts.saved.Observed {
+		return fmt.Errorf("the runtime's state of stack %q changed since the plan was made; make a new plan", cfg.Berth.Stack)
+	}
+	style := render.Style{Color: g.color(g.stdout)}
+	render.Text(g.stdout, plan, style)
+	if len(plan.Errors) > 0 {
+		return reported(1)
+	}
+	if !plan.HasChanges() {
+		return nil
+	}
+	if !opts.autoApprove {
+		if err := g.confirm(opts.destroy); err != nil {
+			return err
+		}
+	}
+
+	fmt.Fprintln(g.stdout)
+	res := apply.Execute(ctx, plan, rt, apply.Options{Parallelism: opts.parallelism, Report: g.progress})
+	if err := res.Err(); err != nil {
+		failed := 0
+		for _, s := range res.Steps {
+			if s.Status == apply.Failed || s.Status == apply.Skipped {
+				failed++
+			}
+		}
+		fmt.Fprintf(g.stderr, "\nApply failed: %d of %d pods did not converge. Fix the cause and run apply again; it picks up where this one stopped.\n", failed, len(res.Steps))
+		if isInterrupted(ctx.Err()) {
+			fmt.Fprintln(g.stderr, "Interrupted.")
+		}
+		return &exitError{code: 1, err: err}
+	}
+	s := plan.Summary()
+	verb := "Apply"
+	if opts.destroy {
+		verb = "Destroy"
+	}
+	fmt.Fprintf(g.stdout, "\n%s complete! Resources: %d added, %d changed, %d destroyed.\n", verb, s.Add, s.Change, s.Destroy)
+	return nil
+}
+
+func (g *globals) confirm(destroy bool) error {
+	if !g.interactive() {
+		return fmt.Errorf("refusing to change the runtime without confirmation: standard input is not a terminal; pass --auto-approve")
+	}
+	question := "Do you want to perform these actions?"
+	if destroy {
+		question = "Do you really want to destroy everything this stack owns?"
+	}
+	fmt.Fprintf(g.stdout, "\n%s\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ", question)
+	line, _ := bufio.NewReader(g.stdin).ReadString('\n')
+	if strings.TrimSpace(line) != "yes" {
+		fmt.Fprintln(g.stdout, "\nCancelled; nothing was changed.")
+		return reported(1)
+	}
+	return nil
+}
+
+var progressVerbs = map[planner.Action][2]string{
+	planner.Create:  {"Creating", "Creation"},
+	planner.Destroy: {"Destroying", "Destruction"},
+	planner.Replace: {"Replacing", "Replacement"},
+	planner.NoOp:    {"Updating containers", "Update"},
+}
+
+func (g *globals) progress(ev apply.Event) {
+	verbs := progressVerbs[ev.Action]
+	elapsed := ev.Elapsed.Round(100 * time.Millisecond)
+	switch ev.Status {
+	case apply.Started:
+		fmt.Fprintf(g.stdout, "%s: %s...\n", ev.Address, verbs[0])
+	case apply.Done:
+		detail := ""
+		if ev.Detail != "" {
+			detail = " [" + ev.Detail + "]"
+		}
+		fmt.Fprintf(g.stdout, "%s: %s complete after %s%s\n", ev.Address, verbs[1], elapsed, detail)
+	case apply.Failed:
+		fmt.Fprintf(g.stdout, "%s: %s failed after %s: %v\n", ev.Address, verbs[1], elapsed, ev.Err)
+	case apply.Skipped:
+		fmt.Fprintf(g.stdout, "%s: Skipped, because %s\n", ev.Address, ev.Detail)
+	}
+}

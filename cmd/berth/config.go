@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/spec"
+)
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// varFlags are the flags that feed variables.
+type varFlags struct {
+	vars     []string
+	varFiles []string
+}
+
+func (v *varFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&v.vars, "var", nil, "set a variable: --var NAME=VALUE (repeatable)")
+	cmd.Flags().StringArrayVar(&v.varFiles, "var-file", nil, "read variables from a .berthvars file (repeatable)")
+}
+
+// loadConfig reads and evaluates a configuration directory, printing any
+// diagnostics with source snippets. An invalid configuration is an error.
+func (g *globals) loadConfig(dir string, v varFlags) (*spec.Config, error) {
+	loader := spec.NewLoader(spec.Options{Vars: v.vars, VarFiles: v.varFiles})
+	cfg, diags := loader.Load(dir)
+	if len(diags) > 0 {
+		g.printDiagnostics(loader.Files(), diags)
+	}
+	if diags.HasErrors() {
+		return nil, reported(1)
+	}
+	if g.stack != "" {
+		cfg.Berth.Stack = g.stack
+	}
+	return cfg, nil
+}
+
+func (g *globals) printDiagnostics(files map[string]*hcl.File, diags hcl.Diagnostics) {
+	width := 0
+	if f, ok := g.stderr.(*os.File); ok {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil {
+			width = w
+		}
+	}
+	wr := hcl.NewDiagnosticTextWriter(g.stderr, files, uint(width), g.color(g.stderr))
+	_ = wr.WriteDiagnostics(diags)
+}
+
+// resolveAddress picks the runtime socket: flag, environment, berth block,
+// default, in that order.
+func (g *globals) resolveAddress(cfg *spec.Config) string {
+	switch {
+	case g.address != "":
+		return g.address
+	case os.Getenv("BERTH_ADDRESS") != "":
+		return os.Getenv("BERTH_ADDRESS")
+	case cfg != nil && cfg.Berth.Address != "":
+		return cfg.Berth.Address
+	}
+	return spec.DefaultAddress
+}
+
+// connect dials the runtime and logs call counts when the command ends.
+func (g *globals) connect(ctx context.Context, address string) (*runtime.Client, func(), error) {
+	rt, err := runtime.Dial(ctx, address)
+	if err != nil {
+		return nil, nil, err
+	}
+	done := func() {
+		g.log.Debug("runtime calls", "address", address, "calls", rt.Calls())
+		rt.Close()
+	}
+	return rt, done, nil
+}
+
+func dirArg(args []string) string {
+	if len(args) > 0 {
+		return args[0]
+	}
+	return "."
+}
+
+// isInterrupted reports whether err is the user's Ctrl-C.
+func isInterrupted(err error) bool {
+	return errors.Is(err, context.Canceled)
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/planfile"
+	"github.com/berth-dev/berth/planner"
+	"github.com/berth-dev/berth/render"
+	"github.com/berth-dev/berth/spec"
+)
+
+func newPlanCommand(g *globals) *cobra.Command {
+	var (
+		v            varFlags
+		out          string
+		asJSON       bool
+		detailed     bool
+		allowReplace bool
+	)
+	cmd := &cobra.Command{
+		Use:   "plan [DIR]",
+		Short: "Show what apply would change, field by field, and why",
+		Long: `plan compares the configuration with what the runtime actually runs and
+prints every action apply would take, with its reasons. It changes nothing.
+
+Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
+1 error, 2 changes present.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := dirArg(args)
+			cfg, err := g.loadConfig(dir, v)
+			if err != nil {
+				return err
+			}
+			address := g.resolveAddress(cfg)
+			plan, err := g.makePlan(cmd.Context(), cfg, address, planner.Options{AllowReplace: allowReplace})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if err := render.JSON(g.stdout, plan); err != nil {
+					return err
+				}
+			} else {
+				render.Text(g.stdout, plan, render.Style{Color: g.color(g.stdout)})
+			}
+			if len(plan.Errors) > 0 {
+				return reported(1)
+			}
+			if out != "" {
+				f := &planfile.File{Dir: cfg.Dir, Stack: cfg.Berth.Stack, Address: address, VarFiles: v.varFiles,
+					AllowReplace: allowReplace, Desired: planner.DesiredDigest(cfg), Observed: plan.Observed, Plan: render.ToJSON(plan)}
+				if err := planfile.Write(out, f); err != nil {
+					return fmt.Errorf("save the plan: %w", err)
+				}
+				if !asJSON {
+					fmt.Fprintf(g.stdout, "\nSaved the plan to %s. Apply exactly this plan with: berth apply %s\n", out, out)
+				}
+			}
+			if detailed && plan.HasChanges() {
+				return reported(2)
+			}
+			return nil
+		},
+	}
+	v.register(cmd)
+	cmd.Flags().StringVar(&out, "out", "", "save the plan to FILE, for berth apply FILE")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when there are changes, 0 when there are none")
+	cmd.Flags().BoolVar(&allowReplace, "allow-replace", false, "allow replacing pods that set prevent_replace")
+	return cmd
+}
+
+// makePlan observes the stack on the runtime and diffs it with cfg.
+func (g *globals) makePlan(ctx context.Context, cfg *spec.Config, address string, opts planner.Options) (*planner.Plan, error) {
+	rt, done, err := g.connect(ctx, address)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	snap, err := planner.Observe(ctx, rt, cfg.Berth.Stack)
+	if err != nil {
+		return nil, err
+	}
+	return planner.Diff(cfg, snap, opts), nil
+}

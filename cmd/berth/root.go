@@ -1,0 +1,104 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// globals are the flags every command takes.
+type globals struct {
+	address   string
+	stack     string
+	noColor   bool
+	logFormat string
+	logLevel  string
+
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	log            *slog.Logger
+}
+
+func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "berth",
+		Short: "Declarative workloads on containerd: plan and apply pods from HCL",
+		Long: `berth runs the pods and containers described in a directory of HCL files
+on one host's containerd. It shows what would change before it changes it.
+
+  berth validate          check the configuration (no runtime needed)
+  berth plan              show what apply would do
+  berth apply             converge the runtime to the configuration
+  berth destroy           remove everything the stack owns
+
+The configuration directory is the positional argument (default ".").`,
+		Example: `  berth plan examples/hello
+  berth apply --auto-approve examples/hello
+  berth plan --out hello.plan examples/hello && berth apply hello.plan
+  berth destroy --auto-approve examples/hello`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return g.setup()
+		},
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	f := root.PersistentFlags()
+	f.StringVar(&g.address, "address", "", "containerd socket (env BERTH_ADDRESS; default from the berth block, else unix:///run/containerd/containerd.sock)")
+	f.StringVar(&g.stack, "stack", "", "stack name (default from the berth block, else the directory's name)")
+	f.BoolVar(&g.noColor, "no-color", false, "no colours in output (also NO_COLOR)")
+	f.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+
+	root.AddCommand(
+		newValidateCommand(g),
+		newFmtCommand(g),
+		newPlanCommand(g),
+		newApplyCommand(g),
+		newDestroyCommand(g),
+		newVersionCommand(g),
+	)
+	return root
+}
+
+func (g *globals) setup() error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return usageErrorf("--log-level %q: use debug, info, warn or error", g.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch g.logFormat {
+	case "text":
+		g.log = slog.New(slog.NewTextHandler(g.stderr, opts))
+	case "json":
+		g.log = slog.New(slog.NewJSONHandler(g.stderr, opts))
+	default:
+		return usageErrorf("--log-format %q: use text or json", g.logFormat)
+	}
+	return nil
+}
+
+// color reports whether to colour output written to w.
+func (g *globals) color(w io.Writer) bool {
+	if g.noColor || os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// interactive reports whether the user can answer a question on stdin.
+func (g *globals) interactive() bool {
+	f, ok := g.stdin.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func usageErrorf(format string, args ...any) error {
+	return &exitError{code: 1, err: errorf(format, args...)}
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/spec"
+)
+
+func newValidateCommand(g *globals) *cobra.Command {
+	var v varFlags
+	cmd := &cobra.Command{
+		Use:   "validate [DIR]",
+		Short: "Check a configuration without contacting the runtime",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.loadConfig(dirArg(args), v)
+			if err != nil {
+				return err
+			}
+			containers := 0
+			for _, p := range cfg.Pods {
+				containers += len(p.Containers)
+			}
+			fmt.Fprintf(g.stdout, "Success! The configuration is valid: stack %q, %d pods, %d containers.\n", cfg.Berth.Stack, len(cfg.Pods), containers)
+			return nil
+		},
+	}
+	v.register(cmd)
+	return cmd
+}
+
+func newFmtCommand(g *globals) *cobra.Command {
+	var check bool
+	cmd := &cobra.Command{
+		Use:   "fmt [-check] [DIR]",
+		Short: "Rewrite configuration files in the canonical format",
+		Long: `fmt rewrites the directory's *.hcl and *.berthvars files in the canonical
+HCL format. With -check it changes nothing, lists the files that are not
+formatted, and exits 1 if there are any.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.format(dirArg(args), check)
+		},
+	}
+	cmd.Flags().BoolVar(&check, "check", false, "only check; exit 1 when a file is not formatted")
+	return cmd
+}
+
+func (g *globals) format(dir string, check bool) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var paths []string
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() && !spec.IsIgnored(name) && (strings.HasSuffix(name, ".hcl") || strings.HasSuffix(name, ".berthvars")) {
+			paths = append(paths, filepath.Join(dir, name))
+		}
+	}
+	sort.Strings(paths)
+
+	unformatted := 0
+	for _, p := range paths {
+		src, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		_, diags := hclwrite.ParseConfig(src, p, hcl.InitialPos)
+		if diags.HasErrors() {
+			g.printDiagnostics(map[string]*hcl.File{p: {Bytes: src}}, diags)
+			return reported(1)
+		}
+		out := hclwrite.Format(src)
+		if bytes.Equal(src, out) {
+			continue
+		}
+		unformatted++
+		fmt.Fprintln(g.stdout, p)
+		if check {
+			continue
+		}
+		info, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, out, info.Mode().Perm()); err != nil {
+			return err
+		}
+	}
+	if check && unformatted > 0 {
+		return reported(1)
+	}
+	return nil
+}

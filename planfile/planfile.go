@@ -1,0 +1,77 @@
+// Package planfile saves a plan for a later `berth apply PLANFILE`.
+//
+// A plan file holds no secrets: not the configuration's values, only the
+// digests of the desired and observed state it was made from, the paths to
+// reload the configuration, and the rendered plan for people to read.
+// Applying it reloads the configuration and refuses to go on when either
+// digest no longer matches.
+package planfile
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/berth-dev/berth/render"
+)
+
+// FormatVersion is bumped when a plan file of an older berth can no longer
+// be applied.
+const FormatVersion = 1
+
+// File is the content of a plan file.
+type File struct {
+	FormatVersion int      `json:"format_version"`
+	Dir           string   `json:"dir"`
+	Stack         string   `json:"stack"`
+	Address       string   `json:"address"`
+	VarFiles      []string `json:"var_files,omitempty"`
+	AllowReplace  bool     `json:"allow_replace,omitempty"`
+	// Desired and Observed are the digests the plan was made from.
+	Desired  string          `json:"desired"`
+	Observed string          `json:"observed"`
+	Plan     render.JSONPlan `json:"plan"`
+}
+
+// Write saves f atomically: a reader never sees half a plan.
+func Write(path string, f *File) error {
+	f.FormatVersion = FormatVersion
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".berth-plan-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// ErrNotPlan means the file is not a berth plan file.
+var ErrNotPlan = errors.New("not a berth plan file")
+
+// Read loads a plan file.
+func Read(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var f File
+	if err := json.Unmarshal(b, &f); err != nil || f.FormatVersion == 0 {
+		return nil, fmt.Errorf("%s: %w (make one with berth plan --out FILE)", path, ErrNotPlan)
+	}
+	if f.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("%s: plan file format %d, this berth reads format %d; make a new plan", path, f.FormatVersion, FormatVersion)
+	}
+	return &f, nil
+}

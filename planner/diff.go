@@ -1,0 +1,288 @@
+package planner
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/spec"
+)
+
+// Options change how Diff decides.
+type Options struct {
+	// AllowReplace lets a plan replace pods that set prevent_replace.
+	AllowReplace bool
+}
+
+// LongStopTimeout is the grace period from which a plan warns that stopping
+// a container may take a while.
+const LongStopTimeout = 30 * time.Second
+
+// Diff compares the desired configuration with the observed state and
+// decides every action. It is pure: no I/O, same inputs, same plan.
+func Diff(cfg *spec.Config, snap *Snapshot, opts Options) *Plan {
+	plan := &Plan{Stack: snap.Stack, Observed: snap.Fingerprint()}
+
+	levels, _ := spec.Levels(cfg.Pods) // spec.Load rejects cycles
+	for level, pods := range levels {
+		for _, p := range pods {
+			pc := diffPod(p, snap.Pods[p.Name], snap, opts, plan)
+			pc.Level = level
+			plan.Pods = append(plan.Pods, pc)
+		}
+	}
+
+	// Pods the stack owns that the configuration no longer declares.
+	for _, name := range sortedNames(snap.Pods) {
+		obs := snap.Pods[name]
+		if cfg.Pod(name) == nil {
+			plan.Pods = append(plan.Pods, destroyPod(obs, obs.Sandbox, "not in the configuration", plan))
+		}
+		for _, dup := range obs.Duplicates {
+			plan.Pods = append(plan.Pods, destroyPod(obs, dup, "an older sandbox of the same pod, left by an interrupted apply", plan))
+		}
+	}
+	return plan
+}
+
+func diffPod(p *spec.Pod, obs *ObservedPod, snap *Snapshot, opts Options, plan *Plan) *PodChange {
+	pc := &PodChange{Address: "pod." + p.Name, Name: p.Name, Action: NoOp, DependsOn: p.DependsOn, Desired: p, Actual: obs}
+	if obs == nil {
+		pc.Action = Create
+		pc.Fields = diffRecords(spec.PodRecord{}, p.Record(), nil, nil)
+		for _, c := range p.Containers {
+			pc.Containers = append(pc.Containers, createContainer(pc, c, 0, snap, plan))
+		}
+		return pc
+	}
+	pc.SandboxID = obs.Sandbox.Id
+
+	configChanged := false
+	if obs.Hash != p.Hash() {
+		configChanged = true
+		pc.Fields = podFields(obs.Record, p.Record())
+		pc.Reasons = append(pc.Reasons, reasonForFields(pc.Fields, obs.Record == nil))
+	}
+	for _, c := range p.Containers {
+		if !c.Init {
+			continue
+		}
+		if oc := obs.Containers[c.Name]; oc == nil || oc.Hash != c.Hash() {
+			configChanged = true
+			pc.Reasons = append(pc.Reasons, fmt.Sprintf("init container %q changed, and init containers run only when a pod starts", c.Name))
+		}
+	}
+	if obs.Sandbox.State != cri.PodSandboxState_SANDBOX_READY {
+		pc.Reasons = append(pc.Reasons, "the sandbox is not ready (its network or pause process is gone)")
+	}
+	if len(pc.Reasons) > 0 {
+		pc.Action = Replace
+		if configChanged && p.PreventReplace && !opts.AllowReplace {
+			plan.Errors = append(plan.Errors, fmt.Sprintf("%s sets prevent_replace = true, but this plan would replace it. Revert the change, or rerun with --allow-replace.", pc.Address))
+		}
+		for _, name := range sortedNames(obs.Containers) {
+			if p.Container(name) == nil || obs.Containers[name].Container.State == cri.ContainerState_CONTAINER_RUNNING {
+				warnLongStop(plan, pc.Address, obs.Containers[name])
+			}
+		}
+		for _, c := range p.Containers {
+			pc.Containers = append(pc.Containers, createContainer(pc, c, 0, snap, plan))
+		}
+		return pc
+	}
+
+	for _, c := range p.Containers {
+		pc.Containers = append(pc.Containers, diffContainer(pc, c, obs.Containers[c.Name], snap, plan))
+	}
+	for _, name := range sortedNames(obs.Containers) {
+		if p.Container(name) != nil {
+			continue
+		}
+		oc := obs.Containers[name]
+		warnLongStop(plan, pc.Address, oc)
+		pc.Containers = append(pc.Containers, &ContainerChange{
+			Address: pc.Address + ".container." + name, Name: name, Action: Destroy,
+			Reasons: []string{"not in the configuration"}, ContainerID: oc.Container.Id,
+			StopTimeout: recordedStopTimeout(oc), Image: oc.Container.GetImage().GetImage(),
+		})
+	}
+	for _, stale := range obs.Stale {
+		name := stale.GetMetadata().GetName()
+		pc.Containers = append(pc.Containers, &ContainerChange{
+			Address: pc.Address + ".container." + name, Name: name, Action: Destroy,
+			Reasons:     []string{fmt.Sprintf("an older attempt (%d) of the container", stale.GetMetadata().GetAttempt())},
+			ContainerID: stale.Id, StopTimeout: spec.Duration(spec.DefaultStopTimeout),
+		})
+	}
+	return pc
+}
+
+func diffContainer(pc *PodChange, c *spec.Container, oc *ObservedContainer, snap *Snapshot, plan *Plan) *ContainerChange {
+	if oc == nil {
+		return createContainer(pc, c, 0, snap, plan)
+	}
+	cc := &ContainerChange{
+		Address: pc.Address + ".container." + c.Name, Name: c.Name, Action: NoOp, Init: c.Init,
+		Image: c.Image, Desired: c, ContainerID: oc.Container.Id,
+		StopTimeout: spec.Duration(c.StopTimeout), Attempt: oc.Container.GetMetadata().GetAttempt(),
+	}
+	if oc.Hash != c.Hash() {
+		cc.Action = Replace
+		cc.Fields = containerFields(oc.Record, c.Record())
+		cc.Reasons = []string{reasonForFields(cc.Fields, oc.Record == nil)}
+		cc.Attempt = 0
+		if oc.Container.State == cri.ContainerState_CONTAINER_RUNNING {
+			warnLongStop(plan, pc.Address, oc)
+		}
+	} else {
+		switch oc.Container.State {
+		case cri.ContainerState_CONTAINER_RUNNING:
+			return cc
+		case cri.ContainerState_CONTAINER_CREATED:
+			cc.Action, cc.Reasons = Restart, []string{"the container was created but never started (an interrupted apply)"}
+		case cri.ContainerState_CONTAINER_EXITED:
+			reason, restart := exitDecision(c, oc)
+			if !restart {
+				return cc
+			}
+			cc.Action, cc.Reasons = Restart, []string{reason}
+		default:
+			cc.Action, cc.Reasons = Restart, []string{"the runtime reports the container's state as unknown"}
+		}
+		cc.Attempt++
+	}
+	checkImage(cc, c, snap, plan)
+	return cc
+}
+
+// exitDecision applies the restart policy to an exited container.
+func exitDecision(c *spec.Container, oc *ObservedContainer) (string, bool) {
+	exit := fmt.Sprintf("exited with code %d", oc.ExitCode)
+	if oc.Reason != "" && oc.Reason != "Completed" && oc.Reason != "Error" {
+		exit += " (" + oc.Reason + ")"
+	}
+	switch {
+	case c.Init && oc.ExitCode == 0:
+		return "", false // an init container that finished did its job
+	case c.Init && c.Restart != spec.RestartNever:
+		return exit + "; init containers rerun until they succeed", true
+	case c.Restart == spec.RestartAlways:
+		return exit + `; restart = "always"`, true
+	case c.Restart == spec.RestartOnFailure && oc.ExitCode != 0:
+		return exit + `; restart = "on_failure"`, true
+	}
+	return "", false
+}
+
+func createContainer(pc *PodChange, c *spec.Container, attempt uint32, snap *Snapshot, plan *Plan) *ContainerChange {
+	cc := &ContainerChange{
+		Address: pc.Address + ".container." + c.Name, Name: c.Name, Action: Create, Init: c.Init,
+		Image: c.Image, Desired: c, Attempt: attempt, StopTimeout: spec.Duration(c.StopTimeout),
+		Fields: diffRecords(spec.ContainerRecord{}, c.Record(), nil, []string{"sensitive"}),
+	}
+	checkImage(cc, c, snap, plan)
+	return cc
+}
+
+// checkImage decides whether the container's image must be pulled, and
+// makes the plan fail when it is missing and may not be pulled.
+func checkImage(cc *ContainerChange, c *spec.Container, snap *Snapshot, plan *Plan) {
+	present := snap.HasImage(c.Image)
+	switch c.Pull {
+	case spec.PullAlways:
+		cc.Pull = true
+	case spec.PullNever:
+		if !present {
+			plan.Errors = append(plan.Errors, fmt.Sprintf("%s: image %q is not present and pull = \"never\". Import the image, or set pull = \"if_not_present\".", cc.Address, c.Image))
+		}
+	default:
+		cc.Pull = !present
+	}
+}
+
+func destroyPod(obs *ObservedPod, sb *cri.PodSandbox, reason string, plan *Plan) *PodChange {
+	pc := &PodChange{Address: "pod." + obs.Name, Name: obs.Name, Action: Destroy, Reasons: []string{reason}, Actual: obs, SandboxID: sb.Id}
+	if obs.Record != nil {
+		pc.DependsOn = obs.Record.DependsOn
+	}
+	if sb != obs.Sandbox {
+		return pc // a duplicate: its containers are not tracked one by one
+	}
+	for _, name := range sortedNames(obs.Containers) {
+		oc := obs.Containers[name]
+		warnLongStop(plan, pc.Address, oc)
+		pc.Containers = append(pc.Containers, &ContainerChange{
+			Address: pc.Address + ".container." + name, Name: name, Action: Destroy, ContainerID: oc.Container.Id,
+			StopTimeout: recordedStopTimeout(oc), Image: oc.Container.GetImage().GetImage(),
+		})
+	}
+	return pc
+}
+
+// recordedStopTimeout is the grace a container was created with; a
+// container leaving the configuration keeps the promise it was given.
+func recordedStopTimeout(oc *ObservedContainer) spec.Duration {
+	if oc.Record != nil && oc.Record.StopTimeout > 0 {
+		return oc.Record.StopTimeout
+	}
+	return spec.Duration(spec.DefaultStopTimeout)
+}
+
+func warnLongStop(plan *Plan, podAddr string, oc *ObservedContainer) {
+	if oc.Container.State != cri.ContainerState_CONTAINER_RUNNING {
+		return
+	}
+	grace := time.Duration(recordedStopTimeout(oc))
+	if grace >= LongStopTimeout {
+		plan.Warnings = append(plan.Warnings, fmt.Sprintf("will stop %s.container.%s; it gets up to %s to shut down before it is killed", podAddr, oc.Name, grace))
+	}
+}
+
+func reasonForFields(fields []FieldChange, unknownBefore bool) string {
+	if unknownBefore {
+		return "the applied spec is not recorded on the runtime object, and the spec hash differs"
+	}
+	var forcing []string
+	for _, f := range fields {
+		if f.ForcesReplace {
+			forcing = append(forcing, f.Path)
+		}
+	}
+	if len(forcing) == 0 {
+		return "the spec hash differs (a change made by another berth version?)"
+	}
+	return "changed: " + joinLimited(forcing, 6)
+}
+
+func joinLimited(items []string, limit int) string {
+	s := ""
+	for i, it := range items {
+		if i == limit {
+			return s + fmt.Sprintf(" and %d more", len(items)-limit)
+		}
+		if i > 0 {
+			s += ", "
+		}
+		s += it
+	}
+	return s
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// forcing reports whether a field path starts with one of the keys.
+func forcing(path string, keys []string) bool {
+	return slices.ContainsFunc(keys, func(k string) bool {
+		return path == k || len(path) > len(k) && path[:len(k)] == k && (path[len(k)] == '.' || path[len(k)] == '[')
+	})
+}

@@ -1,0 +1,211 @@
+package planner
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/distribution/reference"
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/spec"
+)
+
+// Observer is what planning needs from the runtime: a few list calls and,
+// only for exited containers, their status.
+type Observer interface {
+	ListSandboxes(ctx context.Context, labels map[string]string) ([]*cri.PodSandbox, error)
+	ListContainers(ctx context.Context, labels map[string]string) ([]*cri.Container, error)
+	ListImages(ctx context.Context) ([]*cri.Image, error)
+	ContainerStatus(ctx context.Context, id string) (*cri.ContainerStatus, error)
+}
+
+// Snapshot is the actual state of one stack, read from the runtime.
+type Snapshot struct {
+	Stack string
+	// Pods by name. Each holds the newest sandbox labelled with that name.
+	Pods map[string]*ObservedPod
+	// Images holds every reference (tags, digests, IDs) the runtime has.
+	Images map[string]bool
+}
+
+// ObservedPod is a sandbox the stack owns, with its containers.
+type ObservedPod struct {
+	Name    string
+	Sandbox *cri.PodSandbox
+	// Record is the applied spec from the sandbox's annotation; nil when the
+	// annotation is missing or unreadable.
+	Record *spec.PodRecord
+	Hash   string
+	// Containers by name, newest attempt of each.
+	Containers map[string]*ObservedContainer
+	// Stale are older attempts of containers, left behind by restarts or
+	// interrupted applies.
+	Stale []*cri.Container
+	// Duplicates are older sandboxes carrying the same pod name.
+	Duplicates []*cri.PodSandbox
+}
+
+// ObservedContainer is a container the stack owns.
+type ObservedContainer struct {
+	Name      string
+	Container *cri.Container
+	Record    *spec.ContainerRecord
+	Hash      string
+	// ExitCode and Reason are read only for exited containers.
+	ExitCode int32
+	Reason   string
+}
+
+// Exited reports whether the container has stopped running.
+func (c *ObservedContainer) Exited() bool {
+	return c.Container.State == cri.ContainerState_CONTAINER_EXITED
+}
+
+// Observe reads the stack's actual state in three list calls, plus one status
+// call per exited container (for its exit code).
+func Observe(ctx context.Context, rt Observer, stack string) (*Snapshot, error) {
+	sel := map[string]string{runtime.LabelStack: stack}
+	sandboxes, err := rt.ListSandboxes(ctx, sel)
+	if err != nil {
+		return nil, err
+	}
+	containers, err := rt.ListContainers(ctx, sel)
+	if err != nil {
+		return nil, err
+	}
+	images, err := rt.ListImages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	snap := build(stack, sandboxes, containers, images)
+	for _, p := range snap.Pods {
+		for _, c := range p.Containers {
+			if !c.Exited() {
+				continue
+			}
+			st, err := rt.ContainerStatus(ctx, c.Container.Id)
+			if err != nil {
+				if runtime.IsNotFound(err) {
+					continue // removed meanwhile; the plan still sees it as exited
+				}
+				return nil, err
+			}
+			c.ExitCode, c.Reason = st.ExitCode, st.Reason
+		}
+	}
+	return snap, nil
+}
+
+// build groups listed objects into a Snapshot. It is separate from Observe
+// so it can be tested without a runtime.
+func build(stack string, sandboxes []*cri.PodSandbox, containers []*cri.Container, images []*cri.Image) *Snapshot {
+	snap := &Snapshot{Stack: stack, Pods: map[string]*ObservedPod{}, Images: map[string]bool{}}
+
+	// Newest first, ready before not ready, so the first of a name wins.
+	sort.Slice(sandboxes, func(i, j int) bool {
+		ri := sandboxes[i].State == cri.PodSandboxState_SANDBOX_READY
+		rj := sandboxes[j].State == cri.PodSandboxState_SANDBOX_READY
+		if ri != rj {
+			return ri
+		}
+		return sandboxes[i].CreatedAt > sandboxes[j].CreatedAt
+	})
+	byID := map[string]*ObservedPod{}
+	for _, sb := range sandboxes {
+		name := sb.Labels[runtime.LabelPod]
+		if name == "" {
+			continue
+		}
+		if p := snap.Pods[name]; p != nil {
+			p.Duplicates = append(p.Duplicates, sb)
+			continue
+		}
+		p := &ObservedPod{Name: name, Sandbox: sb, Hash: sb.Labels[runtime.LabelSpecHash], Containers: map[string]*ObservedContainer{}}
+		var rec spec.PodRecord
+		if json.Unmarshal([]byte(sb.Annotations[runtime.AnnotationSpec]), &rec) == nil {
+			p.Record = &rec
+		}
+		snap.Pods[name] = p
+		byID[sb.Id] = p
+	}
+
+	sort.Slice(containers, func(i, j int) bool {
+		if a, b := containers[i].GetMetadata().GetAttempt(), containers[j].GetMetadata().GetAttempt(); a != b {
+			return a > b
+		}
+		return containers[i].CreatedAt > containers[j].CreatedAt
+	})
+	for _, c := range containers {
+		p := byID[c.PodSandboxId]
+		name := c.Labels[runtime.LabelContainer]
+		if p == nil || name == "" {
+			continue // belongs to a duplicate sandbox, which goes as a whole
+		}
+		if p.Containers[name] != nil {
+			p.Stale = append(p.Stale, c)
+			continue
+		}
+		oc := &ObservedContainer{Name: name, Container: c, Hash: c.Labels[runtime.LabelSpecHash]}
+		var rec spec.ContainerRecord
+		if json.Unmarshal([]byte(c.Annotations[runtime.AnnotationSpec]), &rec) == nil {
+			oc.Record = &rec
+		}
+		p.Containers[name] = oc
+	}
+
+	for _, img := range images {
+		snap.Images[img.Id] = true
+		for _, r := range img.RepoTags {
+			snap.Images[r] = true
+		}
+		for _, r := range img.RepoDigests {
+			snap.Images[r] = true
+		}
+	}
+	return snap
+}
+
+// HasImage reports whether the runtime has the image ref, written as a user
+// would (short names are normalised the way the runtime does).
+func (s *Snapshot) HasImage(ref string) bool {
+	return s.Images[ref] || s.Images[NormalizeImage(ref)]
+}
+
+// NormalizeImage expands a short image reference ("busybox") to the fully
+// qualified form the runtime lists ("docker.io/library/busybox:latest").
+func NormalizeImage(ref string) string {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ref
+	}
+	return reference.TagNameOnly(named).String()
+}
+
+// Fingerprint summarises the observed state. A saved plan records it, and
+// applying the plan is refused when the runtime's state has moved since.
+func (s *Snapshot) Fingerprint() string {
+	var lines []string
+	for _, p := range s.Pods {
+		lines = append(lines, fmt.Sprintf("pod %s %s %s %s", p.Name, p.Sandbox.Id, p.Sandbox.State, p.Hash))
+		for _, d := range p.Duplicates {
+			lines = append(lines, fmt.Sprintf("dup %s %s", d.Id, d.State))
+		}
+		for _, c := range p.Containers {
+			lines = append(lines, fmt.Sprintf("ctr %s %s %s %s %d", c.Name, c.Container.Id, c.Container.State, c.Hash, c.ExitCode))
+		}
+		for _, c := range p.Stale {
+			lines = append(lines, fmt.Sprintf("stale %s %s", c.Id, c.State))
+		}
+	}
+	sort.Strings(lines)
+	h := sha256.New()
+	for _, l := range lines {
+		h.Write([]byte(l + "\n"))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

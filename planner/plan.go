@@ -1,0 +1,167 @@
+// Package planner decides what apply must do. Observe reads the runtime
+// into a Snapshot; Diff, a pure function, compares it with the desired
+// configuration and returns a Plan: data that renderers print and apply
+// executes, never re-deciding anything.
+package planner
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+
+	"github.com/berth-dev/berth/spec"
+)
+
+// Action is what happens to one pod or container.
+type Action string
+
+// The actions of a plan.
+const (
+	NoOp    Action = "no-op"
+	Create  Action = "create"
+	Destroy Action = "destroy"
+	Replace Action = "replace"
+	// Restart recreates an exited container from the same spec, as its
+	// restart policy asks (CRI cannot start an exited container again).
+	Restart Action = "restart"
+)
+
+// Symbol is the one-column marker plans print before a change.
+func (a Action) Symbol() string {
+	switch a {
+	case Create:
+		return "+"
+	case Destroy:
+		return "-"
+	case Replace:
+		return "-/+"
+	case Restart:
+		return "~"
+	}
+	return " "
+}
+
+// Plan is the full decision for one stack.
+type Plan struct {
+	Stack string       `json:"stack"`
+	Pods  []*PodChange `json:"pods"`
+	// Warnings point out risk; they do not stop apply.
+	Warnings []string `json:"warnings,omitempty"`
+	// Errors make the plan impossible to apply as it stands.
+	Errors []string `json:"errors,omitempty"`
+	// Observed is the fingerprint of the snapshot the plan was made from.
+	Observed string `json:"observed"`
+}
+
+// PodChange is the decision for one pod: its own action and those of its
+// containers. A pod whose action is NoOp may still have container changes.
+type PodChange struct {
+	Address    string             `json:"address"`
+	Name       string             `json:"name"`
+	Action     Action             `json:"action"`
+	Reasons    []string           `json:"reasons,omitempty"`
+	Fields     []FieldChange      `json:"fields,omitempty"`
+	Level      int                `json:"level"`
+	DependsOn  []string           `json:"depends_on,omitempty"`
+	Containers []*ContainerChange `json:"containers,omitempty"`
+
+	Desired *spec.Pod    `json:"-"`
+	Actual  *ObservedPod `json:"-"`
+	// SandboxID is the sandbox that a destroy or replace removes.
+	SandboxID string `json:"sandbox_id,omitempty"`
+}
+
+// ContainerChange is the decision for one container.
+type ContainerChange struct {
+	Address string        `json:"address"`
+	Name    string        `json:"name"`
+	Action  Action        `json:"action"`
+	Reasons []string      `json:"reasons,omitempty"`
+	Fields  []FieldChange `json:"fields,omitempty"`
+	// Pull says the image will be pulled before the container is created.
+	Pull  bool   `json:"pull,omitempty"`
+	Image string `json:"image,omitempty"`
+	Init  bool   `json:"init,omitempty"`
+
+	Desired *spec.Container `json:"-"`
+	// ContainerID is the container that a destroy, replace or restart removes.
+	ContainerID string `json:"container_id,omitempty"`
+	// Attempt is the CRI attempt number of the container to create.
+	Attempt uint32 `json:"attempt,omitempty"`
+	// StopTimeout is the grace the old container gets before SIGKILL.
+	StopTimeout spec.Duration `json:"stop_timeout,omitempty"`
+}
+
+// FieldChange is one field's before and after. Values are JSON values
+// (strings, lists, booleans); sensitive ones are spec.Redacted.
+type FieldChange struct {
+	Path          string `json:"path"`
+	Before        any    `json:"before"`
+	After         any    `json:"after"`
+	ForcesReplace bool   `json:"forces_replace,omitempty"`
+}
+
+// HasChanges reports whether applying the plan would change anything.
+func (p *Plan) HasChanges() bool {
+	for _, pc := range p.Pods {
+		if pc.Action != NoOp {
+			return true
+		}
+		for _, cc := range pc.Containers {
+			if cc.Action != NoOp {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Summary counts changes the way Terraform does: a replace is one add and
+// one destroy; a restart is a change. Pods and containers both count.
+type Summary struct {
+	Add     int `json:"add"`
+	Change  int `json:"change"`
+	Destroy int `json:"destroy"`
+}
+
+// Summary counts the plan's changes.
+func (p *Plan) Summary() Summary {
+	var s Summary
+	count := func(a Action) {
+		switch a {
+		case Create:
+			s.Add++
+		case Destroy:
+			s.Destroy++
+		case Replace:
+			s.Add++
+			s.Destroy++
+		case Restart:
+			s.Change++
+		}
+	}
+	for _, pc := range p.Pods {
+		count(pc.Action)
+		for _, cc := range pc.Containers {
+			count(cc.Action)
+		}
+	}
+	return s
+}
+
+// DesiredDigest summarises a configuration's desired state, secrets
+// included (through the spec hashes) but never readable from it. A saved
+// plan records it so that applying the plan is refused when the
+// configuration or its variables changed since.
+func DesiredDigest(cfg *spec.Config) string {
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	_ = enc.Encode(cfg.Berth.Stack)
+	for _, p := range cfg.Pods {
+		_ = enc.Encode([]any{p.Name, p.Hash(), p.Record()})
+		for _, c := range p.Containers {
+			_ = enc.Encode([]any{c.Name, c.Hash(), c.Record()})
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,237 @@
+// Package render prints plans for people (text) and programs (JSON). It
+// reads the plan's data and decides nothing.
+package render
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/berth-dev/berth/planner"
+)
+
+// Style controls colour.
+type Style struct{ Color bool }
+
+const (
+	green  = "\x1b[32m"
+	red    = "\x1b[31m"
+	yellow = "\x1b[33m"
+	bold   = "\x1b[1m"
+	reset  = "\x1b[0m"
+)
+
+func (s Style) paint(code, text string) string {
+	if !s.Color {
+		return text
+	}
+	return code + text + reset
+}
+
+func (s Style) symbol(a planner.Action) string {
+	sym := fmt.Sprintf("%3s", a.Symbol())
+	switch a {
+	case planner.Create:
+		return s.paint(green, sym)
+	case planner.Destroy:
+		return s.paint(red, sym)
+	case planner.Replace:
+		return s.paint(yellow, sym)
+	case planner.Restart:
+		return s.paint(yellow, sym)
+	}
+	return sym
+}
+
+var verbs = map[planner.Action]string{
+	planner.Create:  "will be created",
+	planner.Destroy: "will be destroyed",
+	planner.Replace: "must be replaced",
+	planner.Restart: "will be restarted",
+}
+
+// Text writes the plan as a person reads it: one block per change, the
+// reasons, the fields before and after, the warnings and a summary line.
+func Text(w io.Writer, plan *planner.Plan, st Style) {
+	if !plan.HasChanges() {
+		fmt.Fprintf(w, "%s Stack %q matches the configuration; berth would change nothing.\n", st.paint(bold, "No changes."), plan.Stack)
+		writeNotes(w, plan, st)
+		return
+	}
+	fmt.Fprintf(w, "berth will perform the following actions on stack %q:\n", plan.Stack)
+	for _, pc := range plan.Pods {
+		if pc.Action != planner.NoOp {
+			writePod(w, pc, st)
+			continue
+		}
+		for _, cc := range pc.Containers {
+			if cc.Action != planner.NoOp {
+				writeContainer(w, pc, cc, st, "")
+			}
+		}
+	}
+	writeNotes(w, plan, st)
+	s := plan.Summary()
+	fmt.Fprintf(w, "\n%s %d to add, %d to change, %d to destroy.\n", st.paint(bold, "Plan:"), s.Add, s.Change, s.Destroy)
+}
+
+func writePod(w io.Writer, pc *planner.PodChange, st Style) {
+	fmt.Fprintf(w, "\n  # %s %s\n", pc.Address, verbs[pc.Action])
+	writeReasons(w, pc.Reasons, "      ")
+	fmt.Fprintf(w, "%s pod %q {\n", st.symbol(pc.Action), pc.Name)
+	writeFields(w, pc.Action, pc.Fields, st, "      ")
+	for _, cc := range pc.Containers {
+		fmt.Fprintf(w, "\n      %s container %q {\n", strings.TrimSpace(st.symbol(cc.Action)), cc.Name)
+		writeReasons(w, cc.Reasons, "          ")
+		writeFields(w, cc.Action, cc.Fields, st, "          ")
+		writePull(w, cc, "          ")
+		fmt.Fprintf(w, "        }\n")
+	}
+	fmt.Fprintf(w, "    }\n")
+}
+
+func writeContainer(w io.Writer, pc *planner.PodChange, cc *planner.ContainerChange, st Style, indent string) {
+	fmt.Fprintf(w, "\n  # %s %s\n", cc.Address, verbs[cc.Action])
+	writeReasons(w, cc.Reasons, "      ")
+	fmt.Fprintf(w, "%s container %q in pod %q {\n", st.symbol(cc.Action), cc.Name, pc.Name)
+	if cc.Action != planner.Restart {
+		writeFields(w, cc.Action, cc.Fields, st, "      ")
+	}
+	writePull(w, cc, "      ")
+	fmt.Fprintf(w, "    }\n")
+}
+
+func writeReasons(w io.Writer, reasons []string, indent string) {
+	for _, r := range reasons {
+		fmt.Fprintf(w, "%s# (%s)\n", indent, r)
+	}
+}
+
+func writePull(w io.Writer, cc *planner.ContainerChange, indent string) {
+	if cc.Pull && cc.Action != planner.Destroy {
+		fmt.Fprintf(w, "%s# image %s will be pulled\n", indent, cc.Image)
+	}
+}
+
+func writeFields(w io.Writer, a planner.Action, fields []planner.FieldChange, st Style, indent string) {
+	if a == planner.Destroy {
+		return
+	}
+	for _, f := range fields {
+		switch {
+		case a == planner.Create:
+			fmt.Fprintf(w, "%s%s %s = %s\n", indent, st.paint(green, "+"), f.Path, value(f.After))
+		case f.Before == nil:
+			fmt.Fprintf(w, "%s%s %s = %s%s\n", indent, st.paint(green, "+"), f.Path, value(f.After), forces(f))
+		case f.After == nil:
+			fmt.Fprintf(w, "%s%s %s = %s%s\n", indent, st.paint(red, "-"), f.Path, value(f.Before), forces(f))
+		default:
+			fmt.Fprintf(w, "%s%s %s = %s -> %s%s\n", indent, st.paint(yellow, "~"), f.Path, value(f.Before), value(f.After), forces(f))
+		}
+	}
+}
+
+func forces(f planner.FieldChange) string {
+	if f.ForcesReplace {
+		return " # forces replacement"
+	}
+	return ""
+}
+
+// value prints a field value as HCL would show it.
+func value(v any) string {
+	switch t := v.(type) {
+	case string:
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(t)
+		return strings.TrimSuffix(b.String(), "\n")
+	case []any:
+		parts := make([]string, len(t))
+		for i, e := range t {
+			parts[i] = value(e)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprint(v)
+}
+
+func writeNotes(w io.Writer, plan *planner.Plan, st Style) {
+	if len(plan.Warnings) > 0 {
+		fmt.Fprintf(w, "\n%s\n", st.paint(yellow+bold, "Warnings:"))
+		for _, m := range plan.Warnings {
+			fmt.Fprintf(w, "  - %s\n", m)
+		}
+	}
+	if len(plan.Errors) > 0 {
+		fmt.Fprintf(w, "\n%s\n", st.paint(red+bold, "Errors (the plan cannot be applied):"))
+		for _, m := range plan.Errors {
+			fmt.Fprintf(w, "  - %s\n", m)
+		}
+	}
+}
+
+// JSONPlan is the machine-readable form of a plan. Its fields are stable;
+// new ones may be added.
+type JSONPlan struct {
+	FormatVersion string          `json:"format_version"`
+	Stack         string          `json:"stack"`
+	Changes       []JSONChange    `json:"changes"`
+	Warnings      []string        `json:"warnings"`
+	Errors        []string        `json:"errors"`
+	Summary       planner.Summary `json:"summary"`
+	Observed      string          `json:"observed"`
+}
+
+// JSONChange is one resource's change.
+type JSONChange struct {
+	Address string                `json:"address"`
+	Type    string                `json:"type"`
+	Action  planner.Action        `json:"action"`
+	Reasons []string              `json:"reasons"`
+	Fields  []planner.FieldChange `json:"fields"`
+	Pull    bool                  `json:"pull,omitempty"`
+}
+
+// ToJSON converts a plan to its machine-readable form; only resources with
+// an action appear.
+func ToJSON(plan *planner.Plan) JSONPlan {
+	out := JSONPlan{FormatVersion: "1", Stack: plan.Stack, Summary: plan.Summary(), Observed: plan.Observed,
+		Changes: []JSONChange{}, Warnings: nonNil(plan.Warnings), Errors: nonNil(plan.Errors)}
+	for _, pc := range plan.Pods {
+		if pc.Action != planner.NoOp {
+			out.Changes = append(out.Changes, JSONChange{Address: pc.Address, Type: "pod", Action: pc.Action, Reasons: nonNil(pc.Reasons), Fields: nonNilFields(pc.Fields)})
+		}
+		for _, cc := range pc.Containers {
+			if cc.Action != planner.NoOp {
+				out.Changes = append(out.Changes, JSONChange{Address: cc.Address, Type: "container", Action: cc.Action, Reasons: nonNil(cc.Reasons), Fields: nonNilFields(cc.Fields), Pull: cc.Pull})
+			}
+		}
+	}
+	return out
+}
+
+// JSON writes the plan as indented JSON.
+func JSON(w io.Writer, plan *planner.Plan) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(ToJSON(plan))
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nonNilFields(f []planner.FieldChange) []planner.FieldChange {
+	if f == nil {
+		return []planner.FieldChange{}
+	}
+	return f
+}

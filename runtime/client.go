@@ -1,0 +1,226 @@
+// Package runtime talks to containerd through the Kubernetes CRI API.
+//
+// Client is a thin, typed wrapper over the CRI gRPC services: the planner
+// and apply packages declare the small interfaces they need and Client
+// satisfies them; package fake satisfies them in unit tests.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// The labels that mark what berth owns. A stack owns exactly the sandboxes
+// and containers labelled with its name.
+const (
+	LabelStack     = "berth.io/stack"
+	LabelPod       = "berth.io/pod"
+	LabelContainer = "berth.io/container"
+	LabelSpecHash  = "berth.io/spec-hash"
+	// AnnotationSpec holds the canonical JSON of the applied spec.
+	AnnotationSpec = "berth.io/spec"
+)
+
+// ErrUnreachable means the runtime's socket did not answer.
+var ErrUnreachable = errors.New("container runtime unreachable")
+
+// Client is a CRI client for one runtime socket.
+type Client struct {
+	conn    *grpc.ClientConn
+	runtime cri.RuntimeServiceClient
+	images  cri.ImageServiceClient
+
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+// Dial connects to the runtime at address ("unix:///path" or a plain path)
+// and checks that it answers.
+func Dial(ctx context.Context, address string) (*Client, error) {
+	target := address
+	if strings.HasPrefix(target, "/") {
+		target = "unix://" + target
+	}
+	if !strings.HasPrefix(target, "unix://") {
+		return nil, fmt.Errorf("runtime address %q: only unix sockets are supported (unix:///run/containerd/containerd.sock)", address)
+	}
+	c := &Client{calls: map[string]int{}}
+	conn, err := grpc.NewClient(target,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
+		grpc.WithUnaryInterceptor(c.count),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("runtime address %q: %w", address, err)
+	}
+	c.conn, c.runtime, c.images = conn, cri.NewRuntimeServiceClient(conn), cri.NewImageServiceClient(conn)
+
+	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := c.Version(vctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("%w at %s: %v (is containerd running with its CRI plugin? set --address or BERTH_ADDRESS)", ErrUnreachable, address, status.Convert(err).Message())
+	}
+	return c, nil
+}
+
+// Close releases the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// count is a gRPC interceptor that tallies calls per method, so tests and
+// benchmarks can check that planning costs a constant number of calls.
+func (c *Client) count(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	name := method[strings.LastIndex(method, "/")+1:]
+	c.mu.Lock()
+	c.calls[name]++
+	c.mu.Unlock()
+	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+// Calls returns how many times each CRI method was called.
+func (c *Client) Calls() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.calls)
+}
+
+// Version reports the runtime's name and version.
+func (c *Client) Version(ctx context.Context) (*cri.VersionResponse, error) {
+	return c.runtime.Version(ctx, &cri.VersionRequest{})
+}
+
+// ListSandboxes lists the sandboxes carrying all the given labels.
+func (c *Client) ListSandboxes(ctx context.Context, labels map[string]string) ([]*cri.PodSandbox, error) {
+	resp, err := c.runtime.ListPodSandbox(ctx, &cri.ListPodSandboxRequest{Filter: &cri.PodSandboxFilter{LabelSelector: labels}})
+	if err != nil {
+		return nil, fmt.Errorf("list pod sandboxes: %w", err)
+	}
+	return resp.Items, nil
+}
+
+// ListContainers lists the containers carrying all the given labels.
+func (c *Client) ListContainers(ctx context.Context, labels map[string]string) ([]*cri.Container, error) {
+	resp, err := c.runtime.ListContainers(ctx, &cri.ListContainersRequest{Filter: &cri.ContainerFilter{LabelSelector: labels}})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	return resp.Containers, nil
+}
+
+// ListImages lists every image the runtime has.
+func (c *Client) ListImages(ctx context.Context) ([]*cri.Image, error) {
+	resp, err := c.images.ListImages(ctx, &cri.ListImagesRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	return resp.Images, nil
+}
+
+// ContainerStatus returns a container's detailed status (exit code, times).
+func (c *Client) ContainerStatus(ctx context.Context, id string) (*cri.ContainerStatus, error) {
+	resp, err := c.runtime.ContainerStatus(ctx, &cri.ContainerStatusRequest{ContainerId: id})
+	if err != nil {
+		return nil, fmt.Errorf("container %s status: %w", short(id), err)
+	}
+	return resp.Status, nil
+}
+
+// SandboxStatus returns a sandbox's detailed status (IP addresses).
+func (c *Client) SandboxStatus(ctx context.Context, id string) (*cri.PodSandboxStatus, error) {
+	resp, err := c.runtime.PodSandboxStatus(ctx, &cri.PodSandboxStatusRequest{PodSandboxId: id})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox %s status: %w", short(id), err)
+	}
+	return resp.Status, nil
+}
+
+// PullImage pulls ref and returns the image reference the runtime resolved.
+func (c *Client) PullImage(ctx context.Context, ref string, pod *cri.PodSandboxConfig) (string, error) {
+	resp, err := c.images.PullImage(ctx, &cri.PullImageRequest{Image: &cri.ImageSpec{Image: ref}, SandboxConfig: pod})
+	if err != nil {
+		return "", fmt.Errorf("pull %s: %w", ref, err)
+	}
+	return resp.ImageRef, nil
+}
+
+// RunSandbox creates and starts a pod sandbox.
+func (c *Client) RunSandbox(ctx context.Context, cfg *cri.PodSandboxConfig, handler string) (string, error) {
+	resp, err := c.runtime.RunPodSandbox(ctx, &cri.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})
+	if err != nil {
+		return "", fmt.Errorf("run pod sandbox: %w", err)
+	}
+	return resp.PodSandboxId, nil
+}
+
+// StopSandbox stops a sandbox's containers and tears down its network; a
+// sandbox that is already gone counts as stopped.
+func (c *Client) StopSandbox(ctx context.Context, id string) error {
+	_, err := c.runtime.StopPodSandbox(ctx, &cri.StopPodSandboxRequest{PodSandboxId: id})
+	return ignoreNotFound(err, "stop sandbox", id)
+}
+
+// RemoveSandbox removes a stopped sandbox; gone already counts as removed.
+func (c *Client) RemoveSandbox(ctx context.Context, id string) error {
+	_, err := c.runtime.RemovePodSandbox(ctx, &cri.RemovePodSandboxRequest{PodSandboxId: id})
+	return ignoreNotFound(err, "remove sandbox", id)
+}
+
+// CreateContainer creates a container in a sandbox.
+func (c *Client) CreateContainer(ctx context.Context, podID string, cfg *cri.ContainerConfig, pod *cri.PodSandboxConfig) (string, error) {
+	resp, err := c.runtime.CreateContainer(ctx, &cri.CreateContainerRequest{PodSandboxId: podID, Config: cfg, SandboxConfig: pod})
+	if err != nil {
+		return "", fmt.Errorf("create container %s: %w", cfg.GetMetadata().GetName(), err)
+	}
+	return resp.ContainerId, nil
+}
+
+// StartContainer starts a created container.
+func (c *Client) StartContainer(ctx context.Context, id string) error {
+	if _, err := c.runtime.StartContainer(ctx, &cri.StartContainerRequest{ContainerId: id}); err != nil {
+		return fmt.Errorf("start container %s: %w", short(id), err)
+	}
+	return nil
+}
+
+// StopContainer sends the container's stop signal and kills it after grace.
+func (c *Client) StopContainer(ctx context.Context, id string, grace time.Duration) error {
+	_, err := c.runtime.StopContainer(ctx, &cri.StopContainerRequest{ContainerId: id, Timeout: int64(grace.Round(time.Second) / time.Second)})
+	return ignoreNotFound(err, "stop container", id)
+}
+
+// RemoveContainer removes a container; gone already counts as removed.
+func (c *Client) RemoveContainer(ctx context.Context, id string) error {
+	_, err := c.runtime.RemoveContainer(ctx, &cri.RemoveContainerRequest{ContainerId: id})
+	return ignoreNotFound(err, "remove container", id)
+}
+
+// IsNotFound reports whether err is the runtime saying an object does not exist.
+func IsNotFound(err error) bool {
+	return status.Code(errors.Unwrap(err)) == codes.NotFound || status.Code(err) == codes.NotFound
+}
+
+func ignoreNotFound(err error, what, id string) error {
+	if err == nil || status.Code(err) == codes.NotFound {
+		return nil
+	}
+	return fmt.Errorf("%s %s: %w", what, short(id), err)
+}
+
+// short abbreviates a runtime ID the way other container tools print them.
+func short(id string) string {
+	if len(id) > 13 {
+		return id[:13]
+	}
+	return id
+}

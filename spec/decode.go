@@ -1,0 +1,360 @@
+package spec
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/dynblock"
+)
+
+// LabelPrefix is reserved for berth's own labels and annotations.
+const LabelPrefix = "berth.io/"
+
+// DefaultStopTimeout is the grace period before SIGKILL when none is set.
+const DefaultStopTimeout = 10 * time.Second
+
+var podSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "namespace"}, {Name: "hostname"}, {Name: "labels"}, {Name: "annotations"},
+		{Name: "runtime"}, {Name: "host_network"}, {Name: "host_pid"}, {Name: "host_ipc"},
+		{Name: "privileged"}, {Name: "sysctls"}, {Name: "restart"}, {Name: "depends_on"},
+		{Name: "prevent_replace"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "dns"},
+		{Type: "container", LabelNames: []string{"name"}},
+		{Type: "port", LabelNames: []string{"name"}},
+		{Type: "forward", LabelNames: []string{"name"}},
+	},
+}
+
+var dnsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "servers"}, {Name: "searches"}, {Name: "options"},
+}}
+
+var containerSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "image", Required: true}, {Name: "pull"}, {Name: "command"}, {Name: "args"},
+		{Name: "env"}, {Name: "env_file"}, {Name: "working_dir"}, {Name: "user"}, {Name: "tty"},
+		{Name: "stdin"}, {Name: "init"}, {Name: "restart"}, {Name: "stop_signal"},
+		{Name: "stop_timeout"}, {Name: "labels"}, {Name: "annotations"}, {Name: "log_path"},
+		{Name: "privileged"}, {Name: "read_only_root"}, {Name: "no_new_privileges"},
+		{Name: "seccomp"}, {Name: "apparmor"}, {Name: "cdi_devices"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "capabilities"}, {Type: "resources"},
+		{Type: "device", LabelNames: []string{"path"}},
+		{Type: "mount", LabelNames: []string{"path"}},
+		{Type: "tmpfs", LabelNames: []string{"path"}},
+		{Type: "probe", LabelNames: []string{"kind"}},
+	},
+}
+
+// notYet lists the pod and container settings of the language that this
+// version of berth parses but does not implement; using one is an error
+// rather than a setting silently ignored.
+var notYet = map[string]bool{
+	"port": true, "forward": true, "privileged": true, "read_only_root": true,
+	"no_new_privileges": true, "seccomp": true, "apparmor": true, "cdi_devices": true,
+	"capabilities": true, "resources": true, "device": true, "mount": true, "tmpfs": true, "probe": true,
+	"host_network": true, "host_pid": true, "host_ipc": true, "sysctls": true,
+}
+
+// namePattern keeps pod and container names valid as CRI metadata names and
+// DNS labels.
+var namePattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+var signals = []string{"SIGTERM", "SIGINT", "SIGQUIT", "SIGKILL", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGPWR", "SIGSTOP"}
+
+func decodePods(ctx *hcl.EvalContext, dir string, blocks []*hcl.Block) ([]*Pod, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	var pods []*Pod
+	seen := map[string]*Pod{}
+	for _, b := range blocks {
+		p, d := decodePod(ctx, dir, b)
+		diags = append(diags, d...)
+		if prev := seen[p.Name]; prev != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate pod",
+				Detail: fmt.Sprintf("pod %q is already declared at %s. Pod names must be unique in a configuration.", p.Name, prev.DeclRange), Subject: b.DefRange.Ptr()})
+			continue
+		}
+		seen[p.Name] = p
+		pods = append(pods, p)
+	}
+	diags = append(diags, checkDependencies(pods, blocks)...)
+	return pods, diags
+}
+
+func decodePod(ctx *hcl.EvalContext, dir string, b *hcl.Block) (*Pod, hcl.Diagnostics) {
+	p := &Pod{Name: b.Labels[0], DeclRange: b.DefRange}
+	e := &evaluator{ctx: ctx}
+	checkName(e, "pod", p.Name, b.LabelRanges[0])
+
+	content, d := dynblock.Expand(b.Body, ctx).Content(podSchema)
+	e.diags = append(e.diags, d...)
+	rejectNotYet(e, content)
+
+	a := content.Attributes
+	p.Namespace = e.plainStr(a["namespace"], "default")
+	p.Hostname = e.plainStr(a["hostname"], "")
+	p.Labels = e.plainMap(a["labels"])
+	p.Annotations = e.plainMap(a["annotations"])
+	checkReserved(e, a["labels"], p.Labels)
+	checkReserved(e, a["annotations"], p.Annotations)
+	p.Runtime = e.plainStr(a["runtime"], "")
+	p.Restart = RestartPolicy(e.enum(a["restart"], string(RestartAlways), string(RestartAlways), string(RestartOnFailure), string(RestartNever)))
+	p.PreventReplace = e.boolean(a["prevent_replace"], false)
+	if attr := a["depends_on"]; attr != nil {
+		refs, _ := e.strList(attr)
+		for _, ref := range refs {
+			name, ok := strings.CutPrefix(ref, "pod.")
+			if !ok || name == "" {
+				e.errorf(attr.Expr.Range(), "Invalid depends_on reference", "%q is not a pod reference. Write depends_on = [\"pod.NAME\"].", ref)
+				continue
+			}
+			p.DependsOn = append(p.DependsOn, name)
+		}
+	}
+
+	for _, blk := range content.Blocks {
+		switch blk.Type {
+		case "dns":
+			if p.DNS != nil {
+				e.errorf(blk.DefRange, "Duplicate dns block", "A pod has at most one dns block.")
+				continue
+			}
+			p.DNS = decodeDNS(e, blk)
+		case "container":
+			c := decodeContainer(e, dir, blk, p.Restart)
+			if prev := p.Container(c.Name); prev != nil {
+				e.errorf(blk.DefRange, "Duplicate container", "container %q is already declared in pod %q at %s.", c.Name, p.Name, prev.DeclRange)
+				continue
+			}
+			p.Containers = append(p.Containers, c)
+		}
+	}
+	if len(p.Containers) == 0 {
+		e.errorf(b.DefRange, "Pod without containers", "pod %q has no container blocks. Add at least one: container \"main\" { image = \"...\" }.", p.Name)
+	}
+	return p, e.diags
+}
+
+func decodeDNS(e *evaluator, b *hcl.Block) *DNS {
+	content, d := b.Body.Content(dnsSchema)
+	e.diags = append(e.diags, d...)
+	dns := &DNS{}
+	dns.Servers, _ = e.strList(content.Attributes["servers"])
+	dns.Searches, _ = e.strList(content.Attributes["searches"])
+	dns.Options, _ = e.strList(content.Attributes["options"])
+	return dns
+}
+
+func decodeContainer(e *evaluator, dir string, b *hcl.Block, podRestart RestartPolicy) *Container {
+	c := &Container{Name: b.Labels[0], DeclRange: b.DefRange}
+	checkName(e, "container", c.Name, b.LabelRanges[0])
+	content, d := b.Body.Content(containerSchema)
+	e.diags = append(e.diags, d...)
+	rejectNotYet(e, content)
+
+	a := content.Attributes
+	c.Image = e.plainStr(a["image"], "")
+	if a["image"] != nil && c.Image == "" {
+		e.errorf(a["image"].Expr.Range(), "Empty image", "container %q needs an image reference, such as \"docker.io/library/busybox:1.36\".", c.Name)
+	}
+	c.Pull = PullPolicy(e.enum(a["pull"], string(PullIfNotPresent), string(PullIfNotPresent), string(PullAlways), string(PullNever)))
+	var sensitive bool
+	if c.Command, sensitive = e.strList(a["command"]); sensitive {
+		c.Sensitive = append(c.Sensitive, "command")
+	}
+	if c.Args, sensitive = e.strList(a["args"]); sensitive {
+		c.Sensitive = append(c.Sensitive, "args")
+	}
+	c.EnvFiles, _ = e.strList(a["env_file"])
+	env, secretKeys := e.strMap(a["env"])
+	c.Env = map[string]string{}
+	for _, f := range c.EnvFiles {
+		vals, err := readEnvFile(resolve(dir, f))
+		if err != nil {
+			e.errorf(a["env_file"].Expr.Range(), "Cannot read env_file", "%s.", err)
+			continue
+		}
+		for k, v := range vals {
+			c.Env[k] = v
+		}
+	}
+	for k, v := range env {
+		c.Env[k] = v
+	}
+	for _, k := range secretKeys {
+		c.Sensitive = append(c.Sensitive, "env."+k)
+	}
+	if len(c.Env) == 0 {
+		c.Env = nil
+	}
+	c.WorkingDir = e.plainStr(a["working_dir"], "")
+	c.User = e.plainStr(a["user"], "")
+	if c.User != "" && !userPattern.MatchString(c.User) {
+		e.errorf(a["user"].Expr.Range(), "Invalid user", "user must be \"uid\", \"uid:gid\", \"name\" or \"name:gid\"; got %q.", c.User)
+	}
+	c.TTY = e.boolean(a["tty"], false)
+	c.Stdin = e.boolean(a["stdin"], false)
+	c.Init = e.boolean(a["init"], false)
+	c.Restart = RestartPolicy(e.enum(a["restart"], string(podRestart), string(RestartAlways), string(RestartOnFailure), string(RestartNever)))
+	c.StopSignal = e.enum(a["stop_signal"], "", signals...) // "": the image's STOPSIGNAL, else SIGTERM
+	c.StopTimeout = e.duration(a["stop_timeout"], DefaultStopTimeout)
+	c.Labels = e.plainMap(a["labels"])
+	c.Annotations = e.plainMap(a["annotations"])
+	checkReserved(e, a["labels"], c.Labels)
+	checkReserved(e, a["annotations"], c.Annotations)
+	c.LogPath = e.plainStr(a["log_path"], c.Name+".log")
+	if strings.HasPrefix(c.LogPath, "/") || strings.Contains(c.LogPath, "..") {
+		e.errorf(a["log_path"].Expr.Range(), "Invalid log_path", "log_path is relative to the pod's log directory and cannot leave it; got %q.", c.LogPath)
+	}
+	return c
+}
+
+var userPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[0-9]+)?$`)
+
+func checkName(e *evaluator, kind, name string, rng hcl.Range) {
+	if !namePattern.MatchString(name) {
+		e.errorf(rng, "Invalid "+kind+" name", "%s name %q must be 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit.", kind, name)
+	}
+}
+
+func checkReserved(e *evaluator, attr *hcl.Attribute, m map[string]string) {
+	for k := range m {
+		if strings.HasPrefix(k, LabelPrefix) {
+			e.errorf(attr.Expr.Range(), "Reserved key", "%q uses the prefix %q, which berth reserves for its own bookkeeping. Choose another key.", k, LabelPrefix)
+		}
+	}
+}
+
+func rejectNotYet(e *evaluator, content *hcl.BodyContent) {
+	for _, name := range sortedKeys(content.Attributes) {
+		if notYet[name] {
+			e.errorf(content.Attributes[name].NameRange, "Not supported yet", "%q is part of the berth language but not implemented in this version; remove it or upgrade berth.", name)
+		}
+	}
+	for _, b := range content.Blocks {
+		if notYet[b.Type] {
+			e.errorf(b.DefRange, "Not supported yet", "%q blocks are part of the berth language but not implemented in this version; remove the block or upgrade berth.", b.Type)
+		}
+	}
+}
+
+// readEnvFile reads KEY=VALUE lines; blank lines and # comments are skipped,
+// and a value may be wrapped in single or double quotes.
+func readEnvFile(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.ContainsAny(k, " \t") {
+			return nil, fmt.Errorf("%s:%d: expected KEY=VALUE, got %q", path, n, line)
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		}
+		out[k] = v
+	}
+	return out, sc.Err()
+}
+
+// checkDependencies resolves depends_on names and rejects cycles.
+func checkDependencies(pods []*Pod, blocks []*hcl.Block) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	byName := map[string]*Pod{}
+	var names []string
+	for _, p := range pods {
+		byName[p.Name] = p
+		names = append(names, p.Name)
+	}
+	sort.Strings(names)
+	for _, p := range pods {
+		for _, dep := range p.DependsOn {
+			if byName[dep] != nil {
+				continue
+			}
+			detail := fmt.Sprintf("pod %q depends on pod.%s, which is not declared.", p.Name, dep)
+			if s := suggest(dep, names); s != "" {
+				detail += fmt.Sprintf(" Did you mean \"pod.%s\"?", s)
+			}
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown dependency", Detail: detail, Subject: p.DeclRange.Ptr()})
+		}
+	}
+	if diags.HasErrors() {
+		return diags
+	}
+	if _, err := Levels(pods); err != nil {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Dependency cycle", Detail: err.Error() + " Remove one of the depends_on entries."})
+	}
+	return diags
+}
+
+// Levels groups pods by dependency depth: level 0 depends on nothing, level
+// n only on pods of lower levels. Each level is sorted by name.
+func Levels(pods []*Pod) ([][]*Pod, error) {
+	byName := map[string]*Pod{}
+	for _, p := range pods {
+		byName[p.Name] = p
+	}
+	level := map[string]int{}
+	const visiting = -1
+	var visit func(p *Pod, path []string) (int, error)
+	visit = func(p *Pod, path []string) (int, error) {
+		if l, ok := level[p.Name]; ok {
+			if l == visiting {
+				return 0, fmt.Errorf("pods depend on each other in a cycle: %s.", strings.Join(append(path, p.Name), " -> "))
+			}
+			return l, nil
+		}
+		level[p.Name] = visiting
+		l := 0
+		for _, dep := range p.DependsOn {
+			d := byName[dep]
+			if d == nil {
+				continue
+			}
+			dl, err := visit(d, append(path, p.Name))
+			if err != nil {
+				return 0, err
+			}
+			l = max(l, dl+1)
+		}
+		level[p.Name] = l
+		return l, nil
+	}
+	var out [][]*Pod
+	for _, p := range pods {
+		l, err := visit(p, nil)
+		if err != nil {
+			return nil, err
+		}
+		for len(out) <= l {
+			out = append(out, nil)
+		}
+		out[l] = append(out[l], p)
+	}
+	for _, lv := range out {
+		sort.Slice(lv, func(i, j int) bool { return lv[i].Name < lv[j].Name })
+	}
+	return out, nil
+}

@@ -1,0 +1,231 @@
+package spec
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/agext/levenshtein"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/gocty"
+)
+
+// sensitiveMark is the cty mark carried by values of sensitive variables and
+// everything computed from them.
+const sensitiveMark = "sensitive"
+
+// evaluator turns attribute expressions into Go values. It collects
+// diagnostics instead of stopping at the first one, so a user sees every
+// problem of a file in one run.
+type evaluator struct {
+	ctx   *hcl.EvalContext
+	diags hcl.Diagnostics
+}
+
+// eval evaluates an attribute and converts it to ty. It returns a null value
+// (and records a diagnostic when the conversion fails) so callers can use the
+// zero value and carry on.
+func (e *evaluator) eval(attr *hcl.Attribute, ty cty.Type) cty.Value {
+	if attr == nil {
+		return cty.NullVal(ty)
+	}
+	v, diags := attr.Expr.Value(e.ctx)
+	e.diags = append(e.diags, diags...)
+	if diags.HasErrors() {
+		return cty.NullVal(ty)
+	}
+	if !v.IsWhollyKnown() {
+		e.errorf(attr.Expr.Range(), "Value not known", "The value of %q cannot be determined when the configuration is loaded.", attr.Name)
+		return cty.NullVal(ty)
+	}
+	conv, err := convert.Convert(v, ty)
+	if err != nil {
+		e.errorf(attr.Expr.Range(), "Incorrect attribute value type", "Inappropriate value for attribute %q: %s.", attr.Name, err)
+		return cty.NullVal(ty)
+	}
+	return conv
+}
+
+func (e *evaluator) errorf(rng hcl.Range, summary, format string, args ...any) {
+	e.diags = append(e.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail:   fmt.Sprintf(format, args...),
+		Subject:  rng.Ptr(),
+	})
+}
+
+// str evaluates a string attribute; sensitive values are allowed but the
+// caller is told through the second result.
+func (e *evaluator) str(attr *hcl.Attribute, def string) (string, bool) {
+	v := e.eval(attr, cty.String)
+	sensitive := v.ContainsMarked()
+	v, _ = v.UnmarkDeep()
+	if v.IsNull() {
+		return def, sensitive
+	}
+	return v.AsString(), sensitive
+}
+
+// plainStr evaluates a string attribute that must not hold a secret, because
+// it ends up in names, labels or plan output.
+func (e *evaluator) plainStr(attr *hcl.Attribute, def string) string {
+	s, sensitive := e.str(attr, def)
+	if sensitive {
+		e.errorf(attr.Expr.Range(), "Sensitive value not allowed", "%q is shown in plans and runtime metadata, so it cannot be computed from a sensitive variable.", attr.Name)
+	}
+	return s
+}
+
+func (e *evaluator) boolean(attr *hcl.Attribute, def bool) bool {
+	v := e.eval(attr, cty.Bool)
+	v, _ = v.UnmarkDeep()
+	if v.IsNull() {
+		return def
+	}
+	return v.True()
+}
+
+func (e *evaluator) integer(attr *hcl.Attribute, def int) int {
+	v := e.eval(attr, cty.Number)
+	v, _ = v.UnmarkDeep()
+	if v.IsNull() {
+		return def
+	}
+	var n int
+	if err := gocty.FromCtyValue(v, &n); err != nil {
+		e.errorf(attr.Expr.Range(), "Invalid number", "%q must be a whole number: %s.", attr.Name, err)
+		return def
+	}
+	return n
+}
+
+// strList evaluates a list of strings and says whether any element is sensitive.
+func (e *evaluator) strList(attr *hcl.Attribute) ([]string, bool) {
+	v := e.eval(attr, cty.List(cty.String))
+	sensitive := v.ContainsMarked()
+	v, _ = v.UnmarkDeep()
+	if v.IsNull() {
+		return nil, sensitive
+	}
+	out := make([]string, 0, v.LengthInt())
+	for it := v.ElementIterator(); it.Next(); {
+		_, el := it.Element()
+		if el.IsNull() {
+			e.errorf(attr.Expr.Range(), "Null list element", "%q cannot contain null.", attr.Name)
+			continue
+		}
+		out = append(out, el.AsString())
+	}
+	return out, sensitive
+}
+
+// strMap evaluates a map of strings and returns the keys whose values are
+// sensitive, sorted.
+func (e *evaluator) strMap(attr *hcl.Attribute) (map[string]string, []string) {
+	v := e.eval(attr, cty.Map(cty.String))
+	v, marks := v.UnmarkDeepWithPaths()
+	if v.IsNull() {
+		return nil, nil
+	}
+	out := make(map[string]string, v.LengthInt())
+	for it := v.ElementIterator(); it.Next(); {
+		k, el := it.Element()
+		if el.IsNull() {
+			e.errorf(attr.Expr.Range(), "Null map value", "%q cannot contain null (key %q).", attr.Name, k.AsString())
+			continue
+		}
+		out[k.AsString()] = el.AsString()
+	}
+	var sensitive []string
+	for _, pm := range marks {
+		if _, ok := pm.Marks[sensitiveMark]; !ok {
+			continue
+		}
+		if len(pm.Path) == 0 { // the whole map
+			for k := range out {
+				sensitive = append(sensitive, k)
+			}
+			continue
+		}
+		if idx, ok := pm.Path[0].(cty.IndexStep); ok && idx.Key.Type() == cty.String {
+			sensitive = append(sensitive, idx.Key.AsString())
+		}
+	}
+	sort.Strings(sensitive)
+	return out, dedupe(sensitive)
+}
+
+// plainMap is strMap for maps that must not hold secrets.
+func (e *evaluator) plainMap(attr *hcl.Attribute) map[string]string {
+	m, sensitive := e.strMap(attr)
+	if len(sensitive) > 0 {
+		e.errorf(attr.Expr.Range(), "Sensitive value not allowed", "%q is stored as runtime metadata and shown in plans, so it cannot be computed from a sensitive variable.", attr.Name)
+	}
+	return m
+}
+
+func (e *evaluator) duration(attr *hcl.Attribute, def time.Duration) time.Duration {
+	s := e.plainStr(attr, "")
+	if attr == nil || s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		e.errorf(attr.Expr.Range(), "Invalid duration", "%q must be a duration such as \"30s\", \"2m\" or \"1h30m\"; got %q.", attr.Name, s)
+		return def
+	}
+	return d
+}
+
+// enum evaluates a string that must be one of allowed.
+func (e *evaluator) enum(attr *hcl.Attribute, def string, allowed ...string) string {
+	s := e.plainStr(attr, def)
+	if attr == nil || s == def {
+		return s
+	}
+	for _, a := range allowed {
+		if s == a {
+			return s
+		}
+	}
+	detail := fmt.Sprintf("%q must be one of %s; got %q.", attr.Name, quoteList(allowed), s)
+	if sug := suggest(s, allowed); sug != "" {
+		detail += fmt.Sprintf(" Did you mean %q?", sug)
+	}
+	e.errorf(attr.Expr.Range(), "Invalid value", "%s", detail)
+	return def
+}
+
+// suggest returns the option closest to given, if it is close enough to be a
+// likely misspelling.
+func suggest(given string, options []string) string {
+	best, bestDist := "", 4
+	for _, o := range options {
+		if d := levenshtein.Distance(given, o, nil); d < bestDist {
+			best, bestDist = o, d
+		}
+	}
+	return best
+}
+
+func quoteList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+func dedupe(sorted []string) []string {
+	out := sorted[:0]
+	for i, s := range sorted {
+		if i == 0 || s != sorted[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}

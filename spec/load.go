@@ -1,0 +1,231 @@
+package spec
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Options are the inputs to Load that do not come from the directory.
+type Options struct {
+	// Vars are --var assignments ("name=value"), in command-line order.
+	Vars []string
+	// VarFiles are --var-file paths, in command-line order.
+	VarFiles []string
+	// LookupEnv reads the environment; nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// Environ lists the environment for BERTH_VAR_*; nil means os.Environ.
+	Environ func() []string
+}
+
+// Loader reads configuration directories. It keeps the parsed files so
+// diagnostics can be printed with source snippets.
+type Loader struct {
+	opts   Options
+	parser *hclparse.Parser
+}
+
+// NewLoader returns a Loader with the given options.
+func NewLoader(opts Options) *Loader {
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = os.LookupEnv
+	}
+	if opts.Environ == nil {
+		opts.Environ = os.Environ
+	}
+	return &Loader{opts: opts, parser: hclparse.NewParser()}
+}
+
+// Files returns every file parsed so far, for diagnostic rendering.
+func (l *Loader) Files() map[string]*hcl.File { return l.parser.Files() }
+
+// ignoredSuffixes are editor and tool leftovers that must never become workloads.
+var ignoredSuffixes = []string{"~", ".swp", ".swx", ".bak", ".orig", ".tmp"}
+
+// IsConfigFile reports whether a file name in a configuration directory is
+// part of the configuration.
+func IsConfigFile(name string) bool {
+	return strings.HasSuffix(name, ".hcl") && !IsIgnored(name)
+}
+
+// IsIgnored reports whether a file name is an editor leftover or hidden file.
+func IsIgnored(name string) bool {
+	if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "#") {
+		return true
+	}
+	for _, s := range ignoredSuffixes {
+		if strings.HasSuffix(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// ConfigFiles lists a directory's configuration files in lexical order.
+func ConfigFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, e := range entries {
+		if !e.IsDir() && IsConfigFile(e.Name()) {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// futureBlocks are parts of the language this version of berth does not
+// implement yet; naming them gives a clearer error than "unsupported".
+var futureBlocks = []string{"image", "registry", "mirror", "network"}
+
+var rootSchema = func() *hcl.BodySchema {
+	s := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
+		{Type: "berth"},
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "locals"},
+		{Type: "pod", LabelNames: []string{"name"}},
+	}}
+	for _, t := range futureBlocks {
+		s.Blocks = append(s.Blocks, hcl.BlockHeaderSchema{Type: t, LabelNames: []string{"name"}})
+	}
+	return s
+}()
+
+// Load reads and evaluates the configuration in dir. The returned Config is
+// nil when there are errors.
+func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid configuration directory", Detail: err.Error()}}
+	}
+	paths, err := ConfigFiles(abs)
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read configuration directory", Detail: fmt.Sprintf("%s. Pass the directory that holds your *.hcl files.", err)}}
+	}
+	if len(paths) == 0 {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No configuration files", Detail: fmt.Sprintf("%s has no *.hcl files. Pass the directory that holds your configuration.", abs)}}
+	}
+
+	var diags hcl.Diagnostics
+	var files []*hcl.File
+	for _, p := range paths {
+		f, d := l.parser.ParseHCLFile(p)
+		diags = append(diags, d...)
+		if f != nil {
+			files = append(files, f)
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+
+	content, d := hcl.MergeFiles(files).Content(rootSchema)
+	diags = append(diags, d...)
+
+	var berthBlocks, varBlocks, localBlocks, podBlocks []*hcl.Block
+	for _, b := range content.Blocks {
+		switch b.Type {
+		case "berth":
+			berthBlocks = append(berthBlocks, b)
+		case "variable":
+			varBlocks = append(varBlocks, b)
+		case "locals":
+			localBlocks = append(localBlocks, b)
+		case "pod":
+			podBlocks = append(podBlocks, b)
+		default:
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  fmt.Sprintf("%q blocks are not supported yet", b.Type),
+				Detail:   fmt.Sprintf("This version of berth does not implement %q blocks. Remove the block, or upgrade berth.", b.Type),
+				Subject:  b.DefRange.Ptr(),
+			})
+		}
+	}
+
+	vars, d := l.variables(abs, varBlocks)
+	diags = append(diags, d...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)},
+		Functions: functions(abs, l.opts.LookupEnv),
+	}
+	locals, d := evalLocals(ctx, localBlocks)
+	diags = append(diags, d...)
+	ctx.Variables["local"] = cty.ObjectVal(locals)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+
+	cfg := &Config{Dir: abs}
+	cfg.Berth, d = decodeBerth(ctx, berthBlocks, abs)
+	diags = append(diags, d...)
+	cfg.Pods, d = decodePods(ctx, abs, podBlocks)
+	diags = append(diags, d...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return cfg, diags
+}
+
+var berthSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "stack"}, {Name: "address"}, {Name: "certs_dir"}, {Name: "cni_conf_dir"}, {Name: "parallelism"},
+}}
+
+// stackPattern keeps stack names valid as CRI label values.
+var stackPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$`)
+
+func decodeBerth(ctx *hcl.EvalContext, blocks []*hcl.Block, dir string) (Berth, hcl.Diagnostics) {
+	b := Berth{Stack: DefaultStackName(dir), Parallelism: DefaultParallelism}
+	if len(blocks) == 0 {
+		return b, nil
+	}
+	e := &evaluator{ctx: ctx}
+	for _, extra := range blocks[1:] {
+		e.errorf(extra.DefRange, "Duplicate berth block", "Only one berth block is allowed; the first is at %s. Merge them.", blocks[0].DefRange)
+	}
+	content, d := blocks[0].Body.Content(berthSchema)
+	e.diags = append(e.diags, d...)
+	if a := content.Attributes["stack"]; a != nil {
+		b.Stack = e.plainStr(a, b.Stack)
+		if !stackPattern.MatchString(b.Stack) {
+			e.errorf(a.Expr.Range(), "Invalid stack name", "Stack %q must be 1-63 lower-case letters, digits, '-', '_' or '.', starting and ending with a letter or digit.", b.Stack)
+		}
+	}
+	b.Address = e.plainStr(content.Attributes["address"], "")
+	b.CertsDir = e.plainStr(content.Attributes["certs_dir"], "")
+	b.CNIConfDir = e.plainStr(content.Attributes["cni_conf_dir"], "")
+	if a := content.Attributes["parallelism"]; a != nil {
+		b.Parallelism = e.integer(a, DefaultParallelism)
+		if b.Parallelism < 1 {
+			e.errorf(a.Expr.Range(), "Invalid parallelism", "parallelism must be at least 1; got %d.", b.Parallelism)
+		}
+	}
+	return b, e.diags
+}
+
+// DefaultStackName derives a stack name from a directory's base name.
+func DefaultStackName(dir string) string {
+	name := strings.ToLower(filepath.Base(dir))
+	name = regexp.MustCompile(`[^a-z0-9_.-]+`).ReplaceAllString(name, "-")
+	name = strings.Trim(name, "-_.")
+	if len(name) > 63 {
+		name = strings.Trim(name[:63], "-_.")
+	}
+	if name == "" {
+		name = "default"
+	}
+	return name
+}

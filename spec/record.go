@@ -1,0 +1,193 @@
+package spec
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"time"
+)
+
+// Redacted replaces sensitive values in records and plans.
+const Redacted = "(sensitive)"
+
+// PodRecord is the canonical form of a pod's spec. berth stores it as JSON
+// in an annotation of the sandbox it creates, so a later plan can show
+// field-level changes without a state file.
+type PodRecord struct {
+	Namespace   string            `json:"namespace"`
+	Hostname    string            `json:"hostname,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Runtime     string            `json:"runtime,omitempty"`
+	DNS         *DNSRecord        `json:"dns,omitempty"`
+
+	// Policy fields steer berth, not the sandbox: they are not hashed, so
+	// changing them never replaces anything.
+	Restart        string   `json:"restart,omitempty"`
+	DependsOn      []string `json:"depends_on,omitempty"`
+	PreventReplace bool     `json:"prevent_replace,omitempty"`
+}
+
+// DNSRecord is the canonical form of a dns block.
+type DNSRecord struct {
+	Servers  []string `json:"servers,omitempty"`
+	Searches []string `json:"searches,omitempty"`
+	Options  []string `json:"options,omitempty"`
+}
+
+// ContainerRecord is the canonical form of a container's spec, stored in an
+// annotation of the container berth creates.
+type ContainerRecord struct {
+	Image       string            `json:"image"`
+	Command     []string          `json:"command,omitempty"`
+	Args        []string          `json:"args,omitempty"`
+	Env         map[string]string `json:"env,omitempty"`
+	WorkingDir  string            `json:"working_dir,omitempty"`
+	User        string            `json:"user,omitempty"`
+	TTY         bool              `json:"tty,omitempty"`
+	Stdin       bool              `json:"stdin,omitempty"`
+	Init        bool              `json:"init,omitempty"`
+	StopSignal  string            `json:"stop_signal,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	LogPath     string            `json:"log_path,omitempty"`
+
+	// Policy fields, not hashed.
+	Pull        string   `json:"pull,omitempty"`
+	EnvFiles    []string `json:"env_file,omitempty"`
+	Restart     string   `json:"restart,omitempty"`
+	StopTimeout Duration `json:"stop_timeout,omitempty"`
+	// Sensitive lists the paths whose values are redacted.
+	Sensitive []string `json:"sensitive,omitempty"`
+}
+
+// PodReplaceFields are the record keys whose change replaces a pod.
+var PodReplaceFields = []string{"namespace", "hostname", "labels", "annotations", "runtime", "dns"}
+
+// ContainerReplaceFields are the record keys whose change replaces a container.
+var ContainerReplaceFields = []string{"image", "command", "args", "env", "working_dir", "user", "tty", "stdin", "init", "stop_signal", "labels", "annotations", "log_path"}
+
+// Record returns the pod's canonical record.
+func (p *Pod) Record() PodRecord {
+	r := PodRecord{
+		Namespace: p.Namespace, Hostname: p.Hostname, Labels: nilIfEmpty(p.Labels),
+		Annotations: nilIfEmpty(p.Annotations), Runtime: p.Runtime,
+		Restart: string(p.Restart), DependsOn: p.DependsOn, PreventReplace: p.PreventReplace,
+	}
+	if p.DNS != nil {
+		r.DNS = &DNSRecord{Servers: p.DNS.Servers, Searches: p.DNS.Searches, Options: p.DNS.Options}
+	}
+	return r
+}
+
+// Hash returns the pod's spec hash: it changes exactly when a field in
+// PodReplaceFields changes. A golden test pins it, because a different hash
+// for the same configuration would replace every pod on upgrade.
+func (p *Pod) Hash() string {
+	r := p.Record()
+	return hashOf(struct {
+		Namespace   string            `json:"namespace"`
+		Hostname    string            `json:"hostname,omitempty"`
+		Labels      map[string]string `json:"labels,omitempty"`
+		Annotations map[string]string `json:"annotations,omitempty"`
+		Runtime     string            `json:"runtime,omitempty"`
+		DNS         *DNSRecord        `json:"dns,omitempty"`
+	}{r.Namespace, r.Hostname, r.Labels, r.Annotations, r.Runtime, r.DNS})
+}
+
+// Record returns the container's canonical record with sensitive values
+// redacted: this is what is stored and shown.
+func (c *Container) Record() ContainerRecord {
+	r := c.record()
+	for _, path := range c.Sensitive {
+		switch {
+		case path == "command":
+			r.Command = redactList(r.Command)
+		case path == "args":
+			r.Args = redactList(r.Args)
+		case len(path) > 4 && path[:4] == "env.":
+			r.Env[path[4:]] = Redacted
+		}
+	}
+	return r
+}
+
+func (c *Container) record() ContainerRecord {
+	env := make(map[string]string, len(c.Env))
+	for k, v := range c.Env {
+		env[k] = v
+	}
+	return ContainerRecord{
+		Image: c.Image, Command: c.Command, Args: c.Args, Env: nilIfEmpty(env),
+		WorkingDir: c.WorkingDir, User: c.User, TTY: c.TTY, Stdin: c.Stdin, Init: c.Init,
+		StopSignal: c.StopSignal, Labels: nilIfEmpty(c.Labels), Annotations: nilIfEmpty(c.Annotations),
+		LogPath: c.LogPath, Pull: string(c.Pull), EnvFiles: c.EnvFiles, Restart: string(c.Restart),
+		StopTimeout: Duration(c.StopTimeout), Sensitive: slices.Clone(c.Sensitive),
+	}
+}
+
+// Hash returns the container's spec hash over ContainerReplaceFields, with
+// the real (unredacted) values, so a changed secret replaces the container.
+func (c *Container) Hash() string {
+	r := c.record()
+	return hashOf(struct {
+		Image       string            `json:"image"`
+		Command     []string          `json:"command,omitempty"`
+		Args        []string          `json:"args,omitempty"`
+		Env         map[string]string `json:"env,omitempty"`
+		WorkingDir  string            `json:"working_dir,omitempty"`
+		User        string            `json:"user,omitempty"`
+		TTY         bool              `json:"tty,omitempty"`
+		Stdin       bool              `json:"stdin,omitempty"`
+		Init        bool              `json:"init,omitempty"`
+		StopSignal  string            `json:"stop_signal,omitempty"`
+		Labels      map[string]string `json:"labels,omitempty"`
+		Annotations map[string]string `json:"annotations,omitempty"`
+		LogPath     string            `json:"log_path,omitempty"`
+	}{r.Image, r.Command, r.Args, r.Env, r.WorkingDir, r.User, r.TTY, r.Stdin, r.Init, r.StopSignal, r.Labels, r.Annotations, r.LogPath})
+}
+
+// hashOf is the first 128 bits of the SHA-256 of v's JSON: short enough for
+// a label value, long enough never to collide by accident. encoding/json
+// sorts map keys, so the encoding is canonical.
+func hashOf(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("spec: hashing a record: " + err.Error()) // records hold only strings, bools and slices
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+func redactList(l []string) []string {
+	if l == nil {
+		return nil
+	}
+	return []string{Redacted}
+}
+
+func nilIfEmpty(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// Duration is a time.Duration that reads and writes JSON as text ("2m0s"),
+// for records and plans that people read.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as text.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a duration written as text.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}

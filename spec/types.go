@@ -1,0 +1,133 @@
+// Package spec turns a directory of berth HCL files into plain Go values.
+//
+// It knows nothing about containerd: everything it returns is the desired
+// state as the user wrote it, with defaults filled in and references
+// resolved. Problems are reported as hcl.Diagnostics that point at the
+// source.
+package spec
+
+import (
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// DefaultAddress is the containerd socket used when nothing else is set.
+const DefaultAddress = "unix:///run/containerd/containerd.sock"
+
+// DefaultParallelism bounds how many independent pods apply works on at once.
+const DefaultParallelism = 8
+
+// Config is one configuration directory, fully evaluated.
+type Config struct {
+	Dir   string
+	Berth Berth
+	// Pods in declaration order (files in lexical order, blocks in file order).
+	Pods []*Pod
+}
+
+// Berth holds the settings of the optional top-level berth block.
+type Berth struct {
+	Stack       string
+	Address     string
+	CertsDir    string
+	CNIConfDir  string
+	Parallelism int
+}
+
+// Pod returns the pod with the given name, or nil.
+func (c *Config) Pod(name string) *Pod {
+	for _, p := range c.Pods {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// RestartPolicy says when an exited container is started again.
+type RestartPolicy string
+
+// The restart policies a pod or container may declare.
+const (
+	RestartAlways    RestartPolicy = "always"
+	RestartOnFailure RestartPolicy = "on_failure"
+	RestartNever     RestartPolicy = "never"
+)
+
+// PullPolicy says when an image is pulled.
+type PullPolicy string
+
+// The pull policies a container may declare.
+const (
+	PullIfNotPresent PullPolicy = "if_not_present"
+	PullAlways       PullPolicy = "always"
+	PullNever        PullPolicy = "never"
+)
+
+// Pod is a CRI pod sandbox and its containers.
+type Pod struct {
+	Name           string
+	Namespace      string
+	Hostname       string
+	Labels         map[string]string
+	Annotations    map[string]string
+	Runtime        string
+	HostNetwork    bool
+	HostPID        bool
+	HostIPC        bool
+	Privileged     bool
+	Sysctls        map[string]string
+	Restart        RestartPolicy
+	DependsOn      []string // names of pods this one starts after
+	PreventReplace bool
+	DNS            *DNS
+	Containers     []*Container
+
+	DeclRange hcl.Range
+}
+
+// Container returns the container with the given name, or nil.
+func (p *Pod) Container(name string) *Container {
+	for _, c := range p.Containers {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// DNS is a pod's resolver configuration.
+type DNS struct {
+	Servers  []string
+	Searches []string
+	Options  []string
+}
+
+// Container is one container of a pod.
+type Container struct {
+	Name        string
+	Image       string
+	Pull        PullPolicy
+	Command     []string
+	Args        []string
+	Env         map[string]string // env_file values merged under env
+	EnvFiles    []string
+	WorkingDir  string
+	User        string
+	TTY         bool
+	Stdin       bool
+	Init        bool
+	Restart     RestartPolicy
+	StopSignal  string
+	StopTimeout time.Duration
+	Labels      map[string]string
+	Annotations map[string]string
+	LogPath     string
+
+	// Sensitive lists the record paths (e.g. "env.PASSWORD", "args")
+	// whose values came from sensitive variables and are never shown.
+	Sensitive []string
+
+	DeclRange hcl.Range
+}
