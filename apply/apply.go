@@ -10,12 +10,14 @@
 package apply
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -315,7 +317,12 @@ func (x *executor) createPod(ctx context.Context, pc *planner.PodChange) (string
 func (x *executor) updateContainers(ctx context.Context, pc *planner.PodChange) error {
 	sb := pc.Actual.Sandbox
 	podCfg := criconfig.Sandbox(x.stack, pc.Desired, sb.Metadata.Uid, criconfig.LogDir(x.opts.LogRoot, x.stack, pc.Desired, sb.Metadata.Uid))
-	for _, cc := range pc.Containers {
+	// Init containers first: the others may rely on what they prepare.
+	ordered := slices.Clone(pc.Containers)
+	slices.SortStableFunc(ordered, func(a, b *planner.ContainerChange) int {
+		return cmp.Compare(btoi(!a.Init), btoi(!b.Init))
+	})
+	for _, cc := range ordered {
 		if cc.Action == planner.Destroy || cc.Action == planner.Replace || cc.Action == planner.Restart {
 			if err := x.rt.StopContainer(ctx, cc.ContainerID, time.Duration(cc.StopTimeout)); err != nil {
 				return err
@@ -400,4 +407,11 @@ func shortID(id string) string {
 		return id[:13]
 	}
 	return id
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -1,0 +1,165 @@
+package apply_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/apply"
+	"github.com/berth-dev/berth/planner"
+	"github.com/berth-dev/berth/runtime/fake"
+	"github.com/berth-dev/berth/spec"
+)
+
+const image = "docker.io/library/busybox:1.36"
+
+func load(t *testing.T, src string) *spec.Config {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "test")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := spec.NewLoader(spec.Options{Environ: func() []string { return nil }}).Load(dir)
+	if diags.HasErrors() {
+		t.Fatalf("load: %s", diags.Error())
+	}
+	return cfg
+}
+
+func run(t *testing.T, rt *fake.Runtime, cfg *spec.Config) (*planner.Plan, *apply.Result) {
+	t.Helper()
+	snap, err := planner.Observe(context.Background(), rt, cfg.Berth.Stack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := planner.Diff(cfg, snap, planner.Options{})
+	return p, apply.Execute(context.Background(), p, rt, apply.Options{LogRoot: t.TempDir(), Parallelism: 2})
+}
+
+const stack = `
+pod "a" {
+  container "init" {
+    image = "docker.io/library/busybox:1.36"
+    init  = true
+  }
+  container "main" { image = "docker.io/library/busybox:1.36" }
+}
+pod "b" {
+  depends_on = ["pod.a"]
+  container "main" { image = "docker.io/library/busybox:1.36" }
+}
+pod "c" {
+  depends_on = ["pod.b"]
+  container "main" { image = "docker.io/library/busybox:1.36" }
+}
+pod "free" {
+  container "main" { image = "alpine:3" }
+}
+`
+
+// A pod's steps run in the documented order: pull, sandbox, init
+// containers to completion, then the others; dependents after dependencies.
+func TestCreateOrder(t *testing.T) {
+	rt := fake.New(image)
+	rt.ExitCodes["init"] = 0
+	_, res := run(t, rt, load(t, stack))
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	log := strings.Join(rt.Log(), "\n")
+	for _, seq := range [][]string{
+		{"RunPodSandbox a", "CreateContainer init", "StartContainer init", "CreateContainer main"},
+		{"PullImage alpine:3", "RunPodSandbox free"},
+		{"RunPodSandbox a", "RunPodSandbox b", "RunPodSandbox c"},
+	} {
+		at := 0
+		for _, step := range seq {
+			i := strings.Index(log[at:], step)
+			if i < 0 {
+				t.Fatalf("%q not after position %d in:\n%s", step, at, log)
+			}
+			at += i + len(step)
+		}
+	}
+}
+
+// A failed pod is reported with its cause, its dependents are skipped,
+// independent pods still converge, and a rerun finishes the job.
+func TestFailureSkipsDependentsAndRerunConverges(t *testing.T) {
+	rt := fake.New(image)
+	rt.ExitCodes["init"] = 7 // pod a's init container fails
+	_, res := run(t, rt, load(t, stack))
+
+	status := map[string]apply.Status{}
+	for _, s := range res.Steps {
+		status[s.Address] = s.Status
+	}
+	want := map[string]apply.Status{"pod.a": apply.Failed, "pod.b": apply.Skipped, "pod.c": apply.Skipped, "pod.free": apply.Done}
+	for addr, st := range want {
+		if status[addr] != st {
+			t.Errorf("%s: %s, want %s", addr, status[addr], st)
+		}
+	}
+	err := res.Err()
+	if err == nil || !strings.Contains(err.Error(), "init container init exited with code 7") {
+		t.Fatalf("error = %v, want the init container's exit code", err)
+	}
+
+	rt.ExitCodes["init"] = 0 // fixed
+	_, res = run(t, rt, load(t, stack))
+	if err := res.Err(); err != nil {
+		t.Fatalf("rerun: %v", err)
+	}
+	p, _ := run(t, rt, load(t, stack))
+	if p.HasChanges() {
+		t.Fatalf("plan after the rerun still has changes")
+	}
+}
+
+// An error from the runtime surfaces with the pod's address.
+func TestRuntimeError(t *testing.T) {
+	rt := fake.New(image)
+	rt.Errors["RunPodSandbox"] = errors.New("no network")
+	_, res := run(t, rt, load(t, `pod "x" {
+  container "main" { image = "docker.io/library/busybox:1.36" }
+}`))
+	if err := res.Err(); err == nil || !strings.Contains(err.Error(), "pod.x: no network") {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+// Destroy gives each container the grace it was created with.
+func TestDestroyUsesRecordedGrace(t *testing.T) {
+	rt := fake.New(image)
+	cfg := load(t, `pod "vm" {
+  container "windows" {
+    image        = "docker.io/library/busybox:1.36"
+    stop_timeout = "2m"
+  }
+}`)
+	if _, res := run(t, rt, cfg); res.Err() != nil {
+		t.Fatal(res.Err())
+	}
+	cfg.Pods = nil
+	if _, res := run(t, rt, cfg); res.Err() != nil {
+		t.Fatal(res.Err())
+	}
+	if len(rt.Sandboxes) != 0 || len(rt.Containers) != 0 {
+		t.Fatalf("left behind: %d sandboxes, %d containers", len(rt.Sandboxes), len(rt.Containers))
+	}
+	if len(rt.Stops) != 1 {
+		t.Fatalf("stops = %v", rt.Stops)
+	}
+	for _, grace := range rt.Stops {
+		if grace != 2*time.Minute {
+			t.Fatalf("grace = %s, want 2m", grace)
+		}
+	}
+}

@@ -1,0 +1,311 @@
+// Package fake is an in-memory container runtime for unit tests. It keeps
+// sandboxes, containers and images the way the CRI reports them, counts
+// calls, and can be told to fail a method or to make containers exit.
+package fake
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sort"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// Runtime is a fake CRI runtime. The zero value is not usable; call New.
+type Runtime struct {
+	mu         sync.Mutex
+	clock      int64
+	nextID     int
+	Sandboxes  map[string]*cri.PodSandbox
+	Containers map[string]*cri.Container
+	Images     map[string]*cri.Image
+	// Configs keeps the config each container was created with.
+	Configs map[string]*cri.ContainerConfig
+	// SandboxConfigs keeps the config each sandbox was run with.
+	SandboxConfigs map[string]*cri.PodSandboxConfig
+	// ExitCodes makes a container of that name exit with the code as soon
+	// as it starts (for init containers and crash tests).
+	ExitCodes map[string]int32
+	// Errors makes the named method fail with the error.
+	Errors map[string]error
+	// Stops records the grace of each StopContainer call, by container ID.
+	Stops map[string]time.Duration
+	calls map[string]int
+	log   []string
+}
+
+// New returns an empty fake runtime holding the given images.
+func New(images ...string) *Runtime {
+	r := &Runtime{
+		Sandboxes: map[string]*cri.PodSandbox{}, Containers: map[string]*cri.Container{},
+		Images: map[string]*cri.Image{}, Configs: map[string]*cri.ContainerConfig{},
+		SandboxConfigs: map[string]*cri.PodSandboxConfig{}, ExitCodes: map[string]int32{},
+		Errors: map[string]error{}, Stops: map[string]time.Duration{}, calls: map[string]int{},
+	}
+	for _, ref := range images {
+		r.Images[ref] = &cri.Image{Id: "sha256:" + ref, RepoTags: []string{ref}}
+	}
+	return r
+}
+
+// Calls returns the number of calls per method.
+func (r *Runtime) Calls() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.calls)
+}
+
+// Log returns the mutating calls in order, as "Method name".
+func (r *Runtime) Log() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.log...)
+}
+
+// ResetCalls forgets counted calls and the log.
+func (r *Runtime) ResetCalls() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls, r.log = map[string]int{}, nil
+}
+
+// enter counts a call and returns its injected error; the caller holds mu.
+func (r *Runtime) enter(method, subject string) error {
+	r.calls[method]++
+	if subject != "" {
+		r.log = append(r.log, method+" "+subject)
+	}
+	return r.Errors[method]
+}
+
+func (r *Runtime) tick() int64 {
+	r.clock++
+	return r.clock
+}
+
+func (r *Runtime) id(prefix string) string {
+	r.nextID++
+	return fmt.Sprintf("%s%04d", prefix, r.nextID)
+}
+
+func notFound(what, id string) error {
+	return status.Errorf(codes.NotFound, "%s %q not found", what, id)
+}
+
+func matches(labels, sel map[string]string) bool {
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// ListSandboxes implements the planner's Observer.
+func (r *Runtime) ListSandboxes(_ context.Context, sel map[string]string) ([]*cri.PodSandbox, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.enter("ListPodSandbox", ""); err != nil {
+		return nil, err
+	}
+	var out []*cri.PodSandbox
+	for _, sb := range r.Sandboxes {
+		if matches(sb.Labels, sel) {
+			out = append(out, sb)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Id < out[j].Id })
+	return out, nil
+}
+
+// ListContainers implements the planner's Observer.
+func (r *Runtime) ListContainers(_ context.Context, sel map[string]string) ([]*cri.Container, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.enter("ListContainers", ""); err != nil {
+		return nil, err
+	}
+	var out []*cri.Container
+	for _, c := range r.Containers {
+		if matches(c.Labels, sel) {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Id < out[j].Id })
+	return out, nil
+}
+
+// ListImages implements the planner's Observer.
+func (r *Runtime) ListImages(context.Context) ([]*cri.Image, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.enter("ListImages", ""); err != nil {
+		return nil, err
+	}
+	var out []*cri.Image
+	for _, img := range r.Images {
+		out = append(out, img)
+	}
+	return out, nil
+}
+
+// ContainerStatus reports state and exit code.
+func (r *Runtime) ContainerStatus(_ context.Context, id string) (*cri.ContainerStatus, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.enter("ContainerStatus", ""); err != nil {
+		return nil, err
+	}
+	c := r.Containers[id]
+	if c == nil {
+		return nil, notFound("container", id)
+	}
+	st := &cri.ContainerStatus{Id: id, Metadata: c.Metadata, State: c.State, Labels: c.Labels, Annotations: c.Annotations}
+	if c.State == cri.ContainerState_CONTAINER_EXITED {
+		st.ExitCode = r.ExitCodes[c.Metadata.Name]
+		st.Reason = "Completed"
+		if st.ExitCode != 0 {
+			st.Reason = "Error"
+		}
+	}
+	return st, nil
+}
+
+// PullImage adds the image.
+func (r *Runtime) PullImage(_ context.Context, ref string, _ *cri.PodSandboxConfig) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.enter("PullImage", ref); err != nil {
+		return "", err
+	}
+	r.Images[ref] = &cri.Image{Id: "sha256:" + ref, RepoTags: []string{ref}}
+	return "sha256:" + ref, nil
+}
+
+// RunSandbox creates a ready sandbox.
+func (r *Runtime) RunSandbox(_ context.Context, cfg *cri.PodSandboxConfig, handler string) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.enter("RunPodSandbox", cfg.Metadata.Name); err != nil {
+		return "", err
+	}
+	id := r.id("sb")
+	r.Sandboxes[id] = &cri.PodSandbox{Id: id, Metadata: cfg.Metadata, State: cri.PodSandboxState_SANDBOX_READY,
+		CreatedAt: r.tick(), Labels: cfg.Labels, Annotations: cfg.Annotations, RuntimeHandler: handler}
+	r.SandboxConfigs[id] = cfg
+	return id, nil
+}
+
+// StopSandbox stops the sandbox and its containers.
+func (r *Runtime) StopSandbox(_ context.Context, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.enter("StopPodSandbox", id); err != nil {
+		return err
+	}
+	sb := r.Sandboxes[id]
+	if sb == nil {
+		return nil // CRI: stopping a missing sandbox is not an error
+	}
+	sb.State = cri.PodSandboxState_SANDBOX_NOTREADY
+	for _, c := range r.Containers {
+		if c.PodSandboxId == id {
+			c.State = cri.ContainerState_CONTAINER_EXITED
+		}
+	}
+	return nil
+}
+
+// RemoveSandbox removes the sandbox and its containers.
+func (r *Runtime) RemoveSandbox(_ context.Context, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.enter("RemovePodSandbox", id); err != nil {
+		return err
+	}
+	delete(r.Sandboxes, id)
+	for cid, c := range r.Containers {
+		if c.PodSandboxId == id {
+			delete(r.Containers, cid)
+		}
+	}
+	return nil
+}
+
+// CreateContainer creates a container in CREATED state.
+func (r *Runtime) CreateContainer(_ context.Context, podID string, cfg *cri.ContainerConfig, _ *cri.PodSandboxConfig) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.enter("CreateContainer", cfg.Metadata.Name); err != nil {
+		return "", err
+	}
+	if r.Sandboxes[podID] == nil {
+		return "", notFound("sandbox", podID)
+	}
+	id := r.id("c")
+	r.Containers[id] = &cri.Container{Id: id, PodSandboxId: podID, Metadata: cfg.Metadata, Image: cfg.Image,
+		State: cri.ContainerState_CONTAINER_CREATED, CreatedAt: r.tick(), Labels: cfg.Labels, Annotations: cfg.Annotations}
+	r.Configs[id] = cfg
+	return id, nil
+}
+
+// StartContainer runs a container; one named in ExitCodes exits at once.
+func (r *Runtime) StartContainer(_ context.Context, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.Containers[id]
+	name := id
+	if c != nil {
+		name = c.Metadata.Name
+	}
+	if err := r.enter("StartContainer", name); err != nil {
+		return err
+	}
+	if c == nil {
+		return notFound("container", id)
+	}
+	c.State = cri.ContainerState_CONTAINER_RUNNING
+	if _, exits := r.ExitCodes[c.Metadata.Name]; exits {
+		c.State = cri.ContainerState_CONTAINER_EXITED
+	}
+	return nil
+}
+
+// StopContainer marks the container exited and records the grace.
+func (r *Runtime) StopContainer(_ context.Context, id string, grace time.Duration) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.enter("StopContainer", id); err != nil {
+		return err
+	}
+	r.Stops[id] = grace
+	if c := r.Containers[id]; c != nil {
+		c.State = cri.ContainerState_CONTAINER_EXITED
+	}
+	return nil
+}
+
+// RemoveContainer deletes the container.
+func (r *Runtime) RemoveContainer(_ context.Context, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.enter("RemoveContainer", id); err != nil {
+		return err
+	}
+	delete(r.Containers, id)
+	return nil
+}
+
+// Exit makes a running container exit with code, as a crash would.
+func (r *Runtime) Exit(id string, code int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.Containers[id]
+	c.State = cri.ContainerState_CONTAINER_EXITED
+	r.ExitCodes[c.Metadata.Name] = code
+}
