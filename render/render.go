@@ -67,7 +67,7 @@ func Text(w io.Writer, plan *planner.Plan, st Style) {
 		}
 		for _, cc := range pc.Containers {
 			if cc.Action != planner.NoOp {
-				writeContainer(w, pc, cc, st, "")
+				writeContainer(w, pc, cc, st)
 			}
 		}
 	}
@@ -78,11 +78,16 @@ func Text(w io.Writer, plan *planner.Plan, st Style) {
 
 func writePod(w io.Writer, pc *planner.PodChange, st Style) {
 	fmt.Fprintf(w, "\n  # %s %s\n", pc.Address, verbs[pc.Action])
-	writeReasons(w, pc.Reasons, "      ")
 	fmt.Fprintf(w, "%s pod %q {\n", st.symbol(pc.Action), pc.Name)
+	writeReasons(w, pc.Reasons, "      ")
 	writeFields(w, pc.Action, pc.Fields, st, "      ")
 	for _, cc := range pc.Containers {
-		fmt.Fprintf(w, "\n      %s container %q {\n", strings.TrimSpace(st.symbol(cc.Action)), cc.Name)
+		sym := strings.TrimSpace(st.symbol(cc.Action))
+		if cc.Action == planner.Destroy {
+			fmt.Fprintf(w, "      %s container %q\n", sym, cc.Name)
+			continue
+		}
+		fmt.Fprintf(w, "      %s container %q {\n", sym, cc.Name)
 		writeReasons(w, cc.Reasons, "          ")
 		writeFields(w, cc.Action, cc.Fields, st, "          ")
 		writePull(w, cc, "          ")
@@ -91,10 +96,10 @@ func writePod(w io.Writer, pc *planner.PodChange, st Style) {
 	fmt.Fprintf(w, "    }\n")
 }
 
-func writeContainer(w io.Writer, pc *planner.PodChange, cc *planner.ContainerChange, st Style, indent string) {
+func writeContainer(w io.Writer, pc *planner.PodChange, cc *planner.ContainerChange, st Style) {
 	fmt.Fprintf(w, "\n  # %s %s\n", cc.Address, verbs[cc.Action])
-	writeReasons(w, cc.Reasons, "      ")
 	fmt.Fprintf(w, "%s container %q in pod %q {\n", st.symbol(cc.Action), cc.Name, pc.Name)
+	writeReasons(w, cc.Reasons, "      ")
 	if cc.Action != planner.Restart {
 		writeFields(w, cc.Action, cc.Fields, st, "      ")
 	}
@@ -104,7 +109,7 @@ func writeContainer(w io.Writer, pc *planner.PodChange, cc *planner.ContainerCha
 
 func writeReasons(w io.Writer, reasons []string, indent string) {
 	for _, r := range reasons {
-		fmt.Fprintf(w, "%s# (%s)\n", indent, r)
+		fmt.Fprintf(w, "%s# %s\n", indent, r)
 	}
 }
 
