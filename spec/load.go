@@ -108,7 +108,9 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid configuration directory", Detail: err.Error()}}
 	}
-	paths, err := ConfigFiles(abs)
+	// Files keep the path as the user gave it, so diagnostics read
+	// "examples/hello/main.hcl", not an absolute path.
+	paths, err := ConfigFiles(dir)
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read configuration directory", Detail: fmt.Sprintf("%s. Pass the directory that holds your *.hcl files.", err)}}
 	}
