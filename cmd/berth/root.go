@@ -62,6 +62,7 @@ The configuration directory is the positional argument (default ".").`,
 		newPlanCommand(g),
 		newApplyCommand(g),
 		newDestroyCommand(g),
+		newStatusCommand(g),
 		newVersionCommand(g),
 	)
 	return root
