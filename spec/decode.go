@@ -3,6 +3,7 @@ package spec
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -88,7 +89,7 @@ func decodePods(ctx *hcl.EvalContext, dir string, blocks []*hcl.Block) ([]*Pod, 
 		seen[p.Name] = p
 		pods = append(pods, p)
 	}
-	diags = append(diags, checkDependencies(pods, blocks)...)
+	diags = append(diags, checkDependencies(pods)...)
 	return pods, diags
 }
 
@@ -189,10 +190,19 @@ func decodeContainer(e *evaluator, dir string, b *hcl.Block, podRestart RestartP
 			c.Env[k] = v
 		}
 	}
+	// env_file values are treated as secrets (env files usually hold
+	// them); values set in env override them and are shown as written.
+	fromFiles := sortedKeys(c.Env)
 	for k, v := range env {
 		c.Env[k] = v
 	}
-	for _, k := range secretKeys {
+	for _, k := range fromFiles {
+		if _, overridden := env[k]; !overridden {
+			secretKeys = append(secretKeys, k)
+		}
+	}
+	sort.Strings(secretKeys)
+	for _, k := range dedupe(secretKeys) {
 		c.Sensitive = append(c.Sensitive, "env."+k)
 	}
 	if len(c.Env) == 0 {
@@ -213,8 +223,11 @@ func decodeContainer(e *evaluator, dir string, b *hcl.Block, podRestart RestartP
 	c.Annotations = e.plainMap(a["annotations"])
 	checkReserved(e, a["labels"], c.Labels)
 	checkReserved(e, a["annotations"], c.Annotations)
-	c.LogPath = e.plainStr(a["log_path"], c.Name+".log")
-	if strings.HasPrefix(c.LogPath, "/") || strings.Contains(c.LogPath, "..") {
+	c.LogPath = e.plainStr(a["log_path"], "")
+	if c.LogPath == "" { // unset or "": the language's default
+		c.LogPath = c.Name + ".log"
+	}
+	if a["log_path"] != nil && (strings.HasPrefix(c.LogPath, "/") || strings.Contains(c.LogPath, "..")) {
 		e.errorf(a["log_path"].Expr.Range(), "Invalid log_path", "log_path is relative to the pod's log directory and cannot leave it; got %q.", c.LogPath)
 	}
 	return c
@@ -267,7 +280,7 @@ func readEnvFile(path string) (map[string]string, error) {
 		k, v, ok := strings.Cut(line, "=")
 		k = strings.TrimSpace(k)
 		if !ok || k == "" || strings.ContainsAny(k, " \t") {
-			return nil, fmt.Errorf("%s:%d: expected KEY=VALUE, got %q", path, n, line)
+			return nil, fmt.Errorf("%s:%d: expected KEY=VALUE (the line is not shown: it may hold a secret)", path, n)
 		}
 		v = strings.TrimSpace(v)
 		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
@@ -279,7 +292,7 @@ func readEnvFile(path string) (map[string]string, error) {
 }
 
 // checkDependencies resolves depends_on names and rejects cycles.
-func checkDependencies(pods []*Pod, blocks []*hcl.Block) hcl.Diagnostics {
+func checkDependencies(pods []*Pod) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	byName := map[string]*Pod{}
 	var names []string
@@ -304,9 +317,24 @@ func checkDependencies(pods []*Pod, blocks []*hcl.Block) hcl.Diagnostics {
 		return diags
 	}
 	if _, err := Levels(pods); err != nil {
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Dependency cycle", Detail: err.Error() + " Remove one of the depends_on entries."})
+		var cycle *CycleError
+		subject := (*hcl.Range)(nil)
+		if errors.As(err, &cycle) {
+			subject = cycle.Pod.DeclRange.Ptr()
+		}
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Dependency cycle", Detail: err.Error() + " Remove one of the depends_on entries.", Subject: subject})
 	}
 	return diags
+}
+
+// CycleError reports pods that depend on each other in a circle.
+type CycleError struct {
+	Pod  *Pod
+	Path []string
+}
+
+func (e *CycleError) Error() string {
+	return fmt.Sprintf("pods depend on each other in a cycle: %s.", strings.Join(e.Path, " -> "))
 }
 
 // Levels groups pods by dependency depth: level 0 depends on nothing, level
@@ -322,7 +350,7 @@ func Levels(pods []*Pod) ([][]*Pod, error) {
 	visit = func(p *Pod, path []string) (int, error) {
 		if l, ok := level[p.Name]; ok {
 			if l == visiting {
-				return 0, fmt.Errorf("pods depend on each other in a cycle: %s.", strings.Join(append(path, p.Name), " -> "))
+				return 0, &CycleError{Pod: p, Path: append(path, p.Name)}
 			}
 			return l, nil
 		}

@@ -231,3 +231,6 @@ func DefaultStackName(dir string) string {
 	}
 	return name
 }
+
+// ValidStackName reports whether name can be a stack name (a CRI label value).
+func ValidStackName(name string) bool { return stackPattern.MatchString(name) }

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/function"
 )
 
 // AutoVarsFile is loaded from the configuration directory when present.
@@ -142,7 +143,7 @@ func (l *Loader) variables(dir string, blocks []*hcl.Block) (map[string]cty.Valu
 		return nil, diags
 	}
 	for _, name := range order {
-		diags = append(diags, checkValidations(decls[name], out)...)
+		diags = append(diags, checkValidations(decls[name], out, functions(dir, l.opts.LookupEnv))...)
 	}
 	return out, diags
 }
@@ -186,11 +187,11 @@ func decodeVariable(b *hcl.Block) (*variable, hcl.Diagnostics) {
 	return v, diags
 }
 
-func checkValidations(v *variable, all map[string]cty.Value) hcl.Diagnostics {
+func checkValidations(v *variable, all map[string]cty.Value, fns map[string]function.Function) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{v.name: all[v.name]})},
-		Functions: functions(".", func(string) (string, bool) { return "", false }),
+		Functions: fns,
 	}
 	for _, val := range v.validations {
 		res, d := val.condition.Value(ctx)
@@ -208,7 +209,8 @@ func checkValidations(v *variable, all map[string]cty.Value) hcl.Diagnostics {
 			continue
 		}
 		msg := "The value is not valid."
-		if m, d := val.message.Value(nil); !d.HasErrors() && m.Type() == cty.String && !m.IsNull() {
+		if m, d := val.message.Value(ctx); !d.HasErrors() && m.Type() == cty.String && !m.IsNull() {
+			m, _ = m.UnmarkDeep()
 			msg = m.AsString()
 		}
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for variable",

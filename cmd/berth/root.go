@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/berth-dev/berth/spec"
 )
 
 // globals are the flags every command takes.
@@ -69,6 +71,9 @@ The configuration directory is the positional argument (default ".").`,
 }
 
 func (g *globals) setup() error {
+	if g.stack != "" && !spec.ValidStackName(g.stack) {
+		return usageErrorf("--stack %q: a stack name is 1-63 lower-case letters, digits, '-', '_' or '.', starting and ending with a letter or digit", g.stack)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
 		return usageErrorf("--log-level %q: use debug, info, warn or error", g.logLevel)
