@@ -3,8 +3,6 @@ package apply_test
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,25 +11,10 @@ import (
 	"github.com/berth-dev/berth/planner"
 	"github.com/berth-dev/berth/runtime/fake"
 	"github.com/berth-dev/berth/spec"
+	"github.com/berth-dev/berth/spec/spectest"
 )
 
 const image = "docker.io/library/busybox:1.36"
-
-func load(t *testing.T, src string) *spec.Config {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "test")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, diags := spec.NewLoader(spec.Options{Environ: func() []string { return nil }}).Load(dir)
-	if diags.HasErrors() {
-		t.Fatalf("load: %s", diags.Error())
-	}
-	return cfg
-}
 
 func run(t *testing.T, rt *fake.Runtime, cfg *spec.Config) (*planner.Plan, *apply.Result) {
 	t.Helper()
@@ -69,7 +52,7 @@ pod "free" {
 func TestCreateOrder(t *testing.T) {
 	rt := fake.New(image)
 	rt.ExitCodes["init"] = 0
-	_, res := run(t, rt, load(t, stack))
+	_, res := run(t, rt, spectest.Load(t, stack))
 	if err := res.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +78,7 @@ func TestCreateOrder(t *testing.T) {
 func TestFailureSkipsDependentsAndRerunConverges(t *testing.T) {
 	rt := fake.New(image)
 	rt.ExitCodes["init"] = 7 // pod a's init container fails
-	_, res := run(t, rt, load(t, stack))
+	_, res := run(t, rt, spectest.Load(t, stack))
 
 	status := map[string]apply.Status{}
 	for _, s := range res.Steps {
@@ -113,11 +96,11 @@ func TestFailureSkipsDependentsAndRerunConverges(t *testing.T) {
 	}
 
 	rt.ExitCodes["init"] = 0 // fixed
-	_, res = run(t, rt, load(t, stack))
+	_, res = run(t, rt, spectest.Load(t, stack))
 	if err := res.Err(); err != nil {
 		t.Fatalf("rerun: %v", err)
 	}
-	p, _ := run(t, rt, load(t, stack))
+	p, _ := run(t, rt, spectest.Load(t, stack))
 	if p.HasChanges() {
 		t.Fatalf("plan after the rerun still has changes")
 	}
@@ -127,7 +110,7 @@ func TestFailureSkipsDependentsAndRerunConverges(t *testing.T) {
 func TestRuntimeError(t *testing.T) {
 	rt := fake.New(image)
 	rt.Errors["RunPodSandbox"] = errors.New("no network")
-	_, res := run(t, rt, load(t, `pod "x" {
+	_, res := run(t, rt, spectest.Load(t, `pod "x" {
   container "main" { image = "docker.io/library/busybox:1.36" }
 }`))
 	if err := res.Err(); err == nil || !strings.Contains(err.Error(), "pod.x: no network") {
@@ -138,7 +121,7 @@ func TestRuntimeError(t *testing.T) {
 // Destroy gives each container the grace it was created with.
 func TestDestroyUsesRecordedGrace(t *testing.T) {
 	rt := fake.New(image)
-	cfg := load(t, `pod "vm" {
+	cfg := spectest.Load(t, `pod "vm" {
   container "windows" {
     image        = "docker.io/library/busybox:1.36"
     stop_timeout = "2m"

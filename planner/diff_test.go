@@ -2,8 +2,6 @@ package planner_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
 	"github.com/berth-dev/berth/spec"
+	"github.com/berth-dev/berth/spec/spectest"
 )
 
 const image = "docker.io/library/busybox:1.36"
@@ -54,22 +53,6 @@ pod "web" {
 }
 `
 
-func load(t *testing.T, src string) *spec.Config {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "test")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, diags := spec.NewLoader(spec.Options{Environ: func() []string { return nil }}).Load(dir)
-	if diags.HasErrors() {
-		t.Fatalf("load: %s", diags.Error())
-	}
-	return cfg
-}
-
 func plan(t *testing.T, rt *fake.Runtime, cfg *spec.Config, opts planner.Options) *planner.Plan {
 	t.Helper()
 	snap, err := planner.Observe(context.Background(), rt, cfg.Berth.Stack)
@@ -97,7 +80,7 @@ func converge(t *testing.T, rt *fake.Runtime, cfg *spec.Config) {
 func newApplied(t *testing.T) *fake.Runtime {
 	rt := fake.New(image)
 	rt.ExitCodes["setup"] = 0
-	converge(t, rt, load(t, base))
+	converge(t, rt, spectest.Load(t, base))
 	rt.ResetCalls()
 	return rt
 }
@@ -356,7 +339,7 @@ func TestDiff(t *testing.T) {
 			if tc.config != nil {
 				src = tc.config(base)
 			}
-			p := plan(t, rt, load(t, src), tc.opts)
+			p := plan(t, rt, spectest.Load(t, src), tc.opts)
 			got := changes(p)
 			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 				t.Fatalf("changes:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
@@ -375,7 +358,7 @@ func TestDiff(t *testing.T) {
 // status call while every container runs.
 func TestObserveCallsAreConstant(t *testing.T) {
 	rt := newApplied(t)
-	plan(t, rt, load(t, base), planner.Options{})
+	plan(t, rt, spectest.Load(t, base), planner.Options{})
 	want := map[string]int{"ListPodSandbox": 1, "ListContainers": 1, "ListImages": 1, "ContainerStatus": 1}
 	// ContainerStatus: the init container has exited, its code is read.
 	got := rt.Calls()
@@ -392,7 +375,7 @@ func TestObserveCallsAreConstant(t *testing.T) {
 // The observed fingerprint changes with the actual state, and only then.
 func TestFingerprint(t *testing.T) {
 	rt := newApplied(t)
-	cfg := load(t, base)
+	cfg := spectest.Load(t, base)
 	a := plan(t, rt, cfg, planner.Options{}).Observed
 	if b := plan(t, rt, cfg, planner.Options{}).Observed; a != b {
 		t.Fatalf("fingerprint changed without a change: %s vs %s", a, b)
@@ -415,7 +398,7 @@ func TestApplyThenPlanIsEmpty(t *testing.T) {
 	for name, mutate := range mutations {
 		t.Run(name, func(t *testing.T) {
 			rt := newApplied(t)
-			cfg := load(t, mutate(base))
+			cfg := spectest.Load(t, mutate(base))
 			converge(t, rt, cfg)
 			if got := changes(plan(t, rt, cfg, planner.Options{})); len(got) > 0 {
 				t.Fatalf("plan after apply: %v", got)

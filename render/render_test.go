@@ -14,7 +14,7 @@ import (
 	"github.com/berth-dev/berth/planner"
 	"github.com/berth-dev/berth/render"
 	"github.com/berth-dev/berth/runtime/fake"
-	"github.com/berth-dev/berth/spec"
+	"github.com/berth-dev/berth/spec/spectest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -79,26 +79,13 @@ pod "new" {
 }
 `
 
-func load(t *testing.T, src string) *spec.Config {
-	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, diags := spec.NewLoader(spec.Options{Environ: func() []string { return nil }}).Load(dir)
-	if diags.HasErrors() {
-		t.Fatal(diags.Error())
-	}
-	return cfg
-}
-
 // goldenPlan covers every action: create, destroy, pod replace, container
 // replace with a secret, restart.
 func goldenPlan(t *testing.T) *planner.Plan {
 	rt := fake.New("docker.io/library/busybox:1.36")
 	ctx := context.Background()
 	snap, _ := planner.Observe(ctx, rt, "golden")
-	if res := apply.Execute(ctx, planner.Diff(load(t, before), snap, planner.Options{}), rt, apply.Options{LogRoot: t.TempDir()}); res.Err() != nil {
+	if res := apply.Execute(ctx, planner.Diff(spectest.Load(t, before), snap, planner.Options{}), rt, apply.Options{LogRoot: t.TempDir()}); res.Err() != nil {
 		t.Fatal(res.Err())
 	}
 	for id, c := range rt.Containers {
@@ -110,7 +97,7 @@ func goldenPlan(t *testing.T) *planner.Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return planner.Diff(load(t, after), snap, planner.Options{})
+	return planner.Diff(spectest.Load(t, after), snap, planner.Options{})
 }
 
 func checkGolden(t *testing.T, name string, got []byte) {

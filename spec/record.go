@@ -15,18 +15,26 @@ const Redacted = "(sensitive)"
 // in an annotation of the sandbox it creates, so a later plan can show
 // field-level changes without a state file.
 type PodRecord struct {
-	Namespace   string            `json:"namespace"`
-	Hostname    string            `json:"hostname,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-	Runtime     string            `json:"runtime,omitempty"`
-	DNS         *DNSRecord        `json:"dns,omitempty"`
+	PodIdentity
 
 	// Policy fields steer berth, not the sandbox: they are not hashed, so
 	// changing them never replaces anything.
 	Restart        string   `json:"restart,omitempty"`
 	DependsOn      []string `json:"depends_on,omitempty"`
 	PreventReplace bool     `json:"prevent_replace,omitempty"`
+}
+
+// PodIdentity is the part of a pod's record that its spec hash covers:
+// exactly the fields whose change replaces the sandbox. Its JSON keys are
+// PodReplaceFields. Add fields only with omitempty, so that existing pods
+// keep their hash.
+type PodIdentity struct {
+	Namespace   string            `json:"namespace"`
+	Hostname    string            `json:"hostname,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Runtime     string            `json:"runtime,omitempty"`
+	DNS         *DNSRecord        `json:"dns,omitempty"`
 }
 
 // DNSRecord is the canonical form of a dns block.
@@ -39,6 +47,21 @@ type DNSRecord struct {
 // ContainerRecord is the canonical form of a container's spec, stored in an
 // annotation of the container berth creates.
 type ContainerRecord struct {
+	ContainerIdentity
+
+	// Policy fields, not hashed.
+	Pull        string   `json:"pull,omitempty"`
+	EnvFiles    []string `json:"env_file,omitempty"`
+	Restart     string   `json:"restart,omitempty"`
+	StopTimeout Duration `json:"stop_timeout,omitempty"`
+	// Sensitive lists the paths whose values are redacted.
+	Sensitive []string `json:"sensitive,omitempty"`
+}
+
+// ContainerIdentity is the part of a container's record that its spec hash
+// covers; its JSON keys are ContainerReplaceFields. Add fields only with
+// omitempty, so that existing containers keep their hash.
+type ContainerIdentity struct {
 	Image       string            `json:"image"`
 	Command     []string          `json:"command,omitempty"`
 	Args        []string          `json:"args,omitempty"`
@@ -52,14 +75,6 @@ type ContainerRecord struct {
 	Labels      map[string]string `json:"labels,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	LogPath     string            `json:"log_path,omitempty"`
-
-	// Policy fields, not hashed.
-	Pull        string   `json:"pull,omitempty"`
-	EnvFiles    []string `json:"env_file,omitempty"`
-	Restart     string   `json:"restart,omitempty"`
-	StopTimeout Duration `json:"stop_timeout,omitempty"`
-	// Sensitive lists the paths whose values are redacted.
-	Sensitive []string `json:"sensitive,omitempty"`
 }
 
 // PodReplaceFields are the record keys whose change replaces a pod.
@@ -71,8 +86,8 @@ var ContainerReplaceFields = []string{"image", "command", "args", "env", "workin
 // Record returns the pod's canonical record.
 func (p *Pod) Record() PodRecord {
 	r := PodRecord{
-		Namespace: p.Namespace, Hostname: p.Hostname, Labels: nilIfEmpty(p.Labels),
-		Annotations: nilIfEmpty(p.Annotations), Runtime: p.Runtime,
+		PodIdentity: PodIdentity{Namespace: p.Namespace, Hostname: p.Hostname, Labels: nilIfEmpty(p.Labels),
+			Annotations: nilIfEmpty(p.Annotations), Runtime: p.Runtime},
 		Restart: string(p.Restart), DependsOn: p.DependsOn, PreventReplace: p.PreventReplace,
 	}
 	if p.DNS != nil {
@@ -84,17 +99,7 @@ func (p *Pod) Record() PodRecord {
 // Hash returns the pod's spec hash: it changes exactly when a field in
 // PodReplaceFields changes. A golden test pins it, because a different hash
 // for the same configuration would replace every pod on upgrade.
-func (p *Pod) Hash() string {
-	r := p.Record()
-	return hashOf(struct {
-		Namespace   string            `json:"namespace"`
-		Hostname    string            `json:"hostname,omitempty"`
-		Labels      map[string]string `json:"labels,omitempty"`
-		Annotations map[string]string `json:"annotations,omitempty"`
-		Runtime     string            `json:"runtime,omitempty"`
-		DNS         *DNSRecord        `json:"dns,omitempty"`
-	}{r.Namespace, r.Hostname, r.Labels, r.Annotations, r.Runtime, r.DNS})
-}
+func (p *Pod) Hash() string { return hashOf(p.Record().PodIdentity) }
 
 // Record returns the container's canonical record with sensitive values
 // redacted: this is what is stored and shown.
@@ -119,34 +124,20 @@ func (c *Container) record() ContainerRecord {
 		env[k] = v
 	}
 	return ContainerRecord{
-		Image: c.Image, Command: c.Command, Args: c.Args, Env: nilIfEmpty(env),
-		WorkingDir: c.WorkingDir, User: c.User, TTY: c.TTY, Stdin: c.Stdin, Init: c.Init,
-		StopSignal: c.StopSignal, Labels: nilIfEmpty(c.Labels), Annotations: nilIfEmpty(c.Annotations),
-		LogPath: c.LogPath, Pull: string(c.Pull), EnvFiles: c.EnvFiles, Restart: string(c.Restart),
+		ContainerIdentity: ContainerIdentity{
+			Image: c.Image, Command: c.Command, Args: c.Args, Env: nilIfEmpty(env),
+			WorkingDir: c.WorkingDir, User: c.User, TTY: c.TTY, Stdin: c.Stdin, Init: c.Init,
+			StopSignal: c.StopSignal, Labels: nilIfEmpty(c.Labels), Annotations: nilIfEmpty(c.Annotations),
+			LogPath: c.LogPath,
+		},
+		Pull: string(c.Pull), EnvFiles: c.EnvFiles, Restart: string(c.Restart),
 		StopTimeout: Duration(c.StopTimeout), Sensitive: slices.Clone(c.Sensitive),
 	}
 }
 
 // Hash returns the container's spec hash over ContainerReplaceFields, with
 // the real (unredacted) values, so a changed secret replaces the container.
-func (c *Container) Hash() string {
-	r := c.record()
-	return hashOf(struct {
-		Image       string            `json:"image"`
-		Command     []string          `json:"command,omitempty"`
-		Args        []string          `json:"args,omitempty"`
-		Env         map[string]string `json:"env,omitempty"`
-		WorkingDir  string            `json:"working_dir,omitempty"`
-		User        string            `json:"user,omitempty"`
-		TTY         bool              `json:"tty,omitempty"`
-		Stdin       bool              `json:"stdin,omitempty"`
-		Init        bool              `json:"init,omitempty"`
-		StopSignal  string            `json:"stop_signal,omitempty"`
-		Labels      map[string]string `json:"labels,omitempty"`
-		Annotations map[string]string `json:"annotations,omitempty"`
-		LogPath     string            `json:"log_path,omitempty"`
-	}{r.Image, r.Command, r.Args, r.Env, r.WorkingDir, r.User, r.TTY, r.Stdin, r.Init, r.StopSignal, r.Labels, r.Annotations, r.LogPath})
-}
+func (c *Container) Hash() string { return hashOf(c.record().ContainerIdentity) }
 
 // hashOf is the first 128 bits of the SHA-256 of v's JSON: short enough for
 // a label value, long enough never to collide by accident. encoding/json

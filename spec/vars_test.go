@@ -450,9 +450,11 @@ variable "user" {
 			},
 			wantSensitive: []string{"env.DSN", "env.PASSWORD"},
 			wantRecord: ContainerRecord{
-				Image:       "postgres:16",
-				Env:         map[string]string{"USER": "admin", "PASSWORD": Redacted, "DSN": Redacted},
-				LogPath:     "c.log",
+				ContainerIdentity: ContainerIdentity{
+					Image:   "postgres:16",
+					Env:     map[string]string{"USER": "admin", "PASSWORD": Redacted, "DSN": Redacted},
+					LogPath: "c.log",
+				},
 				Pull:        "if_not_present",
 				Restart:     "always",
 				StopTimeout: Duration(DefaultStopTimeout),
@@ -469,11 +471,13 @@ variable "user" {
 			wantEnv:       map[string]string{"USER": "admin"},
 			wantSensitive: []string{"command", "args"},
 			wantRecord: ContainerRecord{
-				Image:       "postgres:16",
-				Command:     []string{Redacted},
-				Args:        []string{Redacted},
-				Env:         map[string]string{"USER": "admin"},
-				LogPath:     "c.log",
+				ContainerIdentity: ContainerIdentity{
+					Image:   "postgres:16",
+					Command: []string{Redacted},
+					Args:    []string{Redacted},
+					Env:     map[string]string{"USER": "admin"},
+					LogPath: "c.log",
+				},
 				Pull:        "if_not_present",
 				Restart:     "always",
 				StopTimeout: Duration(DefaultStopTimeout),
@@ -489,9 +493,11 @@ variable "user" {
 			wantEnv:       map[string]string{"A": "1", "B": "2"},
 			wantSensitive: []string{"env.A", "env.B"},
 			wantRecord: ContainerRecord{
-				Image:       "postgres:16",
-				Env:         map[string]string{"A": Redacted, "B": Redacted},
-				LogPath:     "c.log",
+				ContainerIdentity: ContainerIdentity{
+					Image:   "postgres:16",
+					Env:     map[string]string{"A": Redacted, "B": Redacted},
+					LogPath: "c.log",
+				},
 				Pull:        "if_not_present",
 				Restart:     "always",
 				StopTimeout: Duration(DefaultStopTimeout),
@@ -509,9 +515,11 @@ variable "user" {
 			},
 			wantSensitive: []string{"env.DSN", "env.PASSWORD"},
 			wantRecord: ContainerRecord{
-				Image:       "postgres:16",
-				Env:         map[string]string{"USER": "admin", "PASSWORD": Redacted, "DSN": Redacted},
-				LogPath:     "c.log",
+				ContainerIdentity: ContainerIdentity{
+					Image:   "postgres:16",
+					Env:     map[string]string{"USER": "admin", "PASSWORD": Redacted, "DSN": Redacted},
+					LogPath: "c.log",
+				},
 				Pull:        "if_not_present",
 				Restart:     "always",
 				StopTimeout: Duration(DefaultStopTimeout),
@@ -529,9 +537,11 @@ variable "user" {
 			},
 			wantSensitive: []string{"env.PASSWORD", "env.PGPASS"},
 			wantRecord: ContainerRecord{
-				Image:       "postgres:16",
-				Env:         map[string]string{"USER": "admin", "PASSWORD": Redacted, "PGPASS": Redacted},
-				LogPath:     "c.log",
+				ContainerIdentity: ContainerIdentity{
+					Image:   "postgres:16",
+					Env:     map[string]string{"USER": "admin", "PASSWORD": Redacted, "PGPASS": Redacted},
+					LogPath: "c.log",
+				},
 				Pull:        "if_not_present",
 				Restart:     "always",
 				StopTimeout: Duration(DefaultStopTimeout),
