@@ -33,7 +33,7 @@ demo: build up
 	source $(RUNTIME_ENV) && $(BERTH) apply --auto-approve examples/hello
 	source $(RUNTIME_ENV) && $(BERTH) status examples/hello
 	@source $(RUNTIME_ENV) && ip=$$($(BERTH) status --json examples/hello | sed -n 's/.*"ip": "\(.*\)".*/\1/p' | head -n1) && \
-		echo "GET http://$$ip/" && busybox wget -qO- "http://$$ip/"
+		echo "GET http://$$ip/" && timeout 10 busybox wget -qO- "http://$$ip/"
 	@echo "The demo is running. Remove it with: source $(RUNTIME_ENV) && bin/berth destroy --auto-approve examples/hello; make down"
 
 lint:
