@@ -27,6 +27,7 @@ import (
 
 	"github.com/berth-dev/berth/criconfig"
 	"github.com/berth-dev/berth/planner"
+	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -324,10 +325,7 @@ func (x *executor) updateContainers(ctx context.Context, pc *planner.PodChange) 
 	})
 	for _, cc := range ordered {
 		if cc.Action == planner.Destroy || cc.Action == planner.Replace || cc.Action == planner.Restart {
-			if err := x.rt.StopContainer(ctx, cc.ContainerID, time.Duration(cc.StopTimeout)); err != nil {
-				return err
-			}
-			if err := x.rt.RemoveContainer(ctx, cc.ContainerID); err != nil {
+			if err := x.removeContainer(ctx, cc.ContainerID, time.Duration(cc.StopTimeout)); err != nil {
 				return err
 			}
 		}
@@ -339,6 +337,32 @@ func (x *executor) updateContainers(ctx context.Context, pc *planner.PodChange) 
 	}
 	return nil
 }
+
+// removeContainer stops a container with its grace and removes it. A
+// container still "starting" (its previous apply died mid-start) is waited
+// for, up to startingWait, since the runtime refuses to touch it until then.
+func (x *executor) removeContainer(ctx context.Context, id string, grace time.Duration) error {
+	deadline := time.Now().Add(startingWait)
+	interval := 100 * time.Millisecond
+	for {
+		err := x.rt.StopContainer(ctx, id, grace)
+		if err == nil {
+			err = x.rt.RemoveContainer(ctx, id)
+		}
+		if !runtime.IsStarting(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+		interval = min(interval*2, 2*time.Second)
+	}
+}
+
+// startingWait bounds how long removeContainer waits for a start to finish.
+const startingWait = time.Minute
 
 // startContainer creates and starts a container; an init container is
 // waited for until it exits, and must exit 0.

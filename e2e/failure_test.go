@@ -21,7 +21,9 @@ func TestFailedPodSkipsDependents(t *testing.T) {
 pod "broken" {
   container "main" {
     # Nothing listens on port 1: the pull fails at once, without internet.
-    image = "127.0.0.1:1/berth/missing:1"
+    image   = "127.0.0.1:1/berth/missing:1"
+    command = ["sleep", "3600"]
+    stop_timeout = "1s"
   }
 }
 pod "dependent" {

@@ -210,6 +210,14 @@ func IsNotFound(err error) bool {
 	return status.Code(errors.Unwrap(err)) == codes.NotFound || status.Code(err) == codes.NotFound
 }
 
+// IsStarting reports whether err is the runtime refusing to act on a
+// container that is still being started, as happens for a moment after a
+// client died in the middle of StartContainer. containerd says so only in
+// the message.
+func IsStarting(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "in starting state")
+}
+
 func ignoreNotFound(err error, what, id string) error {
 	if err == nil || status.Code(err) == codes.NotFound {
 		return nil
