@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -235,7 +236,10 @@ func (x *executor) removeSandbox(ctx context.Context, pc *planner.PodChange) err
 	}
 	if pc.Actual != nil && pc.SandboxID == pc.Actual.Sandbox.Id {
 		if md := pc.Actual.Sandbox.Metadata; md != nil {
-			_ = os.RemoveAll(criconfig.LogDir(x.opts.LogRoot, x.stack, &spec.Pod{Name: md.Name, Namespace: md.Namespace}, md.Uid))
+			dir := criconfig.LogDir(x.opts.LogRoot, x.stack, &spec.Pod{Name: md.Name, Namespace: md.Namespace}, md.Uid)
+			_ = os.RemoveAll(dir)
+			_ = os.Remove(filepath.Dir(dir)) // the stack's directory, once its last pod is gone
+
 		}
 	}
 	return nil
