@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/dynblock"
 )
@@ -105,6 +106,9 @@ func decodePod(ctx *hcl.EvalContext, dir string, b *hcl.Block) (*Pod, hcl.Diagno
 	a := content.Attributes
 	p.Namespace = e.plainStr(a["namespace"], "default")
 	p.Hostname = e.plainStr(a["hostname"], "")
+	if p.Hostname != "" && !hostnamePattern.MatchString(p.Hostname) {
+		e.errorf(a["hostname"].Expr.Range(), "Invalid hostname", "hostname must be a DNS name: labels of letters, digits and '-', separated by dots, at most 63 characters each; got %q.", p.Hostname)
+	}
 	p.Labels = e.plainMap(a["labels"])
 	p.Annotations = e.plainMap(a["annotations"])
 	checkReserved(e, a["labels"], p.Labels)
@@ -168,6 +172,8 @@ func decodeContainer(e *evaluator, dir string, b *hcl.Block, podRestart RestartP
 	c.Image = e.plainStr(a["image"], "")
 	if a["image"] != nil && c.Image == "" {
 		e.errorf(a["image"].Expr.Range(), "Empty image", "container %q needs an image reference, such as \"docker.io/library/busybox:1.36\".", c.Name)
+	} else if _, err := reference.ParseNormalizedNamed(c.Image); a["image"] != nil && err != nil {
+		e.errorf(a["image"].Expr.Range(), "Invalid image reference", "%q is not an image reference (%s). Write it as [registry/]repository[:tag][@digest], such as \"docker.io/library/busybox:1.36\".", c.Image, err)
 	}
 	c.Pull = PullPolicy(e.enum(a["pull"], string(PullIfNotPresent), string(PullIfNotPresent), string(PullAlways), string(PullNever)))
 	var sensitive bool
@@ -209,6 +215,9 @@ func decodeContainer(e *evaluator, dir string, b *hcl.Block, podRestart RestartP
 		c.Env = nil
 	}
 	c.WorkingDir = e.plainStr(a["working_dir"], "")
+	if c.WorkingDir != "" && !strings.HasPrefix(c.WorkingDir, "/") {
+		e.errorf(a["working_dir"].Expr.Range(), "Invalid working_dir", "working_dir must be an absolute path inside the container; got %q.", c.WorkingDir)
+	}
 	c.User = e.plainStr(a["user"], "")
 	if c.User != "" && !userPattern.MatchString(c.User) {
 		e.errorf(a["user"].Expr.Range(), "Invalid user", "user must be \"uid\", \"uid:gid\", \"name\" or \"name:gid\"; got %q.", c.User)
@@ -232,6 +241,8 @@ func decodeContainer(e *evaluator, dir string, b *hcl.Block, podRestart RestartP
 	}
 	return c
 }
+
+var hostnamePattern = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$`)
 
 var userPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[0-9]+)?$`)
 

@@ -378,6 +378,23 @@ func TestDecodePods(t *testing.T) {
 			wantDiags: []diagWant{{summary: "Invalid user", detail: `got "1000:staff"`, file: "web.hcl", at: "1000:staff"}},
 		},
 		{
+			name: "invalid image reference",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "web.hcl", `"docker.io/library/nginx:1.27"`, `"Nginx:latest"`)
+			},
+			wantDiags: []diagWant{{summary: "Invalid image reference", detail: `"Nginx:latest" is not an image reference`, file: "web.hcl", at: "Nginx:latest"}},
+		},
+		{
+			name:      "relative working_dir",
+			mutate:    func(t *testing.T, fs files) { fs.replace(t, "web.hcl", `"/srv"`, `"srv"`) },
+			wantDiags: []diagWant{{summary: "Invalid working_dir", detail: `absolute path inside the container; got "srv"`, file: "web.hcl", at: `"srv"`}},
+		},
+		{
+			name:      "invalid hostname",
+			mutate:    func(t *testing.T, fs files) { fs.replace(t, "web.hcl", `"web-host"`, `"web_01"`) },
+			wantDiags: []diagWant{{summary: "Invalid hostname", detail: `got "web_01"`, file: "web.hcl", at: "web_01"}},
+		},
+		{
 			name:      "absolute log_path",
 			mutate:    func(t *testing.T, fs files) { fs.replace(t, "web.hcl", `"app/out.log"`, `"/var/log/app.log"`) },
 			wantDiags: []diagWant{{summary: "Invalid log_path", detail: `cannot leave it; got "/var/log/app.log"`, file: "web.hcl", at: "/var/log/app.log"}},

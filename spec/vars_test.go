@@ -556,9 +556,9 @@ variable "user" {
 		{
 			name: "a sensitive value in working_dir is refused",
 			mutate: func(t *testing.T, fs files) {
-				fs.replace(t, "main.hcl", "    env = {", "    working_dir = var.password\n    env = {")
+				fs.replace(t, "main.hcl", "    env = {", "    working_dir = \"/${var.password}\"\n    env = {")
 			},
-			wantDiags: []diagWant{{summary: "Sensitive value not allowed", detail: `"working_dir"`, file: "main.hcl", at: "var.password\n"}},
+			wantDiags: []diagWant{{summary: "Sensitive value not allowed", detail: `"working_dir"`, file: "main.hcl", at: "/${var.password}"}},
 		},
 	}
 	for _, tt := range tests {
