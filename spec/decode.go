@@ -62,12 +62,7 @@ var containerSchema = &hcl.BodySchema{
 // notYet lists the pod and container settings of the language that this
 // version of berth parses but does not implement; using one is an error
 // rather than a setting silently ignored.
-var notYet = map[string]bool{
-	"port": true, "forward": true, "privileged": true, "read_only_root": true,
-	"no_new_privileges": true, "seccomp": true, "apparmor": true, "cdi_devices": true,
-	"capabilities": true, "resources": true, "device": true, "mount": true, "tmpfs": true, "probe": true,
-	"host_network": true, "host_pid": true, "host_ipc": true, "sysctls": true,
-}
+var notYet = map[string]bool{"port": true, "forward": true, "probe": true}
 
 // namePattern keeps pod and container names valid as CRI metadata names and
 // DNS labels.
@@ -116,6 +111,14 @@ func decodePod(ctx *hcl.EvalContext, dir string, b *hcl.Block) (*Pod, hcl.Diagno
 	p.Runtime = e.plainStr(a["runtime"], "")
 	p.Restart = RestartPolicy(e.enum(a["restart"], string(RestartAlways), string(RestartAlways), string(RestartOnFailure), string(RestartNever)))
 	p.PreventReplace = e.boolean(a["prevent_replace"], false)
+	p.HostNetwork = e.boolean(a["host_network"], false)
+	p.HostPID = e.boolean(a["host_pid"], false)
+	p.HostIPC = e.boolean(a["host_ipc"], false)
+	p.Privileged = e.boolean(a["privileged"], false)
+	p.Sysctls = e.plainMap(a["sysctls"])
+	if p.HostNetwork && p.Hostname != "" {
+		e.errorf(a["hostname"].Expr.Range(), "hostname with host_network", "A pod on the host's network has the host's name: the runtime cannot set a hostname without a private UTS namespace. Remove hostname, or host_network.")
+	}
 	if attr := a["depends_on"]; attr != nil {
 		refs, _ := e.strList(attr)
 		for _, ref := range refs {
@@ -141,6 +144,9 @@ func decodePod(ctx *hcl.EvalContext, dir string, b *hcl.Block) (*Pod, hcl.Diagno
 			if prev := p.Container(c.Name); prev != nil {
 				e.errorf(blk.DefRange, "Duplicate container", "container %q is already declared in pod %q at %s.", c.Name, p.Name, prev.DeclRange)
 				continue
+			}
+			if c.Privileged && !p.Privileged {
+				e.errorf(blk.DefRange, "Privileged container in an unprivileged pod", "container %q sets privileged = true, which the runtime allows only in a privileged pod. Add privileged = true to pod %q, or better, grant only the devices and capabilities it needs.", c.Name, p.Name)
 			}
 			p.Containers = append(p.Containers, c)
 		}
@@ -232,6 +238,7 @@ func decodeContainer(e *evaluator, dir string, b *hcl.Block, podRestart RestartP
 	c.Annotations = e.plainMap(a["annotations"])
 	checkReserved(e, a["labels"], c.Labels)
 	checkReserved(e, a["annotations"], c.Annotations)
+	decodeHost(e, dir, c, content)
 	c.LogPath = e.plainStr(a["log_path"], "")
 	if c.LogPath == "" { // unset or "": the language's default
 		c.LogPath = c.Name + ".log"

@@ -533,14 +533,32 @@ func TestDecodePods(t *testing.T) {
 		// Parts of the language that are not implemented must be refused,
 		// never silently ignored.
 		{
-			name: "pod-level not-yet blocks and attributes",
+			name: "pod host settings",
 			mutate: func(t *testing.T, fs files) {
-				fs.replace(t, "db.hcl", "  container", `  host_network = true
-  host_pid     = true
+				fs.replace(t, "db.hcl", "  container", `  host_pid     = true
   host_ipc     = true
   privileged   = true
   sysctls      = { "net.ipv4.ip_forward" = "1" }
-  port "web" {
+  container`)
+			},
+			want: func(pods []*Pod) []*Pod {
+				db := pods[0]
+				db.HostPID, db.HostIPC, db.Privileged = true, true, true
+				db.Sysctls = map[string]string{"net.ipv4.ip_forward": "1"}
+				return pods
+			},
+		},
+		{
+			name: "hostname with host_network",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "web.hcl", "  runtime ", "  host_network = true\n  runtime ")
+			},
+			wantDiags: []diagWant{{summary: "hostname with host_network", detail: "cannot set a hostname without a private UTS namespace", file: "web.hcl", at: "web-host"}},
+		},
+		{
+			name: "pod-level not-yet blocks",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "  container", `  port "web" {
     container = 80
   }
   forward "rdp" {
@@ -549,59 +567,111 @@ func TestDecodePods(t *testing.T) {
   container`)
 			},
 			wantDiags: []diagWant{
-				{summary: "Not supported yet", detail: `"host_network" is part of the berth language but not implemented`, file: "db.hcl", at: "host_network"},
-				{summary: "Not supported yet", detail: `"host_pid"`, file: "db.hcl", at: "host_pid"},
-				{summary: "Not supported yet", detail: `"host_ipc"`, file: "db.hcl", at: "host_ipc"},
-				{summary: "Not supported yet", detail: `"privileged"`, file: "db.hcl", at: "privileged"},
-				{summary: "Not supported yet", detail: `"sysctls"`, file: "db.hcl", at: "sysctls"},
 				{summary: "Not supported yet", detail: `"port" blocks are part of the berth language but not implemented`, file: "db.hcl", at: `port "web"`},
 				{summary: "Not supported yet", detail: `"forward" blocks`, file: "db.hcl", at: `forward "rdp"`},
 			},
 		},
 		{
-			name: "container-level not-yet blocks and attributes",
+			name: "container host settings",
 			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "  container", "  privileged = true\n  container")
 				fs.replace(t, "db.hcl", "    image", `    privileged        = true
     read_only_root    = true
     no_new_privileges = true
     seccomp           = "unconfined"
-    apparmor          = "x"
+    apparmor          = "localhost/vm"
     cdi_devices       = ["nvidia.com/gpu=all"]
     capabilities {
-      add = ["NET_ADMIN"]
+      add  = ["net_admin", "CAP_SYS_NICE"]
+      drop = ["ALL"]
     }
     resources {
-      cpus = 2
+      cpus       = 1.5
+      cpu_shares = 512
+      cpuset     = "0-1"
+      memory     = "8GiB"
+      pids       = 100
     }
     device "/dev/kvm" {}
-    mount "/data" {
-      host_path = "/srv/data"
+    device "/dev/net/tun" {
+      container_path = "/dev/tun"
+      permissions    = "rw"
+      optional       = true
     }
-    tmpfs "/run" {}
-    probe "liveness" {}
+    mount "/data" {
+      host_path   = "data"
+      read_only   = true
+      propagation = "host_to_container"
+      create      = false
+    }
+    tmpfs "/run" {
+      size = "64Mi"
+    }
     image`)
 			},
-			wantDiags: []diagWant{
-				{summary: "Not supported yet", detail: `"privileged" is part of the berth language`, file: "db.hcl", at: "privileged"},
-				{summary: "Not supported yet", detail: `"read_only_root"`, file: "db.hcl", at: "read_only_root"},
-				{summary: "Not supported yet", detail: `"no_new_privileges"`, file: "db.hcl", at: "no_new_privileges"},
-				{summary: "Not supported yet", detail: `"seccomp"`, file: "db.hcl", at: "seccomp"},
-				{summary: "Not supported yet", detail: `"apparmor"`, file: "db.hcl", at: "apparmor"},
-				{summary: "Not supported yet", detail: `"cdi_devices"`, file: "db.hcl", at: "cdi_devices"},
-				{summary: "Not supported yet", detail: `"capabilities" blocks`, file: "db.hcl", at: "capabilities {"},
-				{summary: "Not supported yet", detail: `"resources" blocks`, file: "db.hcl", at: "resources {"},
-				{summary: "Not supported yet", detail: `"device" blocks`, file: "db.hcl", at: `device "/dev/kvm"`},
-				{summary: "Not supported yet", detail: `"mount" blocks`, file: "db.hcl", at: `mount "/data"`},
-				{summary: "Not supported yet", detail: `"tmpfs" blocks`, file: "db.hcl", at: `tmpfs "/run"`},
-				{summary: "Not supported yet", detail: `"probe" blocks`, file: "db.hcl", at: `probe "liveness"`},
+			want: func(pods []*Pod) []*Pod {
+				db := pods[0]
+				db.Privileged = true
+				c := db.Containers[0]
+				c.Privileged, c.ReadOnlyRoot, c.NoNewPrivileges = true, true, true
+				c.Seccomp, c.AppArmor = "unconfined", "localhost/vm"
+				c.CDIDevices = []string{"nvidia.com/gpu=all"}
+				c.CapAdd, c.CapDrop = []string{"NET_ADMIN", "SYS_NICE"}, []string{"ALL"}
+				c.Resources = Resources{CPUs: 1.5, CPUShares: 512, Cpuset: "0-1", Memory: 8 << 30, Pids: 100}
+				c.Devices = []Device{
+					{HostPath: "/dev/kvm", ContainerPath: "/dev/kvm", Permissions: "rwm"},
+					{HostPath: "/dev/net/tun", ContainerPath: "/dev/tun", Permissions: "rw", Optional: true},
+				}
+				c.Mounts = []Mount{{ContainerPath: "/data", HostPath: "<dir>/data", ReadOnly: true, Propagation: PropagationHostToContainer}}
+				c.Tmpfs = []Tmpfs{{Path: "/run", Size: 64 << 20}}
+				return pods
 			},
 		},
 		{
-			name: "privileged = false is still refused",
+			name: "invalid host settings are each reported",
 			mutate: func(t *testing.T, fs files) {
-				fs.replace(t, "db.hcl", "    image", "    privileged = false\n    image")
+				fs.replace(t, "db.hcl", "    image", `    seccomp = "strict"
+    capabilities {
+      add = ["NET_ADMN"]
+    }
+    resources {
+      cpus   = 0
+      memory = "lots"
+      cpuset = "a-b"
+    }
+    device "dev/kvm" {
+      permissions = "rwx"
+    }
+    mount "data" {
+      host_path = "/srv"
+    }
+    image`)
 			},
-			wantDiags: []diagWant{{summary: "Not supported yet", detail: `"privileged"`, file: "db.hcl", at: "privileged"}},
+			wantDiags: []diagWant{
+				{summary: "Invalid profile", detail: `"seccomp" must be "runtime/default", "unconfined" or "localhost/<profile>"; got "strict"`, file: "db.hcl", at: "strict"},
+				{summary: "Unknown capability", detail: `"NET_ADMN" is not a Linux capability. Did you mean "NET_ADMIN"?`, file: "db.hcl", at: "NET_ADMN"},
+				{summary: "Invalid cpus", detail: "more than 0", file: "db.hcl", at: "cpus"},
+				{summary: "Invalid cpuset", detail: `got "a-b"`, file: "db.hcl", at: "a-b"},
+				{summary: "Invalid size", detail: `got "lots"`, file: "db.hcl", at: "lots"},
+				{summary: "Invalid device", detail: `absolute host path`, file: "db.hcl", at: "dev/kvm"},
+				{summary: "Invalid container_path", detail: `got "dev/kvm"`, file: "db.hcl", at: "dev/kvm"},
+				{summary: "Invalid permissions", detail: `got "rwx"`, file: "db.hcl", at: "rwx"},
+				{summary: "Invalid mount", detail: `absolute path in the container`, file: "db.hcl", at: `mount "data"`},
+			},
+		},
+		{
+			name: "a privileged container needs a privileged pod",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "    image", "    privileged = true\n    image")
+			},
+			wantDiags: []diagWant{{summary: "Privileged container in an unprivileged pod", detail: `Add privileged = true to pod "db"`, file: "db.hcl", at: `container "postgres"`}},
+		},
+		{
+			name: "probes are not supported yet",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "    image", "    probe \"liveness\" {}\n    image")
+			},
+			wantDiags: []diagWant{{summary: "Not supported yet", detail: `"probe" blocks`, file: "db.hcl", at: `probe "liveness"`}},
 		},
 		{
 			name: "image from a sensitive variable",
@@ -696,6 +766,7 @@ pod "workers" {
 		want      []result
 		wantDNS   *DNS
 		wantDiags []diagWant
+		check     func(*testing.T, *Config) // instead of want
 	}{
 		{name: "base", want: baseWant, wantDNS: &DNS{Searches: []string{"lan"}}},
 		{
@@ -744,11 +815,15 @@ pod "workers" {
 			wantDiags: []diagWant{{summary: "Not supported yet", detail: `"port" blocks are part of the berth language but not implemented`, file: "main.hcl", at: `dynamic "port"`}},
 		},
 		{
-			name: "dynamic mount inside a container is refused",
+			name: "dynamic mounts inside a container",
 			mutate: func(t *testing.T, fs files) {
-				fs.replace(t, "main.hcl", "    image = \"busybox\"\n", "    image = \"busybox\"\n    dynamic \"mount\" {\n      for_each = [\"/data\"]\n      labels   = [mount.value]\n      content {}\n    }\n")
+				fs.replace(t, "main.hcl", "    image = \"busybox\"\n", "    image = \"busybox\"\n    dynamic \"mount\" {\n      for_each = [\"/data\"]\n      labels   = [mount.value]\n      content {\n        host_path = \"/srv${mount.value}\"\n      }\n    }\n")
 			},
-			wantDiags: []diagWant{{summary: "Not supported yet", detail: `"mount" blocks`, file: "main.hcl", at: `dynamic "mount"`}},
+			check: func(t *testing.T, cfg *Config) {
+				if c := cfg.Pod("workers").Container("main"); len(c.Mounts) != 1 || c.Mounts[0].ContainerPath != "/data" || c.Mounts[0].HostPath != "/srv/data" {
+					t.Errorf("mounts = %+v, want /data from /srv/data", c.Mounts)
+				}
+			},
 		},
 		{
 			name: "for_each over an unknown local",
@@ -775,6 +850,10 @@ pod "workers" {
 				return
 			}
 			requireNoErrors(t, diags)
+			if tt.check != nil {
+				tt.check(t, cfg)
+				return
+			}
 			p := cfg.Pod("workers")
 			var got []result
 			for _, c := range p.Containers {

@@ -76,6 +76,35 @@ func goldenContainer() *Container {
 	}
 }
 
+// hostPod is goldenPod with the host settings of the VM workloads release;
+// its hash is pinned too.
+func hostPod() *Pod {
+	p := goldenPod()
+	p.HostNetwork, p.HostPID, p.HostIPC, p.Privileged = true, true, true, true
+	p.Sysctls = map[string]string{"net.ipv4.ip_forward": "1"}
+	return p
+}
+
+// hostContainer is goldenContainer with devices, mounts, security and
+// resources set.
+func hostContainer() *Container {
+	c := goldenContainer()
+	c.Privileged, c.ReadOnlyRoot, c.NoNewPrivileges = true, true, true
+	c.CapAdd, c.CapDrop = []string{"NET_ADMIN"}, []string{"MKNOD"}
+	c.Seccomp, c.AppArmor = "unconfined", "localhost/vm"
+	c.Devices = []Device{{HostPath: "/dev/kvm", ContainerPath: "/dev/kvm", Permissions: "rwm"}}
+	c.CDIDevices = []string{"nvidia.com/gpu=all"}
+	c.Mounts = []Mount{{ContainerPath: "/storage", HostPath: "/srv/vm", Propagation: PropagationPrivate, Create: true}}
+	c.Tmpfs = []Tmpfs{{Path: "/run", Size: 64 << 20}}
+	c.Resources = Resources{CPUs: 4, Memory: 8 << 30}
+	return c
+}
+
+const (
+	goldenHostPodHash       = "698446a20ef4b351c4486757034e7af1"
+	goldenHostContainerHash = "d78ac231856a2c24569c1fccd134fc8c"
+)
+
 func TestHashGolden(t *testing.T) {
 	tests := []struct {
 		name, got, want string
@@ -83,6 +112,8 @@ func TestHashGolden(t *testing.T) {
 		{"full pod", goldenPod().Hash(), goldenPodHash},
 		{"minimal pod", (&Pod{Name: "p", Namespace: "default", Restart: RestartAlways}).Hash(), goldenMinimalPodHash},
 		{"full container", goldenContainer().Hash(), goldenContainerHash},
+		{"host pod", hostPod().Hash(), goldenHostPodHash},
+		{"host container", hostContainer().Hash(), goldenHostContainerHash},
 		{"minimal container", (&Container{Name: "c", Image: "busybox", Pull: PullIfNotPresent, Restart: RestartAlways, StopTimeout: DefaultStopTimeout, LogPath: "c.log"}).Hash(), goldenMinimalCtrHash},
 	}
 	for _, tt := range tests {
@@ -134,6 +165,11 @@ func TestPodHashFields(t *testing.T) {
 		{"dns", func(p *Pod) { p.DNS.Searches = append(p.DNS.Searches, "corp") }, true},
 		{"dns", func(p *Pod) { p.DNS.Options = nil }, true},
 		{"dns", func(p *Pod) { p.DNS = nil }, true},
+		{"host_network", func(p *Pod) { p.HostNetwork = true }, true},
+		{"host_pid", func(p *Pod) { p.HostPID = true }, true},
+		{"host_ipc", func(p *Pod) { p.HostIPC = true }, true},
+		{"privileged", func(p *Pod) { p.Privileged = true }, true},
+		{"sysctls", func(p *Pod) { p.Sysctls = map[string]string{"net.ipv4.ip_forward": "1"} }, true},
 
 		// Policy fields steer berth and must never replace a pod.
 		{"restart", func(p *Pod) { p.Restart = RestartNever }, false},
@@ -206,6 +242,27 @@ func TestContainerHashFields(t *testing.T) {
 		{"labels", func(c *Container) { c.Labels["role"] = "db" }, true},
 		{"annotations", func(c *Container) { c.Annotations = map[string]string{"note": "y"} }, true},
 		{"log_path", func(c *Container) { c.LogPath = "app.log" }, true},
+		{"privileged", func(c *Container) { c.Privileged = true }, true},
+		{"read_only_root", func(c *Container) { c.ReadOnlyRoot = true }, true},
+		{"no_new_privileges", func(c *Container) { c.NoNewPrivileges = true }, true},
+		{"capabilities", func(c *Container) { c.CapAdd = []string{"NET_ADMIN"} }, true},
+		{"capabilities", func(c *Container) { c.CapDrop = []string{"ALL"} }, true},
+		{"seccomp", func(c *Container) { c.Seccomp = "unconfined" }, true},
+		{"apparmor", func(c *Container) { c.AppArmor = "unconfined" }, true},
+		{"devices", func(c *Container) {
+			c.Devices = []Device{{HostPath: "/dev/kvm", ContainerPath: "/dev/kvm", Permissions: "rwm"}}
+		}, true},
+		{"cdi_devices", func(c *Container) { c.CDIDevices = []string{"nvidia.com/gpu=0"} }, true},
+		{"mounts", func(c *Container) {
+			c.Mounts = []Mount{{ContainerPath: "/data", HostPath: "/srv", Propagation: PropagationPrivate}}
+		}, true},
+		{"mounts", func(c *Container) {
+			c.Mounts = []Mount{{ContainerPath: "/data", HostPath: "/srv", Propagation: PropagationPrivate, ContentHash: "ab"}}
+		}, true},
+		{"tmpfs", func(c *Container) { c.Tmpfs = []Tmpfs{{Path: "/run"}} }, true},
+		// Resources change in place, never by replacement.
+		{"resources", func(c *Container) { c.Resources.Memory = 1 << 30 }, false},
+		{"resources", func(c *Container) { c.Resources.CPUs = 0.5 }, false},
 
 		// Policy fields.
 		{"pull", func(c *Container) { c.Pull = PullNever }, false},
@@ -263,13 +320,13 @@ func TestReplaceFieldsAreRecordKeys(t *testing.T) {
 		}
 		return out
 	}
-	pk := keys(goldenPod().Record())
+	pk := keys(hostPod().Record())
 	for _, f := range PodReplaceFields {
 		if !pk[f] {
 			t.Errorf("PodReplaceFields has %q, which is not a key of the pod record %v", f, pk)
 		}
 	}
-	ck := keys(goldenContainer().Record())
+	ck := keys(hostContainer().Record())
 	for _, f := range ContainerReplaceFields {
 		if !ck[f] {
 			t.Errorf("ContainerReplaceFields has %q, which is not a key of the container record %v", f, ck)

@@ -181,6 +181,14 @@ func stripRanges(cfg *Config) {
 		p.DeclRange = hcl.Range{}
 		for _, c := range p.Containers {
 			c.DeclRange = hcl.Range{}
+			for i := range c.Devices {
+				c.Devices[i].DeclRange = hcl.Range{}
+			}
+			for i := range c.Mounts {
+				c.Mounts[i].DeclRange = hcl.Range{}
+				// Relative host paths resolve against the temporary config dir.
+				c.Mounts[i].HostPath = strings.Replace(c.Mounts[i].HostPath, cfg.Dir, "<dir>", 1)
+			}
 		}
 	}
 }

@@ -35,6 +35,11 @@ type PodIdentity struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 	Runtime     string            `json:"runtime,omitempty"`
 	DNS         *DNSRecord        `json:"dns,omitempty"`
+	HostNetwork bool              `json:"host_network,omitempty"`
+	HostPID     bool              `json:"host_pid,omitempty"`
+	HostIPC     bool              `json:"host_ipc,omitempty"`
+	Privileged  bool              `json:"privileged,omitempty"`
+	Sysctls     map[string]string `json:"sysctls,omitempty"`
 }
 
 // DNSRecord is the canonical form of a dns block.
@@ -48,6 +53,9 @@ type DNSRecord struct {
 // annotation of the container berth creates.
 type ContainerRecord struct {
 	ContainerIdentity
+
+	// Resources change in place; see ResourcesRecord.
+	Resources *ResourcesRecord `json:"resources,omitempty"`
 
 	// Policy fields, not hashed.
 	Pull        string   `json:"pull,omitempty"`
@@ -75,19 +83,69 @@ type ContainerIdentity struct {
 	Labels      map[string]string `json:"labels,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	LogPath     string            `json:"log_path,omitempty"`
+
+	Privileged      bool                    `json:"privileged,omitempty"`
+	ReadOnlyRoot    bool                    `json:"read_only_root,omitempty"`
+	NoNewPrivileges bool                    `json:"no_new_privileges,omitempty"`
+	Capabilities    *CapabilitiesRecord     `json:"capabilities,omitempty"`
+	Seccomp         string                  `json:"seccomp,omitempty"`
+	AppArmor        string                  `json:"apparmor,omitempty"`
+	Devices         map[string]DeviceRecord `json:"devices,omitempty"` // by host path
+	CDIDevices      []string                `json:"cdi_devices,omitempty"`
+	Mounts          map[string]MountRecord  `json:"mounts,omitempty"` // by container path
+	Tmpfs           map[string]TmpfsRecord  `json:"tmpfs,omitempty"`  // by container path
+}
+
+// CapabilitiesRecord is a capabilities block.
+type CapabilitiesRecord struct {
+	Add  []string `json:"add,omitempty"`
+	Drop []string `json:"drop,omitempty"`
+}
+
+// DeviceRecord is a device block, keyed by its host path.
+type DeviceRecord struct {
+	ContainerPath string `json:"container_path"`
+	Permissions   string `json:"permissions"`
+}
+
+// MountRecord is a mount block, keyed by its container path.
+type MountRecord struct {
+	HostPath    string `json:"host_path"`
+	ReadOnly    bool   `json:"read_only,omitempty"`
+	Propagation string `json:"propagation,omitempty"` // omitted when private
+	ContentHash string `json:"content_sha256,omitempty"`
+}
+
+// TmpfsRecord is a tmpfs block, keyed by its container path.
+type TmpfsRecord struct {
+	Size int64 `json:"size,omitempty"`
+}
+
+// ResourcesRecord is a resources block. Resources are not hashed: a
+// change is applied to the running container in place.
+type ResourcesRecord struct {
+	CPUs      float64 `json:"cpus,omitempty"`
+	CPUShares int64   `json:"cpu_shares,omitempty"`
+	Cpuset    string  `json:"cpuset,omitempty"`
+	Memory    int64   `json:"memory,omitempty"`
+	Pids      int64   `json:"pids,omitempty"`
 }
 
 // PodReplaceFields are the record keys whose change replaces a pod.
-var PodReplaceFields = []string{"namespace", "hostname", "labels", "annotations", "runtime", "dns"}
+var PodReplaceFields = []string{"namespace", "hostname", "labels", "annotations", "runtime", "dns",
+	"host_network", "host_pid", "host_ipc", "privileged", "sysctls"}
 
 // ContainerReplaceFields are the record keys whose change replaces a container.
-var ContainerReplaceFields = []string{"image", "command", "args", "env", "working_dir", "user", "tty", "stdin", "init", "stop_signal", "labels", "annotations", "log_path"}
+var ContainerReplaceFields = []string{"image", "command", "args", "env", "working_dir", "user", "tty", "stdin", "init", "stop_signal", "labels", "annotations", "log_path",
+	"privileged", "read_only_root", "no_new_privileges", "capabilities", "seccomp", "apparmor", "devices", "cdi_devices", "mounts", "tmpfs"}
 
 // Record returns the pod's canonical record.
 func (p *Pod) Record() PodRecord {
 	r := PodRecord{
 		PodIdentity: PodIdentity{Namespace: p.Namespace, Hostname: p.Hostname, Labels: nilIfEmpty(p.Labels),
-			Annotations: nilIfEmpty(p.Annotations), Runtime: p.Runtime},
+			Annotations: nilIfEmpty(p.Annotations), Runtime: p.Runtime,
+			HostNetwork: p.HostNetwork, HostPID: p.HostPID, HostIPC: p.HostIPC, Privileged: p.Privileged,
+			Sysctls: nilIfEmpty(p.Sysctls)},
 		Restart: string(p.Restart), DependsOn: p.DependsOn, PreventReplace: p.PreventReplace,
 	}
 	if p.DNS != nil {
@@ -123,16 +181,55 @@ func (c *Container) record() ContainerRecord {
 	for k, v := range c.Env {
 		env[k] = v
 	}
-	return ContainerRecord{
+	r := ContainerRecord{
 		ContainerIdentity: ContainerIdentity{
 			Image: c.Image, Command: c.Command, Args: c.Args, Env: nilIfEmpty(env),
 			WorkingDir: c.WorkingDir, User: c.User, TTY: c.TTY, Stdin: c.Stdin, Init: c.Init,
 			StopSignal: c.StopSignal, Labels: nilIfEmpty(c.Labels), Annotations: nilIfEmpty(c.Annotations),
-			LogPath: c.LogPath,
+			LogPath: c.LogPath, Privileged: c.Privileged, ReadOnlyRoot: c.ReadOnlyRoot,
+			NoNewPrivileges: c.NoNewPrivileges, Seccomp: c.Seccomp, AppArmor: c.AppArmor,
+			CDIDevices: c.CDIDevices,
 		},
-		Pull: string(c.Pull), EnvFiles: c.EnvFiles, Restart: string(c.Restart),
+		Resources: c.Resources.record(),
+		Pull:      string(c.Pull), EnvFiles: c.EnvFiles, Restart: string(c.Restart),
 		StopTimeout: Duration(c.StopTimeout), Sensitive: slices.Clone(c.Sensitive),
 	}
+
+	if len(c.CapAdd)+len(c.CapDrop) > 0 {
+		r.Capabilities = &CapabilitiesRecord{Add: c.CapAdd, Drop: c.CapDrop}
+	}
+	for _, d := range c.Devices {
+		if r.Devices == nil {
+			r.Devices = map[string]DeviceRecord{}
+		}
+		r.Devices[d.HostPath] = DeviceRecord{ContainerPath: d.ContainerPath, Permissions: d.Permissions}
+	}
+	for _, m := range c.Mounts {
+		if r.Mounts == nil {
+			r.Mounts = map[string]MountRecord{}
+		}
+		mr := MountRecord{HostPath: m.HostPath, ReadOnly: m.ReadOnly, ContentHash: m.ContentHash}
+		if m.Propagation != PropagationPrivate {
+			mr.Propagation = string(m.Propagation)
+		}
+		r.Mounts[m.ContainerPath] = mr
+	}
+	for _, t := range c.Tmpfs {
+		if r.Tmpfs == nil {
+			r.Tmpfs = map[string]TmpfsRecord{}
+		}
+		r.Tmpfs[t.Path] = TmpfsRecord{Size: t.Size}
+	}
+	return r
+}
+
+// record returns nil for no limits, so that containers without a
+// resources block record nothing.
+func (r Resources) record() *ResourcesRecord {
+	if r == (Resources{}) {
+		return nil
+	}
+	return &ResourcesRecord{CPUs: r.CPUs, CPUShares: r.CPUShares, Cpuset: r.Cpuset, Memory: r.Memory, Pids: r.Pids}
 }
 
 // Hash returns the container's spec hash over ContainerReplaceFields, with

@@ -97,6 +97,9 @@ func (p *Pod) Container(name string) *Container {
 	return nil
 }
 
+// HasHostNamespace reports whether the pod shares any namespace with the host.
+func (p *Pod) HasHostNamespace() bool { return p.HostNetwork || p.HostPID || p.HostIPC }
+
 // DNS is a pod's resolver configuration.
 type DNS struct {
 	Servers  []string
@@ -125,9 +128,78 @@ type Container struct {
 	Annotations map[string]string
 	LogPath     string
 
+	// Security.
+	Privileged      bool
+	ReadOnlyRoot    bool
+	NoNewPrivileges bool
+	CapAdd          []string // upper case, without CAP_
+	CapDrop         []string
+	Seccomp         string // "runtime/default", "unconfined" or "localhost/<path>"
+	AppArmor        string // "", "runtime/default", "unconfined" or "localhost/<profile>"
+
+	// Host resources.
+	Devices    []Device
+	CDIDevices []string
+	Mounts     []Mount
+	Tmpfs      []Tmpfs
+	Resources  Resources
+
 	// Sensitive lists the record paths (e.g. "env.PASSWORD", "args")
 	// whose values came from sensitive variables and are never shown.
 	Sensitive []string
 
 	DeclRange hcl.Range
+}
+
+// Device is a host device node made available in a container.
+type Device struct {
+	HostPath      string
+	ContainerPath string
+	Permissions   string // cgroup device permissions: a combination of r, w, m
+	// Optional devices that are missing on the host are left out instead of
+	// failing the plan.
+	Optional bool
+
+	DeclRange hcl.Range
+}
+
+// Propagation is a bind mount's mount propagation.
+type Propagation string
+
+// The propagation modes of a mount.
+const (
+	PropagationPrivate         Propagation = "private"
+	PropagationHostToContainer Propagation = "host_to_container"
+	PropagationBidirectional   Propagation = "bidirectional"
+)
+
+// Mount is a bind mount of a host path.
+type Mount struct {
+	ContainerPath string
+	HostPath      string
+	ReadOnly      bool
+	Propagation   Propagation
+	// Create makes a missing host directory at apply; without it a missing
+	// host path fails the plan.
+	Create bool
+	// ContentHash is the SHA-256 of the host path's content when
+	// hash_content is set, so that editing the file replaces the container.
+	ContentHash string
+
+	DeclRange hcl.Range
+}
+
+// Tmpfs is a memory-backed file system mounted in a container.
+type Tmpfs struct {
+	Path string
+	Size int64 // bytes; 0: the kernel's default (half of RAM)
+}
+
+// Resources are a container's cgroup limits. Zero means unlimited.
+type Resources struct {
+	CPUs      float64 // CPU quota in CPUs; fractions allowed
+	CPUShares int64
+	Cpuset    string
+	Memory    int64 // bytes
+	Pids      int64
 }
