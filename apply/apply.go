@@ -41,6 +41,7 @@ type Runtime interface {
 	CreateContainer(ctx context.Context, podID string, cfg *cri.ContainerConfig, pod *cri.PodSandboxConfig) (string, error)
 	StartContainer(ctx context.Context, id string) error
 	StopContainer(ctx context.Context, id string, grace time.Duration) error
+	UpdateResources(ctx context.Context, id string, r *cri.LinuxContainerResources) error
 	RemoveContainer(ctx context.Context, id string) error
 	ContainerStatus(ctx context.Context, id string) (*cri.ContainerStatus, error)
 }
@@ -328,6 +329,12 @@ func (x *executor) updateContainers(ctx context.Context, pc *planner.PodChange) 
 		return cmp.Compare(btoi(!a.Init), btoi(!b.Init))
 	})
 	for _, cc := range ordered {
+		if cc.Action == planner.Update {
+			if err := x.rt.UpdateResources(ctx, cc.ContainerID, criconfig.Resources(cc.Desired.Resources)); err != nil {
+				return err
+			}
+			continue
+		}
 		if cc.Action == planner.Destroy || cc.Action == planner.Replace || cc.Action == planner.Restart {
 			if err := x.removeContainer(ctx, cc.ContainerID, time.Duration(cc.StopTimeout)); err != nil {
 				return err
@@ -371,7 +378,17 @@ const startingWait = time.Minute
 // startContainer creates and starts a container; an init container is
 // waited for until it exits, and must exit 0.
 func (x *executor) startContainer(ctx context.Context, podID string, podCfg *cri.PodSandboxConfig, pc *planner.PodChange, cc *planner.ContainerChange) error {
-	cfg := criconfig.Container(x.stack, pc.Desired, cc.Desired, cc.Attempt)
+	for _, m := range cc.Desired.Mounts {
+		if !m.Create {
+			continue
+		}
+		if _, err := os.Stat(m.HostPath); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(m.HostPath, 0o755); err != nil {
+				return fmt.Errorf("container %s: create the source of mount %s: %w", cc.Name, m.ContainerPath, err)
+			}
+		}
+	}
+	cfg := criconfig.Container(x.stack, pc.Desired, cc.Desired, cc.Attempt, deviceExists)
 	id, err := x.rt.CreateContainer(ctx, podID, cfg, podCfg)
 	if err != nil {
 		return err
@@ -442,4 +459,10 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// deviceExists reports whether a host device node exists.
+func deviceExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

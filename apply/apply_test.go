@@ -18,7 +18,7 @@ const image = "docker.io/library/busybox:1.36"
 
 func run(t *testing.T, rt *fake.Runtime, cfg *spec.Config) (*planner.Plan, *apply.Result) {
 	t.Helper()
-	snap, err := planner.Observe(context.Background(), rt, cfg.Berth.Stack)
+	snap, err := planner.Observe(context.Background(), rt, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

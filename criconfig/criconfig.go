@@ -34,8 +34,14 @@ func Sandbox(stack string, p *spec.Pod, uid, logDir string) *cri.PodSandboxConfi
 		Annotations:  withRecord(p.Annotations, p.Record()),
 		Linux: &cri.LinuxPodSandboxConfig{
 			SecurityContext: &cri.LinuxSandboxSecurityContext{
-				NamespaceOptions: &cri.NamespaceOption{Network: cri.NamespaceMode_POD, Pid: cri.NamespaceMode_CONTAINER, Ipc: cri.NamespaceMode_POD},
+				NamespaceOptions: &cri.NamespaceOption{
+					Network: namespace(p.HostNetwork, cri.NamespaceMode_POD),
+					Pid:     namespace(p.HostPID, cri.NamespaceMode_CONTAINER),
+					Ipc:     namespace(p.HostIPC, cri.NamespaceMode_POD),
+				},
+				Privileged: p.Privileged,
 			},
+			Sysctls: p.Sysctls,
 		},
 	}
 	if p.DNS != nil {
@@ -44,8 +50,20 @@ func Sandbox(stack string, p *spec.Pod, uid, logDir string) *cri.PodSandboxConfi
 	return cfg
 }
 
-// Container returns the container configuration for c in pod p.
-func Container(stack string, p *spec.Pod, c *spec.Container, attempt uint32) *cri.ContainerConfig {
+func namespace(host bool, private cri.NamespaceMode) cri.NamespaceMode {
+	if host {
+		return cri.NamespaceMode_NODE
+	}
+	return private
+}
+
+// DevicePresent reports whether a host device exists; Container leaves out
+// optional devices for which it returns false.
+type DevicePresent func(hostPath string) bool
+
+// Container returns the container configuration for c in pod p. present
+// may be nil when every device is known to exist.
+func Container(stack string, p *spec.Pod, c *spec.Container, attempt uint32, present DevicePresent) *cri.ContainerConfig {
 	cfg := &cri.ContainerConfig{
 		Metadata:    &cri.ContainerMetadata{Name: c.Name, Attempt: attempt},
 		Image:       &cri.ImageSpec{Image: c.Image},
@@ -69,7 +87,71 @@ func Container(stack string, p *spec.Pod, c *spec.Container, attempt uint32) *cr
 		cfg.Envs = append(cfg.Envs, &cri.KeyValue{Key: k, Value: []byte(c.Env[k])})
 	}
 	setUser(cfg.Linux.SecurityContext, c.User)
+	setSecurity(cfg.Linux.SecurityContext, c)
+	cfg.Linux.Resources = Resources(c.Resources)
+	for _, d := range c.Devices {
+		if d.Optional && present != nil && !present(d.HostPath) {
+			continue
+		}
+		cfg.Devices = append(cfg.Devices, &cri.Device{HostPath: d.HostPath, ContainerPath: d.ContainerPath, Permissions: d.Permissions})
+	}
+	for _, name := range c.CDIDevices {
+		cfg.CDIDevices = append(cfg.CDIDevices, &cri.CDIDevice{Name: name})
+	}
+	for _, m := range c.Mounts {
+		cfg.Mounts = append(cfg.Mounts, &cri.Mount{ContainerPath: m.ContainerPath, HostPath: m.HostPath,
+			Readonly: m.ReadOnly, Propagation: propagation[m.Propagation]})
+	}
 	return cfg
+}
+
+var propagation = map[spec.Propagation]cri.MountPropagation{
+	spec.PropagationPrivate:         cri.MountPropagation_PROPAGATION_PRIVATE,
+	spec.PropagationHostToContainer: cri.MountPropagation_PROPAGATION_HOST_TO_CONTAINER,
+	spec.PropagationBidirectional:   cri.MountPropagation_PROPAGATION_BIDIRECTIONAL,
+}
+
+func setSecurity(sc *cri.LinuxContainerSecurityContext, c *spec.Container) {
+	sc.Privileged = c.Privileged
+	sc.ReadonlyRootfs = c.ReadOnlyRoot
+	sc.NoNewPrivs = c.NoNewPrivileges
+	if len(c.CapAdd)+len(c.CapDrop) > 0 {
+		sc.Capabilities = &cri.Capability{AddCapabilities: c.CapAdd, DropCapabilities: c.CapDrop}
+	}
+	sc.Seccomp = securityProfile(c.Seccomp)
+	if c.AppArmor != "" {
+		sc.Apparmor = securityProfile(c.AppArmor)
+	}
+}
+
+// securityProfile maps "" (the runtime's default), "unconfined" and
+// "localhost/<ref>".
+func securityProfile(s string) *cri.SecurityProfile {
+	switch {
+	case s == "" || s == "runtime/default":
+		return &cri.SecurityProfile{ProfileType: cri.SecurityProfile_RuntimeDefault}
+	case s == "unconfined":
+		return &cri.SecurityProfile{ProfileType: cri.SecurityProfile_Unconfined}
+	}
+	return &cri.SecurityProfile{ProfileType: cri.SecurityProfile_Localhost, LocalhostRef: strings.TrimPrefix(s, "localhost/")}
+}
+
+// CPUPeriod is the CFS period that cpus is a fraction of.
+const CPUPeriod = 100_000
+
+// Resources maps a resources block to CRI's cgroup limits; nil for none.
+func Resources(r spec.Resources) *cri.LinuxContainerResources {
+	if r == (spec.Resources{}) {
+		return nil
+	}
+	out := &cri.LinuxContainerResources{CpuShares: r.CPUShares, CpusetCpus: r.Cpuset, MemoryLimitInBytes: r.Memory}
+	if r.CPUs > 0 {
+		out.CpuPeriod, out.CpuQuota = CPUPeriod, int64(r.CPUs*CPUPeriod)
+	}
+	if r.Pids > 0 {
+		out.Unified = map[string]string{"pids.max": strconv.FormatInt(r.Pids, 10)}
+	}
+	return out
 }
 
 // setUser maps "uid", "uid:gid", "name" and "name:gid".

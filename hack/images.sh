@@ -4,21 +4,25 @@
 # per line) for hack/runtime.sh to import.
 #
 # There is no registry to pull from, so every image is one layer made from
-# Debian's static busybox (busybox-static). Same inputs give the same bytes
-# (sorted tar, fixed owners and mtimes, gzip -n), so the digests only change
-# when busybox or these scripts do; a key file makes a warm run a no-op.
+# Debian's static busybox (busybox-static); the kvmtest image's layer also has
+# /usr/local/bin/kvmtest, built from hack/kvmtest. Same inputs give the same
+# bytes (sorted tar, fixed owners and mtimes, gzip -n, go build -trimpath), so
+# the digests only change when busybox, Go, go.mod/go.sum or these programs
+# and scripts do; a key file makes a warm run a no-op.
 set -euo pipefail
 
 HACK=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$HACK")
 BERTH_CACHE=${BERTH_CACHE:-$HOME/.cache/berth}
 OUT=$BERTH_CACHE/images
 BUSYBOX=/bin/busybox
 
-# file  reference  cmd...
+# file  layer  reference  cmd...   (layer base: busybox; kvmtest: base + kvmtest)
 IMAGES=(
-	"busybox docker.io/library/busybox:1.36 sh"
-	"pause registry.k8s.io/pause:3.10.2 sleep 2147483647"
-	"testapp docker.io/berth/testapp:latest sh"
+	"busybox base docker.io/library/busybox:1.36 sh"
+	"pause base registry.k8s.io/pause:3.10.2 sleep 2147483647"
+	"testapp base docker.io/berth/testapp:latest sh"
+	"kvmtest kvmtest docker.io/berth/kvmtest:latest kvmtest kvm"
 )
 
 log() { echo "images.sh: $*" >&2; }
@@ -28,8 +32,10 @@ log() { echo "images.sh: $*" >&2; }
 	exit 1
 }
 
-# Rebuild only when an input changed.
-key=$(cat "$BUSYBOX" "$HACK/images.sh" "$HACK/ociimage/main.go" <(uname -m) <(printf '%s\n' "${IMAGES[@]}") |
+# Rebuild only when an input changed. kvmtest's binary depends on its source,
+# the Go toolchain and the module's dependency versions (golang.org/x/sys).
+key=$(cat "$BUSYBOX" "$HACK/images.sh" "$HACK/ociimage/main.go" "$HACK"/kvmtest/*.go \
+	"$REPO/go.mod" "$REPO/go.sum" <(cd "$REPO" && go version) <(uname -m) <(printf '%s\n' "${IMAGES[@]}") |
 	sha256sum | cut -d' ' -f1)
 if [[ -f $OUT/key && $(<"$OUT/key") == "$key" && -f $OUT/images.list ]]; then
 	exit 0
@@ -57,9 +63,25 @@ echo 'hello from berth' >"$root/www/index.html"
 chmod 0644 "$root/etc/passwd" "$root/etc/group" "$root/www/index.html"
 
 # Reproducible layer: sorted names, epoch mtimes, root owner, no gzip name/time.
-tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu \
-	-C "$root" -cf "$work/layer.tar" bin etc root tmp www
-gzip -n -9 <"$work/layer.tar" >"$work/layer.tar.gz"
+# make_layer NAME DIR ENTRY...: $work/NAME.tar.gz from those entries of DIR.
+make_layer() {
+	local name=$1 dir=$2
+	shift 2
+	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu \
+		-C "$dir" -cf "$work/$name.tar" "$@"
+	gzip -n -9 <"$work/$name.tar" >"$work/$name.tar.gz"
+}
+make_layer base "$root" bin etc root tmp www
+
+# kvmtest: the same files plus a static kvmtest (see hack/kvmtest). Built in
+# the module for golang.org/x/sys; -trimpath and -buildvcs=false keep paths
+# and git state out of the binary, so it is reproducible.
+(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags=-s -buildvcs=false -o "$work/kvmtest" ./hack/kvmtest)
+cp -a "$root" "$work/rootfs-kvmtest"
+mkdir -p "$work/rootfs-kvmtest/usr/local/bin"
+chmod 0755 "$work/rootfs-kvmtest/usr" "$work/rootfs-kvmtest/usr/local" "$work/rootfs-kvmtest/usr/local/bin"
+install -m 0755 "$work/kvmtest" "$work/rootfs-kvmtest/usr/local/bin/kvmtest"
+make_layer kvmtest "$work/rootfs-kvmtest" bin etc root tmp usr www
 
 # The JSON documents and the archive are written by a stdlib-only Go program;
 # building it from the file path works with or without a go.mod around it.
@@ -67,9 +89,9 @@ go build -o "$work/ociimage" "$HACK/ociimage/main.go"
 
 : >"$work/images.list"
 for spec in "${IMAGES[@]}"; do
-	read -r file ref cmd <<<"$spec"
+	read -r file layer ref cmd <<<"$spec"
 	# shellcheck disable=SC2086 # cmd is split into the image's Cmd on purpose
-	digest=$("$work/ociimage" -layer "$work/layer.tar.gz" -name "$ref" -o "$OUT/$file.oci.tar" -- $cmd)
+	digest=$("$work/ociimage" -layer "$work/$layer.tar.gz" -name "$ref" -o "$OUT/$file.oci.tar" -- $cmd)
 	echo "$ref $OUT/$file.oci.tar $digest" >>"$work/images.list"
 done
 mv "$work/images.list" "$OUT/images.list"

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"time"
@@ -15,6 +16,9 @@ import (
 type Options struct {
 	// AllowReplace lets a plan replace pods that set prevent_replace.
 	AllowReplace bool
+	// RuntimeSocket is the runtime's socket path, so that a plan can warn
+	// about containers that mount it.
+	RuntimeSocket string
 }
 
 // LongStopTimeout is the grace period from which a plan warns that stopping
@@ -32,6 +36,14 @@ func Diff(cfg *spec.Config, snap *Snapshot, opts Options) *Plan {
 			pc := diffPod(p, snap.Pods[p.Name], snap, opts, plan)
 			pc.Level = level
 			plan.Pods = append(plan.Pods, pc)
+			if pc.Action == Create || pc.Action == Replace {
+				warnPodRisk(plan, pc)
+			}
+			for _, cc := range pc.Containers {
+				if cc.Action == Create || cc.Action == Replace || cc.Action == Restart {
+					warnContainerRisk(plan, cc, opts.RuntimeSocket)
+				}
+			}
 		}
 	}
 
@@ -140,6 +152,7 @@ func diffContainer(pc *PodChange, c *spec.Container, oc *ObservedContainer, snap
 	} else {
 		switch oc.Container.State {
 		case cri.ContainerState_CONTAINER_RUNNING:
+			diffResources(cc, c, oc)
 			return cc
 		case cri.ContainerState_CONTAINER_CREATED:
 			cc.Action, cc.Reasons = Restart, []string{"the container was created but never started (an interrupted apply)"}
@@ -156,6 +169,76 @@ func diffContainer(pc *PodChange, c *spec.Container, oc *ObservedContainer, snap
 	}
 	checkImage(cc, c, snap, plan)
 	return cc
+}
+
+// diffResources decides an in-place update of a running container's
+// limits. Lifting a limit altogether cannot be done in place reliably
+// (CRI reads 0 as "unchanged"), so that replaces the container.
+func diffResources(cc *ContainerChange, c *spec.Container, oc *ObservedContainer) {
+	want := c.Record().Resources
+	have := oc.Resources
+	if !oc.ResourcesKnown && oc.Record != nil {
+		have = oc.Record.Resources
+	}
+	have = relevant(have, want, oc.Record)
+	if reflect.DeepEqual(want, have) {
+		return
+	}
+	fields := diffRecords(struct {
+		R *spec.ResourcesRecord `json:"resources"`
+	}{have}, struct {
+		R *spec.ResourcesRecord `json:"resources"`
+	}{want}, nil, nil)
+	cc.Fields = fields
+	for _, f := range fields {
+		if f.After == nil {
+			cc.Action, cc.Attempt = Replace, 0
+			cc.Reasons = []string{"a resource limit is removed, which needs a new container"}
+			for i := range cc.Fields {
+				cc.Fields[i].ForcesReplace = cc.Fields[i].After == nil
+			}
+			return
+		}
+	}
+	cc.Action = Update
+	cc.Reasons = []string{"only resources changed: updated in place"}
+}
+
+// relevant drops the limits the runtime reports on its own (defaults such
+// as cpu shares) when neither the desired nor the recorded spec sets them.
+func relevant(have, want *spec.ResourcesRecord, rec *spec.ContainerRecord) *spec.ResourcesRecord {
+	if have == nil {
+		return nil
+	}
+	var set spec.ResourcesRecord
+	if want != nil {
+		set = *want
+	}
+	if rec != nil && rec.Resources != nil {
+		r := rec.Resources
+		set = spec.ResourcesRecord{CPUs: set.CPUs + r.CPUs, CPUShares: set.CPUShares + r.CPUShares,
+			Cpuset: set.Cpuset + r.Cpuset, Memory: set.Memory + r.Memory, Pids: set.Pids + r.Pids}
+	}
+	out := *have
+	if set.CPUs == 0 {
+		out.CPUs = 0
+	}
+	if set.CPUShares == 0 {
+		out.CPUShares = 0
+	}
+	if set.Cpuset == "" {
+		out.Cpuset = ""
+	}
+	if set.Memory == 0 {
+		out.Memory = 0
+	}
+	if set.Pids == 0 {
+		out.Pids = 0
+	}
+	if out == (spec.ResourcesRecord{}) {
+		return nil
+	}
+	return &out
 }
 
 // exitDecision applies the restart policy to an exited container.

@@ -55,7 +55,7 @@ pod "web" {
 
 func plan(t *testing.T, rt *fake.Runtime, cfg *spec.Config, opts planner.Options) *planner.Plan {
 	t.Helper()
-	snap, err := planner.Observe(context.Background(), rt, cfg.Berth.Stack)
+	snap, err := planner.Observe(context.Background(), rt, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,5 +404,81 @@ func TestApplyThenPlanIsEmpty(t *testing.T) {
 				t.Fatalf("plan after apply: %v", got)
 			}
 		})
+	}
+}
+
+const vm = `
+berth { stack = "test" }
+pod "vm" {
+  privileged = true
+  host_network = true
+  container "windows" {
+    image      = "docker.io/library/busybox:1.36"
+    privileged = true
+    device "/dev/kvm" {}
+    mount "/storage" { host_path = "/etc" }
+    mount "/sock" { host_path = "/run/containerd" }
+    resources {
+      cpus   = 2
+      memory = "4GiB"
+    }
+  }
+}
+`
+
+// Resources change in place; lifting a limit replaces; risky settings warn.
+func TestResourcesAndRisk(t *testing.T) {
+	rt := fake.New(image)
+	opts := planner.Options{RuntimeSocket: "/run/containerd/containerd.sock"}
+	first := plan(t, rt, spectest.Load(t, vm), opts)
+	wantWarnings := []string{
+		"pod.vm is privileged",
+		"pod.vm shares the host's network namespace",
+		"pod.vm.container.windows is privileged",
+		"pod.vm.container.windows mounts the host's /etc (read-write)",
+		"pod.vm.container.windows mounts /run/containerd (read-write), which holds the container runtime's socket",
+	}
+	for i, w := range wantWarnings {
+		if i >= len(first.Warnings) || !strings.HasPrefix(first.Warnings[i], w) {
+			t.Fatalf("warnings = %q\nwant prefixes %q", first.Warnings, wantWarnings)
+		}
+	}
+	converge(t, rt, spectest.Load(t, vm))
+	id := containerID(t, rt, "vm", "windows")
+
+	// More memory: an in-place update, no warnings (nothing is restarted).
+	more := strings.Replace(vm, `"4GiB"`, `"8GiB"`, 1)
+	p := plan(t, rt, spectest.Load(t, more), opts)
+	if got := changes(p); len(got) != 1 || got[0] != "pod.vm.container.windows update" {
+		t.Fatalf("changes = %v", got)
+	}
+	f := p.Pods[0].Containers[0].Fields
+	if len(f) != 1 || f[0].Path != "resources.memory" || f[0].Before != float64(4<<30) || f[0].After != float64(8<<30) || f[0].ForcesReplace {
+		t.Fatalf("fields = %+v", f)
+	}
+	if len(p.Warnings) != 0 {
+		t.Errorf("warnings for an in-place update: %q", p.Warnings)
+	}
+	converge(t, rt, spectest.Load(t, more))
+	if containerID(t, rt, "vm", "windows") != id {
+		t.Fatal("the container was replaced by a resources change")
+	}
+	if got := rt.Configs[id].Linux.Resources.MemoryLimitInBytes; got != 8<<30 {
+		t.Fatalf("memory limit after update = %d", got)
+	}
+	// The record still says 4GiB; the live limits are read, so no change.
+	rt.ResetCalls()
+	if got := changes(plan(t, rt, spectest.Load(t, more), opts)); len(got) != 0 {
+		t.Fatalf("plan after the update: %v", got)
+	}
+	if rt.Calls()["ContainerStatus"] != 1 {
+		t.Errorf("calls = %v, want one status read for the updated container", rt.Calls())
+	}
+
+	// Lifting the memory limit needs a new container.
+	lifted := strings.Replace(more, `memory = "8GiB"`, ``, 1)
+	p = plan(t, rt, spectest.Load(t, lifted), opts)
+	if got := changes(p); len(got) != 1 || got[0] != "pod.vm.container.windows replace" {
+		t.Fatalf("changes = %v", got)
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
+	"strconv"
 
 	"github.com/distribution/reference"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -59,6 +61,10 @@ type ObservedContainer struct {
 	// ExitCode and Reason are read only for exited containers.
 	ExitCode int32
 	Reason   string
+	// Resources are the live limits, read only when ResourcesKnown (see
+	// Observe); otherwise the record's are current.
+	Resources      *spec.ResourcesRecord
+	ResourcesKnown bool
 }
 
 // Exited reports whether the container has stopped running.
@@ -66,9 +72,12 @@ func (c *ObservedContainer) Exited() bool {
 	return c.Container.State == cri.ContainerState_CONTAINER_EXITED
 }
 
-// Observe reads the stack's actual state in three list calls, plus one status
-// call per exited container (for its exit code).
-func Observe(ctx context.Context, rt Observer, stack string) (*Snapshot, error) {
+// Observe reads the actual state of cfg's stack in three list calls, plus
+// one status call per container whose list entry does not tell enough: an
+// exited one (for its exit code) and a running one whose resources differ
+// from those it was created with (they may have been updated in place).
+func Observe(ctx context.Context, rt Observer, cfg *spec.Config) (*Snapshot, error) {
+	stack := cfg.Berth.Stack
 	sel := map[string]string{runtime.LabelStack: stack}
 	sandboxes, err := rt.ListSandboxes(ctx, sel)
 	if err != nil {
@@ -85,20 +94,48 @@ func Observe(ctx context.Context, rt Observer, stack string) (*Snapshot, error) 
 	snap := build(stack, sandboxes, containers, images)
 	for _, p := range snap.Pods {
 		for _, c := range p.Containers {
-			if !c.Exited() {
+			if !c.Exited() && !resourcesMayDiffer(cfg, p.Name, c) {
 				continue
 			}
 			st, err := rt.ContainerStatus(ctx, c.Container.Id)
 			if err != nil {
 				if runtime.IsNotFound(err) {
-					continue // removed meanwhile; the plan still sees it as exited
+					continue // removed meanwhile; the plan sees what the list said
 				}
 				return nil, err
 			}
 			c.ExitCode, c.Reason = st.ExitCode, st.Reason
+			c.Resources = resourcesFromStatus(st.GetResources().GetLinux())
+			c.ResourcesKnown = st.GetResources().GetLinux() != nil || !c.Exited()
 		}
 	}
 	return snap, nil
+}
+
+// resourcesMayDiffer reports whether a running container's recorded
+// resources differ from the desired ones, so its live limits must be read.
+func resourcesMayDiffer(cfg *spec.Config, pod string, c *ObservedContainer) bool {
+	p := cfg.Pod(pod)
+	if p == nil || c.Record == nil || c.Container.State != cri.ContainerState_CONTAINER_RUNNING {
+		return false
+	}
+	want := p.Container(c.Name)
+	return want != nil && !reflect.DeepEqual(want.Record().Resources, c.Record.Resources)
+}
+
+// resourcesFromStatus reads the limits the runtime reports.
+func resourcesFromStatus(r *cri.LinuxContainerResources) *spec.ResourcesRecord {
+	if r == nil {
+		return nil
+	}
+	out := &spec.ResourcesRecord{CPUShares: r.CpuShares, Cpuset: r.CpusetCpus, Memory: r.MemoryLimitInBytes}
+	if r.CpuPeriod > 0 && r.CpuQuota > 0 {
+		out.CPUs = float64(r.CpuQuota) / float64(r.CpuPeriod)
+	}
+	if v, err := strconv.ParseInt(r.Unified["pids.max"], 10, 64); err == nil {
+		out.Pids = v
+	}
+	return out
 }
 
 // build groups listed objects into a Snapshot. It is separate from Observe

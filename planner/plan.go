@@ -24,6 +24,8 @@ const (
 	// Restart recreates an exited container from the same spec, as its
 	// restart policy asks (CRI cannot start an exited container again).
 	Restart Action = "restart"
+	// Update changes a running container's resources in place.
+	Update Action = "update"
 )
 
 // Symbol is the one-column marker plans print before a change.
@@ -35,7 +37,7 @@ func (a Action) Symbol() string {
 		return "-"
 	case Replace:
 		return "-/+"
-	case Restart:
+	case Restart, Update:
 		return "~"
 	}
 	return " "
@@ -136,7 +138,7 @@ func (p *Plan) Summary() Summary {
 		case Replace:
 			s.Add++
 			s.Destroy++
-		case Restart:
+		case Restart, Update:
 			s.Change++
 		}
 	}

@@ -38,7 +38,7 @@ func (s Style) symbol(a planner.Action) string {
 		return s.paint(red, sym)
 	case planner.Replace:
 		return s.paint(yellow, sym)
-	case planner.Restart:
+	case planner.Restart, planner.Update:
 		return s.paint(yellow, sym)
 	}
 	return sym
@@ -49,6 +49,7 @@ var verbs = map[planner.Action]string{
 	planner.Destroy: "will be destroyed",
 	planner.Replace: "must be replaced",
 	planner.Restart: "will be restarted",
+	planner.Update:  "will be updated in place",
 }
 
 // Text writes the plan as a person reads it: one block per change, the

@@ -199,6 +199,14 @@ func (c *Client) StopContainer(ctx context.Context, id string, grace time.Durati
 	return ignoreNotFound(err, "stop container", id)
 }
 
+// UpdateResources changes a running container's cgroup limits in place.
+func (c *Client) UpdateResources(ctx context.Context, id string, r *cri.LinuxContainerResources) error {
+	if _, err := c.runtime.UpdateContainerResources(ctx, &cri.UpdateContainerResourcesRequest{ContainerId: id, Linux: r}); err != nil {
+		return fmt.Errorf("update container %s resources: %w", short(id), err)
+	}
+	return nil
+}
+
 // RemoveContainer removes a container; gone already counts as removed.
 func (c *Client) RemoveContainer(ctx context.Context, id string) error {
 	_, err := c.runtime.RemoveContainer(ctx, &cri.RemoveContainerRequest{ContainerId: id})

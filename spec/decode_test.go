@@ -604,9 +604,6 @@ func TestDecodePods(t *testing.T) {
       propagation = "host_to_container"
       create      = false
     }
-    tmpfs "/run" {
-      size = "64Mi"
-    }
     image`)
 			},
 			want: func(pods []*Pod) []*Pod {
@@ -623,7 +620,6 @@ func TestDecodePods(t *testing.T) {
 					{HostPath: "/dev/net/tun", ContainerPath: "/dev/tun", Permissions: "rw", Optional: true},
 				}
 				c.Mounts = []Mount{{ContainerPath: "/data", HostPath: "<dir>/data", ReadOnly: true, Propagation: PropagationHostToContainer}}
-				c.Tmpfs = []Tmpfs{{Path: "/run", Size: 64 << 20}}
 				return pods
 			},
 		},
@@ -667,11 +663,14 @@ func TestDecodePods(t *testing.T) {
 			wantDiags: []diagWant{{summary: "Privileged container in an unprivileged pod", detail: `Add privileged = true to pod "db"`, file: "db.hcl", at: `container "postgres"`}},
 		},
 		{
-			name: "probes are not supported yet",
+			name: "probes and tmpfs are not supported yet",
 			mutate: func(t *testing.T, fs files) {
-				fs.replace(t, "db.hcl", "    image", "    probe \"liveness\" {}\n    image")
+				fs.replace(t, "db.hcl", "    image", "    probe \"liveness\" {}\n    tmpfs \"/run\" {}\n    image")
 			},
-			wantDiags: []diagWant{{summary: "Not supported yet", detail: `"probe" blocks`, file: "db.hcl", at: `probe "liveness"`}},
+			wantDiags: []diagWant{
+				{summary: "Not supported yet", detail: `"probe" blocks`, file: "db.hcl", at: `probe "liveness"`},
+				{summary: "Not supported yet", detail: `"tmpfs" blocks`, file: "db.hcl", at: `tmpfs "/run"`},
+			},
 		},
 		{
 			name: "image from a sensitive variable",

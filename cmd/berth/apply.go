@@ -140,11 +140,10 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 	}
 	defer lk.Release()
 
-	snap, err := planner.Observe(ctx, rt, cfg.Berth.Stack)
+	plan, err := decide(ctx, rt, cfg, planner.Options{AllowReplace: opts.allowReplace, RuntimeSocket: socketPath(address)})
 	if err != nil {
 		return err
 	}
-	plan := planner.Diff(cfg, snap, planner.Options{AllowReplace: opts.allowReplace})
 	if opts.saved != nil && plan.Observed != opts.saved.Observed {
 		return fmt.Errorf("the runtime's state of stack %q changed since the plan was made; make a new plan", cfg.Berth.Stack)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
@@ -80,6 +81,11 @@ func (g *globals) connect(ctx context.Context, address string) (*runtime.Client,
 		rt.Close()
 	}
 	return rt, done, nil
+}
+
+// socketPath is the file system path of a unix:// runtime address.
+func socketPath(address string) string {
+	return strings.TrimPrefix(address, "unix://")
 }
 
 func dirArg(args []string) string {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-dev/berth/planfile"
 	"github.com/berth-dev/berth/planner"
+	"github.com/berth-dev/berth/preflight"
 	"github.com/berth-dev/berth/render"
 	"github.com/berth-dev/berth/spec"
 )
@@ -36,7 +37,7 @@ Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 				return err
 			}
 			address := g.resolveAddress(cfg)
-			plan, err := g.makePlan(cmd.Context(), cfg, address, planner.Options{AllowReplace: allowReplace})
+			plan, err := g.makePlan(cmd.Context(), cfg, address, planner.Options{AllowReplace: allowReplace, RuntimeSocket: socketPath(address)})
 			if err != nil {
 				return err
 			}
@@ -81,9 +82,19 @@ func (g *globals) makePlan(ctx context.Context, cfg *spec.Config, address string
 		return nil, err
 	}
 	defer done()
-	snap, err := planner.Observe(ctx, rt, cfg.Berth.Stack)
+	return decide(ctx, rt, cfg, opts)
+}
+
+// decide is the whole decision: observe, diff, then check the host for
+// what the plan would start.
+func decide(ctx context.Context, rt planner.Observer, cfg *spec.Config, opts planner.Options) (*planner.Plan, error) {
+	snap, err := planner.Observe(ctx, rt, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return planner.Diff(cfg, snap, opts), nil
+	plan := planner.Diff(cfg, snap, opts)
+	pf := preflight.Check(plan, preflight.DefaultHost())
+	plan.Errors = append(plan.Errors, pf.Errors...)
+	plan.Warnings = append(plan.Warnings, pf.Warnings...)
+	return plan, nil
 }

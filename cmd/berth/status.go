@@ -57,7 +57,7 @@ func newStatusCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			snap, err := planner.Observe(ctx, rt, cfg.Berth.Stack)
+			snap, err := planner.Observe(ctx, rt, cfg)
 			if err != nil {
 				return err
 			}

@@ -166,6 +166,9 @@ func (r *Runtime) ContainerStatus(_ context.Context, id string) (*cri.ContainerS
 		return nil, notFound("container", id)
 	}
 	st := &cri.ContainerStatus{Id: id, Metadata: c.Metadata, State: c.State, Labels: c.Labels, Annotations: c.Annotations}
+	if cfg := r.Configs[id]; cfg != nil && cfg.Linux != nil && cfg.Linux.Resources != nil {
+		st.Resources = &cri.ContainerResources{Linux: cfg.Linux.Resources}
+	}
 	if c.State == cri.ContainerState_CONTAINER_EXITED {
 		st.ExitCode = r.ExitCodes[c.Metadata.Name]
 		st.Reason = "Completed"
@@ -287,6 +290,21 @@ func (r *Runtime) StopContainer(_ context.Context, id string, grace time.Duratio
 	if c := r.Containers[id]; c != nil {
 		c.State = cri.ContainerState_CONTAINER_EXITED
 	}
+	return nil
+}
+
+// UpdateResources replaces the container's recorded resources.
+func (r *Runtime) UpdateResources(_ context.Context, id string, res *cri.LinuxContainerResources) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.enter("UpdateContainerResources", id); err != nil {
+		return err
+	}
+	cfg := r.Configs[id]
+	if cfg == nil {
+		return notFound("container", id)
+	}
+	cfg.Linux.Resources = res
 	return nil
 }
 

@@ -1,0 +1,111 @@
+// Package preflight checks the host before a plan is applied: that the
+// devices, mount sources and CDI devices the containers about to start need
+// are there. A problem found here fails the plan before anything changes,
+// instead of failing the apply half way.
+package preflight
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+
+	"tags.cncf.io/container-device-interface/pkg/cdi"
+
+	"github.com/berth-dev/berth/planner"
+	"github.com/berth-dev/berth/spec"
+)
+
+// DefaultCDISpecDirs are where CDI specs are looked up, as the runtime does.
+var DefaultCDISpecDirs = []string{"/etc/cdi", "/var/run/cdi"}
+
+// Host is what the checks read from the machine; tests replace it.
+type Host struct {
+	Stat        func(path string) (fs.FileInfo, error)
+	CDISpecDirs []string
+}
+
+// DefaultHost reads the real machine.
+func DefaultHost() Host {
+	return Host{Stat: os.Stat, CDISpecDirs: DefaultCDISpecDirs}
+}
+
+// Result lists what the checks found: errors fail the plan, warnings do not.
+type Result struct {
+	Errors   []string
+	Warnings []string
+}
+
+// Check examines every container the plan creates, replaces or restarts.
+func Check(plan *planner.Plan, h Host) Result {
+	var r Result
+	var cdiNames []string
+	cdiUsers := map[string]string{}
+	for _, pc := range plan.Pods {
+		for _, cc := range pc.Containers {
+			if cc.Desired == nil || (cc.Action != planner.Create && cc.Action != planner.Replace && cc.Action != planner.Restart) {
+				continue
+			}
+			for _, d := range cc.Desired.Devices {
+				checkDevice(&r, h, cc.Address, d)
+			}
+			for _, m := range cc.Desired.Mounts {
+				if _, err := h.Stat(m.HostPath); err != nil && !m.Create {
+					r.Errors = append(r.Errors, fmt.Sprintf("%s: the source of mount %q, %s, does not exist (%v). Create it, or set create = true.", cc.Address, m.ContainerPath, m.HostPath, unwrap(err)))
+				}
+			}
+			for _, name := range cc.Desired.CDIDevices {
+				if _, seen := cdiUsers[name]; !seen {
+					cdiNames = append(cdiNames, name)
+					cdiUsers[name] = cc.Address
+				}
+			}
+		}
+	}
+	if len(cdiNames) > 0 {
+		checkCDI(&r, h, cdiNames, cdiUsers)
+	}
+	return r
+}
+
+func checkDevice(r *Result, h Host, addr string, d spec.Device) {
+	info, err := h.Stat(d.HostPath)
+	switch {
+	case err != nil && d.Optional:
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%s: optional device %s is missing on this host; the container starts without it", addr, d.HostPath))
+	case err != nil:
+		r.Errors = append(r.Errors, fmt.Sprintf("%s: device %s does not exist on this host. %s", addr, d.HostPath, deviceHint(d.HostPath)))
+	case info.Mode()&fs.ModeDevice == 0:
+		r.Errors = append(r.Errors, fmt.Sprintf("%s: %s is not a device node. Name a character or block device, or use a mount block for files.", addr, d.HostPath))
+	}
+}
+
+// deviceHint says what usually makes a well-known device missing.
+func deviceHint(path string) string {
+	switch path {
+	case "/dev/kvm":
+		return "KVM is not available: enable virtualisation (VT-x or AMD-V) in the firmware, load kvm_intel or kvm_amd, or, on a virtual machine, turn on nested virtualisation. Set optional = true to start without it."
+	case "/dev/net/tun":
+		return "Load the tun module (modprobe tun). Set optional = true to start without it."
+	}
+	return "Check the device's driver, or set optional = true to start without it."
+}
+
+func checkCDI(r *Result, h Host, names []string, users map[string]string) {
+	cache, err := cdi.NewCache(cdi.WithSpecDirs(h.CDISpecDirs...), cdi.WithAutoRefresh(false))
+	if err != nil && cache == nil {
+		r.Errors = append(r.Errors, fmt.Sprintf("reading CDI specs in %v: %v", h.CDISpecDirs, err))
+		return
+	}
+	for _, name := range names {
+		if cache.GetDevice(name) == nil {
+			r.Errors = append(r.Errors, fmt.Sprintf("%s: CDI device %q is not defined by any spec in %v. Generate the vendor's CDI spec (for NVIDIA: nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml) or fix the name.", users[name], name, h.CDISpecDirs))
+		}
+	}
+}
+
+func unwrap(err error) error {
+	if pe, ok := err.(*fs.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
