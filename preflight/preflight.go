@@ -22,11 +22,15 @@ var DefaultCDISpecDirs = []string{"/etc/cdi", "/var/run/cdi"}
 type Host struct {
 	Stat        func(path string) (fs.FileInfo, error)
 	CDISpecDirs []string
+	// CgroupV2 says whether the host runs the unified cgroup hierarchy;
+	// CRI can limit pids only there.
+	CgroupV2 bool
 }
 
 // DefaultHost reads the real machine.
 func DefaultHost() Host {
-	return Host{Stat: os.Stat, CDISpecDirs: DefaultCDISpecDirs}
+	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	return Host{Stat: os.Stat, CDISpecDirs: DefaultCDISpecDirs, CgroupV2: err == nil}
 }
 
 // Result lists what the checks found: errors fail the plan, warnings do not.
@@ -52,6 +56,9 @@ func Check(plan *planner.Plan, h Host) Result {
 				if _, err := h.Stat(m.HostPath); err != nil && !m.Create {
 					r.Errors = append(r.Errors, fmt.Sprintf("%s: the source of mount %q, %s, does not exist (%v). Create it, or set create = true.", cc.Address, m.ContainerPath, m.HostPath, unwrap(err)))
 				}
+			}
+			if cc.Desired.Resources.Pids > 0 && !h.CgroupV2 {
+				r.Errors = append(r.Errors, fmt.Sprintf("%s: resources.pids needs cgroup v2, and this host runs cgroup v1 (the runtime can pass a pids limit only as a unified cgroup setting). Remove pids, or boot the host with the unified hierarchy.", cc.Address))
 			}
 			for _, name := range cc.Desired.CDIDevices {
 				if _, seen := cdiUsers[name]; !seen {

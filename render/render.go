@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/berth-dev/berth/planner"
@@ -160,6 +161,8 @@ func value(v any) string {
 			parts[i] = value(e)
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
+	case float64: // JSON numbers: print 67108864, not 6.7108864e+07
+		return strconv.FormatFloat(t, 'f', -1, 64)
 	case nil:
 		return "null"
 	}

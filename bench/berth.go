@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// berth runs the real binary on one generated configuration.
+type berth struct {
+	bin, stack, dir string
+}
+
+// writeConfig writes n pods of one container each. parallelism is set to
+// the baseline's concurrency so both sides work on as many pods at once.
+func (b *berth) writeConfig(n, parallelism int, command []string) error {
+	var s strings.Builder
+	fmt.Fprintf(&s, "berth {\n  stack       = %q\n  parallelism = %d\n}\n", b.stack, parallelism)
+	quoted := make([]string, len(command))
+	for i, arg := range command {
+		quoted[i] = strconv.Quote(arg) // Go and HCL quote these strings alike
+	}
+	for i := range n {
+		fmt.Fprintf(&s, `
+pod %q {
+  container "main" {
+    image        = %q
+    command      = [%s]
+    stop_timeout = %q
+  }
+}
+`, podName(i), image, strings.Join(quoted, ", "), grace.String())
+	}
+	if err := os.MkdirAll(b.dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(b.dir, "main.hcl"), []byte(s.String()), 0o644)
+}
+
+func podName(i int) string { return fmt.Sprintf("p%03d", i) }
+
+// result is one finished berth command.
+type result struct {
+	wall           time.Duration
+	code           int
+	stdout, stderr string
+	// calls are the CRI calls the command logged at debug level, or nil.
+	calls map[string]int
+	// lead is when the first pod step was printed, or zero.
+	lead time.Duration
+}
+
+// firstStep is the progress line apply and destroy print as a pod's step
+// begins ("pod.p000: Creating...").
+var firstStep = regexp.MustCompile(`(?m)^pod\.[a-z0-9-]+: [A-Z][a-z ]+\.\.\.$`)
+
+// stepWatch keeps berth's stdout and notes when the first pod step
+// arrives: berth writes each progress line as it happens, so this splits a
+// run into its fixed cost and its pod work.
+// (The buffer is not embedded: its ReadFrom would let io.Copy bypass Write.)
+type stepWatch struct {
+	buf   bytes.Buffer
+	first time.Time
+}
+
+func (w *stepWatch) Write(p []byte) (int, error) {
+	from := max(0, w.buf.Len()-200) // a line may arrive in two writes
+	n, err := w.buf.Write(p)
+	if w.first.IsZero() && firstStep.Match(w.buf.Bytes()[from:]) {
+		w.first = time.Now()
+	}
+	return n, err
+}
+
+func (w *stepWatch) String() string { return w.buf.String() }
+
+// mustRun runs berth with args, timing the whole process, and fails unless
+// it exits with code want.
+func (b *berth) mustRun(ctx context.Context, want int, args ...string) (*result, error) {
+	cmd := exec.CommandContext(ctx, b.bin, args...)
+	cmd.Env = append(os.Environ(), "NO_COLOR=1") // BERTH_ADDRESS and BERTH_LOCK_DIR pass through
+	// On Ctrl-C, interrupt berth rather than kill it, so it stops the way a
+	// user's Ctrl-C would stop it; kill only if it does not exit.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 30 * time.Second
+	var stdout stepWatch
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+
+	start := time.Now()
+	err := cmd.Run()
+	r := &result{wall: time.Since(start), stdout: stdout.String(), stderr: stderr.String()}
+	if !stdout.first.IsZero() {
+		r.lead = stdout.first.Sub(start)
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		r.code = exit.ExitCode()
+	case err != nil:
+		return nil, fmt.Errorf("berth %s: %w", strings.Join(args, " "), err)
+	}
+	r.calls = parseCalls(r.stderr)
+	if r.code != want {
+		return nil, fmt.Errorf("berth %s: exit %d, want %d\n--- stdout\n%s--- stderr\n%s", strings.Join(args, " "), r.code, want, tail(r.stdout), tail(r.stderr))
+	}
+	return r, nil
+}
+
+// callsLine matches the debug line berth logs when it closes its runtime
+// connection: msg="runtime calls" ... calls="map[ListContainers:1 ...]".
+var callsLine = regexp.MustCompile(`msg="runtime calls".*calls="map\[([^\]]*)\]"`)
+
+func parseCalls(stderr string) map[string]int {
+	m := callsLine.FindStringSubmatch(stderr)
+	if m == nil {
+		return nil
+	}
+	calls := map[string]int{}
+	for _, field := range strings.Fields(m[1]) {
+		name, n, _ := strings.Cut(field, ":")
+		calls[name], _ = strconv.Atoi(n)
+	}
+	return calls
+}
+
+// listCalls counts the List* calls (ListPodSandbox, ListContainers, ListImages).
+func listCalls(calls map[string]int) int {
+	n := 0
+	for name, c := range calls {
+		if strings.HasPrefix(name, "List") {
+			n += c
+		}
+	}
+	return n
+}
+
+func formatCalls(calls map[string]int) string {
+	names := make([]string, 0, len(calls))
+	for name := range calls {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, name := range names {
+		parts[i] = fmt.Sprintf("%s×%d", name, calls[name])
+	}
+	return fmt.Sprintf("%d list calls (%s)", listCalls(calls), strings.Join(parts, " "))
+}
+
+// tail keeps the end of a long output for error messages.
+func tail(s string) string {
+	const keep = 4000
+	if len(s) > keep {
+		return "...\n" + s[len(s)-keep:]
+	}
+	return s
+}
+
+// gitRevision names the berth source the binary was built from, when the
+// benchmark runs in its repository (make bench does).
+func gitRevision() string {
+	out, err := exec.Command("git", "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,205 @@
+// Command bench measures berth against a raw CRI baseline on a real
+// containerd: apply and destroy of N one-container pods, and a no-op plan.
+//
+// Every pair runs berth first and then the baseline, in the same process
+// and on the same runtime, so that the machine's drift (these hosts are
+// noisy, ±30-50%) hits both sides of a pair alike; the figures reported are
+// medians of per-pair ratios, not ratios of medians.
+//
+// berth is timed as a whole process run of the real binary (BERTH_BIN), as
+// a user would run it. The baseline is a loop of the same CRI calls made
+// with k8s.io/cri-api and grpc directly, not with berth's packages, so that
+// a bug or a cost in berth cannot hide in the baseline too.
+//
+// Usage (see BENCHMARKS.md):
+//
+//	make bench BENCH_ARGS="-pods 50 -pairs 5 -markdown /tmp/bench.md"
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The workload every pod runs. busybox:1.36 is imported by hack/runtime.sh,
+// so neither side pulls.
+const image = "docker.io/library/busybox:1.36"
+
+// workloads are the container commands -workload chooses from. "sleep"
+// is the issue's workload. Were sleep PID 1 of its PID namespace, it would
+// ignore SIGTERM and every stop would wait out the grace; but a container
+// without namespace options of its own shares the pod's PID namespace,
+// whose PID 1 is the pause process, and then SIGTERM ends sleep at once.
+// The report says which happened. "trap" is a shell that exits on SIGTERM
+// either way, for a destroy that measures the calls and never the grace.
+var workloads = map[string][]string{
+	"sleep": {"sleep", "3600"},
+	"trap":  {"sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"},
+}
+
+// grace is the stop_timeout berth's containers declare and the timeout the
+// baseline passes to StopContainer: the same on both sides.
+const grace = time.Second
+
+type options struct {
+	pods        int
+	pairs       int
+	planRuns    int
+	concurrency int
+	workload    string
+	settle      time.Duration
+	markdown    string
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.pods, "pods", 50, "pods (of one container each) per apply")
+	flag.IntVar(&o.pairs, "pairs", 5, "berth/baseline pairs")
+	flag.IntVar(&o.planRuns, "plan-runs", 10, "no-op plans (and baseline list rounds) per pair")
+	flag.IntVar(&o.concurrency, "concurrency", 4, "pods worked on at once, by berth (its parallelism) and by the baseline")
+	flag.StringVar(&o.workload, "workload", "sleep", `container command: "sleep" (sleep 3600; ignores SIGTERM, so stops take the grace) or "trap" (a shell that exits on SIGTERM)`)
+	flag.DurationVar(&o.settle, "settle", 2*time.Second, "pause before each timed apply and destroy, for the runtime to finish the previous step's background work")
+	flag.StringVar(&o.markdown, "markdown", "", "also write the results as a Markdown section to FILE")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) (err error) {
+	if o.pods < 1 || o.pairs < 1 || o.planRuns < 1 || o.concurrency < 1 {
+		return errors.New("-pods, -pairs, -plan-runs and -concurrency must be at least 1")
+	}
+	if workloads[o.workload] == nil {
+		return fmt.Errorf("-workload %q: use sleep or trap", o.workload)
+	}
+	bin, address := os.Getenv("BERTH_BIN"), os.Getenv("BERTH_ADDRESS")
+	if bin == "" || address == "" {
+		return errors.New("BERTH_BIN and BERTH_ADDRESS must be set (make bench sets both)")
+	}
+
+	// Ctrl-C cancels ctx: the running step stops, and the deferred cleanup
+	// below still removes everything, with a context of its own.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	rt, err := dialRaw(ctx, address)
+	if err != nil {
+		return err
+	}
+	defer rt.close()
+	ver, err := rt.version(ctx)
+	if err != nil {
+		return err
+	}
+
+	tmp, err := os.MkdirTemp("", "berth-bench-")
+	if err != nil {
+		return err
+	}
+	// A stack name, and a label value for the baseline's pods, that no one
+	// else uses: cleanup removes exactly what this run made.
+	runID := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().Unix()%100000)
+	b := &berth{bin: bin, stack: "bench-" + runID, dir: filepath.Join(tmp, "bench-"+runID)}
+	rt.runID, rt.logRoot = runID, filepath.Join(tmp, "logs")
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		if cerr := cleanup(cctx, rt, b); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("cleanup: %w", cerr))
+		}
+		os.RemoveAll(tmp)
+	}()
+	if err := b.writeConfig(o.pods, o.concurrency, workloads[o.workload]); err != nil {
+		return err
+	}
+
+	rep := &report{opts: o, facts: machineFacts(ver, address, bin), started: time.Now()}
+	fmt.Fprintf(os.Stderr, "bench: %d pairs of %d pods, stack %s\n", o.pairs, o.pods, b.stack)
+	for i := range o.pairs {
+		p, err := runPair(ctx, o, b, rt, i)
+		if err != nil {
+			return fmt.Errorf("pair %d: %w", i+1, err)
+		}
+		rep.pairs = append(rep.pairs, p)
+	}
+	rep.finished = time.Now()
+	rep.text(os.Stdout)
+	if o.markdown != "" {
+		f, err := os.Create(o.markdown)
+		if err != nil {
+			return err
+		}
+		rep.markdown(f)
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cleanup removes whatever this run left: berth's pods (by its stack
+// label) and the baseline's (by the run label), without grace, and berth's
+// log directories for the stack. It does not rely on berth working.
+func cleanup(ctx context.Context, rt *raw, b *berth) error {
+	var err error
+	// An interrupted berth or baseline leaves CRI calls that containerd
+	// still finishes, and a container that is still starting cannot be
+	// removed: sweep again until a sweep finds nothing to fail on.
+	for attempt := range 5 {
+		if attempt > 0 {
+			time.Sleep(time.Second)
+		}
+		err = errors.Join(
+			rt.sweep(ctx, map[string]string{labelStack: b.stack}),
+			rt.sweep(ctx, map[string]string{labelRun: rt.runID}),
+		)
+		if err == nil {
+			break
+		}
+	}
+	// berth makes pod log directories under this fixed root
+	// (criconfig.DefaultLogRoot); an interrupted apply may leave some.
+	return errors.Join(err, os.RemoveAll(filepath.Join("/var/log/berth", b.stack)))
+}
+
+// facts describe the machine the figures come from.
+type facts struct {
+	date, cpu, kernel, runtime, goVersion, berthBin, berthRev string
+	nproc                                                     int
+}
+
+func machineFacts(ver versionInfo, address, bin string) facts {
+	f := facts{
+		date:      time.Now().UTC().Format("2006-01-02 15:04 MST"),
+		nproc:     runtime.NumCPU(),
+		runtime:   fmt.Sprintf("%s %s (CRI %s) at %s", ver.name, ver.version, ver.apiVersion, address),
+		goVersion: runtime.Version(),
+		berthBin:  bin,
+		cpu:       "unknown",
+		kernel:    "unknown",
+	}
+	if raw, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		f.kernel = strings.TrimSpace(string(raw))
+	}
+	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(raw)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				f.cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	f.berthRev = gitRevision()
+	return f
+}

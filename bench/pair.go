@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// pairResult is one berth/baseline pair.
+type pairResult struct {
+	berthFirst                     bool
+	berthApply, rawApply, seqApply time.Duration
+	berthDestroy, rawDestroy       time.Duration
+	// applyLead and destroyLead are how long berth ran before it printed
+	// its first pod step: process start, configuration, dial, lock,
+	// observe, diff and the plan's text. The rest is the pod work.
+	applyLead, destroyLead time.Duration
+	// plans are the wall times of the no-op plans; lists those of the
+	// baseline's list calls, made in between them.
+	plans, lists []time.Duration
+	// calls are the CRI calls of the last no-op plan (N pods present), and
+	// emptyCalls those of a plan against the empty stack: together they
+	// show whether planning costs grow with the pod count.
+	calls, emptyCalls map[string]int
+	// maxListCalls is the most List* calls any no-op plan of the pair made.
+	maxListCalls int
+}
+
+type pairRun struct {
+	o    options
+	b    *berth
+	rt   *raw
+	i    int
+	res  *pairResult
+	logf func(format string, args ...any)
+}
+
+// runPair runs berth and the baseline at the same concurrency once each,
+// then the sequential baseline. Odd pairs run berth first and even pairs
+// the baseline, so that neither side always follows the same step (a
+// destroy, say, whose aftermath containerd is still working through).
+// Each side starts from an empty runtime and leaves it empty again.
+func runPair(ctx context.Context, o options, b *berth, rt *raw, i int) (*pairResult, error) {
+	r := &pairRun{o: o, b: b, rt: rt, i: i, res: &pairResult{berthFirst: i%2 == 0}}
+	r.logf = func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "  pair %d/%d: %s\n", i+1, o.pairs, fmt.Sprintf(format, args...))
+	}
+	sides := []func(context.Context) error{r.berth, r.baseline}
+	if !r.res.berthFirst {
+		sides[0], sides[1] = sides[1], sides[0]
+	}
+	for _, side := range append(sides, r.sequential) {
+		if err := side(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return r.res, nil
+}
+
+// berth applies, plans without changes, and destroys with the real binary.
+func (r *pairRun) berth(ctx context.Context) error {
+	p, b, rt := r.res, r.b, r.rt
+	sel := map[string]string{labelStack: b.stack}
+
+	// A plan of the empty stack first, for its call count.
+	res, err := b.mustRun(ctx, 2, "plan", "--detailed-exitcode", "--log-level", "debug", b.dir)
+	if err != nil {
+		return fmt.Errorf("plan of the empty stack: %w", err)
+	}
+	p.emptyCalls = res.calls
+
+	if err := r.settle(ctx); err != nil {
+		return err
+	}
+	if res, err = b.mustRun(ctx, 0, "apply", "--auto-approve", b.dir); err != nil {
+		return err
+	}
+	p.berthApply, p.applyLead = res.wall, res.lead
+	if err := rt.expectRunning(ctx, sel, r.o.pods); err != nil {
+		return fmt.Errorf("after berth apply: %w", err)
+	}
+	r.logf("berth apply           %s (first pod step after %s)", fmtDur(p.berthApply), fmtDur(p.applyLead))
+
+	// No-op plans, each followed by the baseline's list calls on the same
+	// pods, so that both see the same runtime state and the same noise.
+	for range r.o.planRuns {
+		res, err := b.mustRun(ctx, 0, "plan", "--detailed-exitcode", "--log-level", "debug", b.dir)
+		if err != nil {
+			return fmt.Errorf("no-op plan: %w", err)
+		}
+		if res.calls == nil {
+			return fmt.Errorf("no-op plan: no \"runtime calls\" debug line on stderr:\n%s", res.stderr)
+		}
+		p.plans, p.calls = append(p.plans, res.wall), res.calls
+		p.maxListCalls = max(p.maxListCalls, listCalls(res.calls))
+
+		d, err := rt.lists(ctx, sel)
+		if err != nil {
+			return err
+		}
+		p.lists = append(p.lists, d)
+	}
+	r.logf("no-op plan (median)   %s, %s", fmtDur(median(p.plans)), formatCalls(p.calls))
+
+	if err := r.settle(ctx); err != nil {
+		return err
+	}
+	if res, err = b.mustRun(ctx, 0, "destroy", "--auto-approve", b.dir); err != nil {
+		return err
+	}
+	p.berthDestroy, p.destroyLead = res.wall, res.lead
+	if err := rt.expectNone(ctx, sel); err != nil {
+		return fmt.Errorf("after berth destroy: %w", err)
+	}
+	r.logf("berth destroy         %s (first pod step after %s)", fmtDur(p.berthDestroy), fmtDur(p.destroyLead))
+	return nil
+}
+
+// baseline applies and destroys with raw CRI calls at berth's concurrency.
+func (r *pairRun) baseline(ctx context.Context) error {
+	p, o, rt := r.res, r.o, r.rt
+	round := fmt.Sprintf("%d-c", r.i+1)
+	if err := r.settle(ctx); err != nil {
+		return err
+	}
+	pods, d, err := rt.apply(ctx, round, o.pods, o.concurrency, workloads[o.workload])
+	if err != nil {
+		return fmt.Errorf("baseline apply: %w", err)
+	}
+	p.rawApply = d
+	sel := map[string]string{labelRun: rt.runID, labelRound: round}
+	if err := rt.expectRunning(ctx, sel, o.pods); err != nil {
+		return fmt.Errorf("after baseline apply: %w", err)
+	}
+	r.logf("baseline apply  c=%-2d  %s", o.concurrency, fmtDur(p.rawApply))
+	if err := r.settle(ctx); err != nil {
+		return err
+	}
+	if p.rawDestroy, err = rt.destroy(ctx, pods, grace, o.concurrency); err != nil {
+		return fmt.Errorf("baseline destroy: %w", err)
+	}
+	if err := rt.expectNone(ctx, sel); err != nil {
+		return fmt.Errorf("after baseline destroy: %w", err)
+	}
+	r.logf("baseline destroy c=%-2d %s", o.concurrency, fmtDur(p.rawDestroy))
+	return nil
+}
+
+// sequential is the baseline at concurrency 1, apply only. Its cleanup is
+// not timed and kills without grace, so it does not drag the run out.
+func (r *pairRun) sequential(ctx context.Context) error {
+	p, o, rt := r.res, r.o, r.rt
+	round := fmt.Sprintf("%d-s", r.i+1)
+	if err := r.settle(ctx); err != nil {
+		return err
+	}
+	var err error
+	if _, p.seqApply, err = rt.apply(ctx, round, o.pods, 1, workloads[o.workload]); err != nil {
+		return fmt.Errorf("sequential baseline apply: %w", err)
+	}
+	r.logf("baseline apply  c=1   %s", fmtDur(p.seqApply))
+	if err := rt.sweep(ctx, map[string]string{labelRun: rt.runID}); err != nil {
+		return fmt.Errorf("sequential baseline cleanup: %w", err)
+	}
+	return os.RemoveAll(filepath.Join(rt.logRoot, round))
+}
+
+// settle pauses before a timed step. containerd goes on working after a
+// mass removal returns (shims exiting, snapshot garbage collection), and on
+// a small machine that slows whatever is timed next: without the pause,
+// the first apply of a pair measured up to 30% slower than the second.
+func (r *pairRun) settle(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(r.o.settle):
+		return nil
+	}
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// The targets of the issue. They are reported, never asserted: a missed
+// target is a finding, not a failed run.
+const (
+	maxApplyRatio   = 1.15
+	maxSeqRatio     = 0.80 // "clearly faster than the sequential loop": at least 20% less time
+	maxDestroyRatio = 1.15
+	maxPlanLists    = 3
+	maxPlanWall     = 100 * time.Millisecond
+)
+
+type report struct {
+	opts              options
+	facts             facts
+	started, finished time.Time
+	pairs             []*pairResult
+}
+
+// summary is what the targets are judged on.
+type summary struct {
+	apply, seq, destroy float64 // medians of per-pair ratios berth/baseline
+	plan, lists         time.Duration
+	rawDestroy          time.Duration // median
+	// applyLead and destroyLead are the medians of berth's fixed cost; the
+	// work ratios compare what follows it with the baseline.
+	applyLead, destroyLead time.Duration
+	applyWork, destroyWork float64
+	planRuns               int
+	listCalls, emptyCalls  int // the most list calls seen with N pods and with none
+}
+
+func (r *report) summarize() summary {
+	var s summary
+	var apply, seq, destroy []float64
+	var plans, lists, rawDestroy, applyLead, destroyLead []time.Duration
+	var applyWork, destroyWork []float64
+	for _, p := range r.pairs {
+		apply = append(apply, ratio(p.berthApply, p.rawApply))
+		seq = append(seq, ratio(p.berthApply, p.seqApply))
+		destroy = append(destroy, ratio(p.berthDestroy, p.rawDestroy))
+		plans, lists = append(plans, p.plans...), append(lists, p.lists...)
+		rawDestroy = append(rawDestroy, p.rawDestroy)
+		applyLead, destroyLead = append(applyLead, p.applyLead), append(destroyLead, p.destroyLead)
+		applyWork = append(applyWork, ratio(p.berthApply-p.applyLead, p.rawApply))
+		destroyWork = append(destroyWork, ratio(p.berthDestroy-p.destroyLead, p.rawDestroy))
+		s.listCalls = max(s.listCalls, p.maxListCalls)
+		s.emptyCalls = max(s.emptyCalls, listCalls(p.emptyCalls))
+	}
+	s.apply, s.seq, s.destroy = median(apply), median(seq), median(destroy)
+	s.plan, s.lists, s.planRuns = median(plans), median(lists), len(plans)
+	s.rawDestroy = median(rawDestroy)
+	s.applyLead, s.destroyLead = median(applyLead), median(destroyLead)
+	s.applyWork, s.destroyWork = median(applyWork), median(destroyWork)
+	return s
+}
+
+func (r *report) factLines() []string {
+	o, f := r.opts, r.facts
+	// Whether a stop waits out the grace depends on the runtime's PID
+	// namespaces, not only on the command, so it is judged from the
+	// baseline's destroy times: had every stop waited the grace, a destroy
+	// would take at least ceil(N/concurrency) graces.
+	floor := time.Duration((o.pods+o.concurrency-1)/o.concurrency) * grace
+	stop := fmt.Sprintf("every stop waited out the %s grace, on both sides (baseline destroy %s ≥ ceil(N/%d)×grace = %s)",
+		grace, fmtDur(r.summarize().rawDestroy), o.concurrency, fmtDur(floor))
+	if r.summarize().rawDestroy < floor {
+		stop = fmt.Sprintf("containers ended on SIGTERM without waiting out the %s grace, on both sides (baseline destroy %s < ceil(N/%d)×grace = %s)",
+			grace, fmtDur(r.summarize().rawDestroy), o.concurrency, fmtDur(floor))
+	}
+	return []string{
+		fmt.Sprintf("date: %s (run took %s)", f.date, r.finished.Sub(r.started).Round(time.Second)),
+		fmt.Sprintf("host: nproc %d, %s, Linux %s", f.nproc, f.cpu, f.kernel),
+		fmt.Sprintf("runtime: %s", f.runtime),
+		fmt.Sprintf("berth: %s (source %s); benchmark built with %s", f.berthBin, f.berthRev, f.goVersion),
+		fmt.Sprintf("workload: N = %d pods × 1 container, %s %q, stop_timeout %s", o.pods, image, strings.Join(workloads[o.workload], " "), grace),
+		fmt.Sprintf("stops (-workload %s): %s", o.workload, stop),
+		fmt.Sprintf("pairs: %d, berth first in odd pairs and the baseline first in even ones, the sequential baseline last; berth parallelism = baseline concurrency = %d; %d no-op plans per pair; %s pause before each timed apply and destroy", o.pairs, o.concurrency, o.planRuns, o.settle),
+	}
+}
+
+// pairTable has one row per pair and a row of medians.
+func (r *report) pairTable() [][]string {
+	c := r.opts.concurrency
+	rows := [][]string{{"pair", "berth apply", fmt.Sprintf("raw c=%d", c), "ratio", "raw c=1", "ratio",
+		"berth destroy", fmt.Sprintf("raw c=%d", c), "ratio", "no-op plan p50", "raw lists p50"}}
+	var cols [5][]time.Duration
+	var ratios [3][]float64
+	for i, p := range r.pairs {
+		a, s, d := ratio(p.berthApply, p.rawApply), ratio(p.berthApply, p.seqApply), ratio(p.berthDestroy, p.rawDestroy)
+		rows = append(rows, []string{fmt.Sprint(i + 1),
+			fmtDur(p.berthApply), fmtDur(p.rawApply), fmtRatio(a), fmtDur(p.seqApply), fmtRatio(s),
+			fmtDur(p.berthDestroy), fmtDur(p.rawDestroy), fmtRatio(d), fmtDur(median(p.plans)), fmtDur(median(p.lists))})
+		for j, v := range []time.Duration{p.berthApply, p.rawApply, p.seqApply, p.berthDestroy, p.rawDestroy} {
+			cols[j] = append(cols[j], v)
+		}
+		for j, v := range []float64{a, s, d} {
+			ratios[j] = append(ratios[j], v)
+		}
+	}
+	sum := r.summarize()
+	rows = append(rows, []string{"median",
+		fmtDur(median(cols[0])), fmtDur(median(cols[1])), fmtRatio(median(ratios[0])), fmtDur(median(cols[2])), fmtRatio(median(ratios[1])),
+		fmtDur(median(cols[3])), fmtDur(median(cols[4])), fmtRatio(median(ratios[2])), fmtDur(sum.plan), fmtDur(sum.lists)})
+	return rows
+}
+
+// targetTable judges the summary against the issue's targets.
+func (r *report) targetTable() [][]string {
+	s, c := r.summarize(), r.opts.concurrency
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	return [][]string{
+		{"target", "measured", "limit", "result"},
+		{fmt.Sprintf("apply: berth / raw loop c=%d", c), fmtRatio(s.apply) + " (median of per-pair ratios)", fmt.Sprintf("≤ %.2f", maxApplyRatio), verdict(s.apply <= maxApplyRatio)},
+		{"apply: berth / sequential raw loop", fmtRatio(s.seq) + " (median of per-pair ratios)", fmt.Sprintf("≤ %.2f (clearly faster)", maxSeqRatio), verdict(s.seq <= maxSeqRatio)},
+		{fmt.Sprintf("destroy: berth / raw loop c=%d", c), fmtRatio(s.destroy) + " (median of per-pair ratios)", fmt.Sprintf("≤ %.2f", maxDestroyRatio), verdict(s.destroy <= maxDestroyRatio)},
+		{"no-op plan: list calls", fmt.Sprintf("%d with %d pods, %d with 0 (most of any run)", s.listCalls, r.opts.pods, s.emptyCalls), fmt.Sprintf("≤ %d", maxPlanLists), verdict(max(s.listCalls, s.emptyCalls) <= maxPlanLists)},
+		{"no-op plan: wall time", fmt.Sprintf("%s (median of %d runs)", fmtDur(s.plan), s.planRuns), "≤ " + fmtDur(maxPlanWall), verdict(s.plan <= maxPlanWall)},
+	}
+}
+
+func (r *report) notes() []string {
+	s := r.summarize()
+	last := r.pairs[len(r.pairs)-1]
+	return []string{
+		fmt.Sprintf("CRI calls of a no-op plan with %d pods: %s", r.opts.pods, formatCalls(last.calls)),
+		fmt.Sprintf("the same list calls in-process, on an open connection: %s (median of %d); the rest of the plan's %s is process start, configuration, dial, diff and output",
+			fmtDur(s.lists), s.planRuns, fmtDur(s.plan)),
+		fmt.Sprintf("berth's fixed cost, until it prints its first pod step (process start, configuration, dial, lock, observe, plan text): apply %s, destroy %s (medians); "+
+			"the rest, its pod work, is %s (apply) and %s (destroy) of the baseline's time (medians of per-pair ratios)",
+			fmtDur(s.applyLead), fmtDur(s.destroyLead), fmtRatio(s.applyWork), fmtRatio(s.destroyWork)),
+		"raw c=1 is the sequential baseline; its cleanup is not timed",
+	}
+}
+
+func (r *report) text(w io.Writer) {
+	fmt.Fprintln(w, "berth benchmark: berth vs a raw CRI loop")
+	for _, l := range r.factLines() {
+		fmt.Fprintln(w, "  "+l)
+	}
+	fmt.Fprintln(w)
+	writeTab(w, r.pairTable())
+	fmt.Fprintln(w)
+	writeTab(w, r.targetTable())
+	fmt.Fprintln(w)
+	for _, l := range r.notes() {
+		fmt.Fprintln(w, "  "+l)
+	}
+}
+
+func (r *report) markdown(w io.Writer) {
+	fmt.Fprintf(w, "### %s: %d pods, %d pairs, -workload %s\n\n", r.facts.date, r.opts.pods, r.opts.pairs, r.opts.workload)
+	for _, l := range r.factLines() {
+		fmt.Fprintln(w, "- "+l)
+	}
+	fmt.Fprintln(w)
+	writeMarkdownTable(w, r.pairTable())
+	fmt.Fprintln(w)
+	writeMarkdownTable(w, r.targetTable())
+	fmt.Fprintln(w)
+	for _, l := range r.notes() {
+		fmt.Fprintln(w, "- "+l)
+	}
+}
+
+func writeTab(w io.Writer, rows [][]string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, row := range rows {
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	tw.Flush()
+}
+
+func writeMarkdownTable(w io.Writer, rows [][]string) {
+	for i, row := range rows {
+		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
+		if i == 0 {
+			fmt.Fprintf(w, "|%s\n", strings.Repeat("---|", len(row)))
+		}
+	}
+}
+
+func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
+
+// median of a sample; the mean of the middle two for an even count.
+func median[T ~int64 | ~float64](xs []T) T {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+func fmtRatio(x float64) string { return fmt.Sprintf("%.2f×", x) }
+
+func fmtDur(d time.Duration) string {
+	if d >= time.Second {
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+	return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+}
