@@ -277,7 +277,7 @@ func TestPreflight(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "absent")
 	cases := []struct {
 		name, block, want string
-		code           int
+		code              int
 	}{
 		{"missing device", `device "/dev/berth-missing" {}`, "device /dev/berth-missing does not exist on this host", 1},
 		{"missing mount source", fmt.Sprintf("mount \"/data\" {\n  host_path = %q\n  create = false\n}", missing), "does not exist (no such file or directory). Create it, or set create = true.", 1},
