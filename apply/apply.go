@@ -30,6 +30,7 @@ import (
 	"github.com/berth-dev/berth/planner"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
+	"github.com/berth-dev/berth/tmpfs"
 )
 
 // Runtime is what apply needs from the container runtime.
@@ -51,6 +52,8 @@ type Options struct {
 	Parallelism int
 	// LogRoot is where pod log directories are made; default criconfig.DefaultLogRoot.
 	LogRoot string
+	// TmpfsRoot is where containers' tmpfs mounts are made; default tmpfs.DefaultRoot.
+	TmpfsRoot string
 	// Report receives progress events; it is called from several goroutines
 	// but never concurrently.
 	Report func(Event)
@@ -112,6 +115,9 @@ func Execute(ctx context.Context, plan *planner.Plan, rt Runtime, opts Options) 
 	}
 	if opts.LogRoot == "" {
 		opts.LogRoot = criconfig.DefaultLogRoot
+	}
+	if opts.TmpfsRoot == "" {
+		opts.TmpfsRoot = tmpfs.DefaultRoot
 	}
 	x := &executor{rt: rt, stack: plan.Stack, opts: opts, failed: map[string]bool{}}
 
@@ -237,6 +243,9 @@ func (x *executor) removeSandbox(ctx context.Context, pc *planner.PodChange) err
 	}
 	if pc.Actual != nil && pc.SandboxID == pc.Actual.Sandbox.Id {
 		if md := pc.Actual.Sandbox.Metadata; md != nil {
+			if err := tmpfs.Release(x.opts.TmpfsRoot, tmpfs.PodDir(x.opts.TmpfsRoot, x.stack, md.Name, md.Uid)); err != nil {
+				return err
+			}
 			dir := criconfig.LogDir(x.opts.LogRoot, x.stack, &spec.Pod{Name: md.Name, Namespace: md.Namespace}, md.Uid)
 			_ = os.RemoveAll(dir)
 			_ = os.Remove(filepath.Dir(dir)) // the stack's directory, once its last pod is gone
@@ -339,6 +348,9 @@ func (x *executor) updateContainers(ctx context.Context, pc *planner.PodChange) 
 			if err := x.removeContainer(ctx, cc.ContainerID, time.Duration(cc.StopTimeout)); err != nil {
 				return err
 			}
+			if err := tmpfs.Release(x.opts.TmpfsRoot, x.tmpfsDir(podCfg, cc.Name)); err != nil {
+				return err
+			}
 		}
 		if cc.Action == planner.Create || cc.Action == planner.Replace || cc.Action == planner.Restart {
 			if err := x.startContainer(ctx, sb.Id, podCfg, pc, cc); err != nil {
@@ -388,9 +400,18 @@ func (x *executor) startContainer(ctx context.Context, podID string, podCfg *cri
 			}
 		}
 	}
-	cfg := criconfig.Container(x.stack, pc.Desired, cc.Desired, cc.Attempt, deviceExists)
+	host := criconfig.Host{DevicePresent: deviceExists, TmpfsDirs: map[string]string{}}
+	for i, t := range cc.Desired.Tmpfs {
+		dir, err := tmpfs.Mount(x.tmpfsDir(podCfg, cc.Name), cc.Attempt, i, t.Size)
+		if err != nil {
+			return fmt.Errorf("container %s: %w", cc.Name, err)
+		}
+		host.TmpfsDirs[t.Path] = dir
+	}
+	cfg := criconfig.Container(x.stack, pc.Desired, cc.Desired, cc.Attempt, host)
 	id, err := x.rt.CreateContainer(ctx, podID, cfg, podCfg)
 	if err != nil {
+		_ = tmpfs.Release(x.opts.TmpfsRoot, x.tmpfsDir(podCfg, cc.Name))
 		return err
 	}
 	if err := x.rt.StartContainer(ctx, id); err != nil {
@@ -459,6 +480,12 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// tmpfsDir is where a container's tmpfs mounts live on the host.
+func (x *executor) tmpfsDir(podCfg *cri.PodSandboxConfig, container string) string {
+	md := podCfg.Metadata
+	return tmpfs.ContainerDir(x.opts.TmpfsRoot, x.stack, md.Name, md.Uid, container)
 }
 
 // deviceExists reports whether a host device node exists.

@@ -57,13 +57,18 @@ func namespace(host bool, private cri.NamespaceMode) cri.NamespaceMode {
 	return private
 }
 
-// DevicePresent reports whether a host device exists; Container leaves out
-// optional devices for which it returns false.
-type DevicePresent func(hostPath string) bool
+// Host is what a container configuration needs from the host.
+type Host struct {
+	// DevicePresent reports whether a host device exists; optional devices
+	// for which it returns false are left out. Nil: all exist.
+	DevicePresent func(hostPath string) bool
+	// TmpfsDirs maps a tmpfs's container path to the host directory where
+	// berth mounted it.
+	TmpfsDirs map[string]string
+}
 
-// Container returns the container configuration for c in pod p. present
-// may be nil when every device is known to exist.
-func Container(stack string, p *spec.Pod, c *spec.Container, attempt uint32, present DevicePresent) *cri.ContainerConfig {
+// Container returns the container configuration for c in pod p.
+func Container(stack string, p *spec.Pod, c *spec.Container, attempt uint32, host Host) *cri.ContainerConfig {
 	cfg := &cri.ContainerConfig{
 		Metadata:    &cri.ContainerMetadata{Name: c.Name, Attempt: attempt},
 		Image:       &cri.ImageSpec{Image: c.Image},
@@ -90,7 +95,7 @@ func Container(stack string, p *spec.Pod, c *spec.Container, attempt uint32, pre
 	setSecurity(cfg.Linux.SecurityContext, c)
 	cfg.Linux.Resources = Resources(c.Resources)
 	for _, d := range c.Devices {
-		if d.Optional && present != nil && !present(d.HostPath) {
+		if d.Optional && host.DevicePresent != nil && !host.DevicePresent(d.HostPath) {
 			continue
 		}
 		cfg.Devices = append(cfg.Devices, &cri.Device{HostPath: d.HostPath, ContainerPath: d.ContainerPath, Permissions: d.Permissions})
@@ -101,6 +106,11 @@ func Container(stack string, p *spec.Pod, c *spec.Container, attempt uint32, pre
 	for _, m := range c.Mounts {
 		cfg.Mounts = append(cfg.Mounts, &cri.Mount{ContainerPath: m.ContainerPath, HostPath: m.HostPath,
 			Readonly: m.ReadOnly, Propagation: propagation[m.Propagation]})
+	}
+	for _, t := range c.Tmpfs {
+		if dir, ok := host.TmpfsDirs[t.Path]; ok {
+			cfg.Mounts = append(cfg.Mounts, &cri.Mount{ContainerPath: t.Path, HostPath: dir})
+		}
 	}
 	return cfg
 }

@@ -70,7 +70,7 @@ func TestContainer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base
 			c.User = tc.user
-			cfg := Container("home", pod, &c, 3, nil)
+			cfg := Container("home", pod, &c, 3, Host{})
 			if cfg.Metadata.Attempt != 3 || cfg.Image.Image != "busybox" || cfg.StopSignal != cri.Signal_SIGNAL_SIGQUIT || cfg.LogPath != "app.log" {
 				t.Errorf("config %v", cfg)
 			}
@@ -90,7 +90,7 @@ func TestContainer(t *testing.T) {
 }
 
 func TestDefaultStopSignalIsTheRuntimes(t *testing.T) {
-	cfg := Container("s", &spec.Pod{Name: "p"}, &spec.Container{Name: "c", Image: "i"}, 0, nil)
+	cfg := Container("s", &spec.Pod{Name: "p"}, &spec.Container{Name: "c", Image: "i"}, 0, Host{})
 	if cfg.StopSignal != cri.Signal_SIGNAL_RUNTIME_DEFAULT {
 		t.Fatalf("stop signal %v, want the runtime default (the image's STOPSIGNAL)", cfg.StopSignal)
 	}

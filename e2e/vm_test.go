@@ -310,3 +310,45 @@ pod "p" {
 		})
 	}
 }
+
+// A tmpfs is a sized memory file system in the container, empty again
+// after a restart, and unmounted from the host when the pod goes.
+func TestTmpfs(t *testing.T) {
+	s := newStack(t)
+	s.write(`
+pod "scratch" {
+  container "main" {
+    image   = "docker.io/library/busybox:1.36"
+    command = ["sleep", "3600"]
+    stop_timeout = "1s"
+    tmpfs "/scratch" { size = "8Mi" }
+  }
+}`)
+	s.apply()
+	id := s.containers()["scratch/main"].Id
+	df := execIn(t, id, "df", "-k", "/scratch")
+	if !strings.Contains(df, "tmpfs") || !strings.Contains(df, " 8192 ") {
+		t.Fatalf("df /scratch:\n%s", df)
+	}
+	execIn(t, id, "sh", "-c", "echo data > /scratch/f")
+
+	// A restart gets a fresh, empty tmpfs.
+	if _, err := rt.StopContainer(context.Background(), &cri.StopContainerRequest{ContainerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	waitExited(t, id)
+	s.apply()
+	id2 := s.containers()["scratch/main"].Id
+	if out := execIn(t, id2, "ls", "-A", "/scratch"); out != "" {
+		t.Errorf("/scratch after a restart holds %q", out)
+	}
+
+	s.mustBerth("destroy", "--auto-approve", s.dir)
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), "/run/berth/tmpfs/"+s.name+"/") {
+		t.Fatalf("tmpfs mounts of the stack are left after destroy")
+	}
+	if _, err := os.Stat("/run/berth/tmpfs/" + s.name); !os.IsNotExist(err) {
+		t.Fatalf("the stack's tmpfs directory is left: %v", err)
+	}
+}

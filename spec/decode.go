@@ -62,7 +62,7 @@ var containerSchema = &hcl.BodySchema{
 // notYet lists the pod and container settings of the language that this
 // version of berth parses but does not implement; using one is an error
 // rather than a setting silently ignored.
-var notYet = map[string]bool{"port": true, "forward": true, "probe": true, "tmpfs": true}
+var notYet = map[string]bool{"port": true, "forward": true, "probe": true}
 
 // namePattern keeps pod and container names valid as CRI metadata names and
 // DNS labels.

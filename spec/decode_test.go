@@ -604,6 +604,10 @@ func TestDecodePods(t *testing.T) {
       propagation = "host_to_container"
       create      = false
     }
+    tmpfs "/run" {
+      size = "64Mi"
+    }
+    tmpfs "/tmp" {}
     image`)
 			},
 			want: func(pods []*Pod) []*Pod {
@@ -620,6 +624,7 @@ func TestDecodePods(t *testing.T) {
 					{HostPath: "/dev/net/tun", ContainerPath: "/dev/tun", Permissions: "rw", Optional: true},
 				}
 				c.Mounts = []Mount{{ContainerPath: "/data", HostPath: "<dir>/data", ReadOnly: true, Propagation: PropagationHostToContainer}}
+				c.Tmpfs = []Tmpfs{{Path: "/run", Size: 64 << 20}, {Path: "/tmp"}}
 				return pods
 			},
 		},
@@ -663,14 +668,11 @@ func TestDecodePods(t *testing.T) {
 			wantDiags: []diagWant{{summary: "Privileged container in an unprivileged pod", detail: `Add privileged = true to pod "db"`, file: "db.hcl", at: `container "postgres"`}},
 		},
 		{
-			name: "probes and tmpfs are not supported yet",
+			name: "probes are not supported yet",
 			mutate: func(t *testing.T, fs files) {
-				fs.replace(t, "db.hcl", "    image", "    probe \"liveness\" {}\n    tmpfs \"/run\" {}\n    image")
+				fs.replace(t, "db.hcl", "    image", "    probe \"liveness\" {}\n    image")
 			},
-			wantDiags: []diagWant{
-				{summary: "Not supported yet", detail: `"probe" blocks`, file: "db.hcl", at: `probe "liveness"`},
-				{summary: "Not supported yet", detail: `"tmpfs" blocks`, file: "db.hcl", at: `tmpfs "/run"`},
-			},
+			wantDiags: []diagWant{{summary: "Not supported yet", detail: `"probe" blocks`, file: "db.hcl", at: `probe "liveness"`}},
 		},
 		{
 			name: "image from a sensitive variable",
