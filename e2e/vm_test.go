@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -350,5 +351,77 @@ pod "scratch" {
 	}
 	if _, err := os.Stat("/run/berth/tmpfs/" + s.name); !os.IsNotExist(err) {
 		t.Fatalf("the stack's tmpfs directory is left: %v", err)
+	}
+}
+
+// Security settings and host namespaces reach the container as declared.
+func TestSecuritySettings(t *testing.T) {
+	s := newStack(t)
+	s.write(`
+pod "locked" {
+  sysctls = { "net.ipv4.ip_unprivileged_port_start" = "80" }
+  container "main" {
+    image             = "docker.io/library/busybox:1.36"
+    command           = ["sleep", "3600"]
+    stop_timeout      = "1s"
+    read_only_root    = true
+    no_new_privileges = true
+    user              = "65534:65534"
+    capabilities { drop = ["ALL"] }
+  }
+}
+pod "host" {
+  host_network = true
+  host_pid     = true
+  privileged   = true
+  container "main" {
+    image        = "docker.io/library/busybox:1.36"
+    command      = ["sleep", "3600"]
+    stop_timeout = "1s"
+    privileged   = true
+    seccomp      = "unconfined"
+  }
+}`)
+	r := s.apply()
+	for _, w := range []string{"pod.host is privileged", "pod.host shares the host's PID, network namespaces", "pod.host.container.main is privileged"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("plan lacks the warning %q", w)
+		}
+	}
+	ctrs := s.containers()
+	locked, host := ctrs["locked/main"].Id, ctrs["host/main"].Id
+
+	status := execIn(t, locked, "cat", "/proc/self/status")
+	for _, want := range []string{"NoNewPrivs:\t1", "CapEff:\t0000000000000000", "Uid:\t65534", "Seccomp:\t2"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("locked container's status lacks %q:\n%s", want, status)
+		}
+	}
+	if got := strings.TrimSpace(execIn(t, locked, "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start")); got != "80" {
+		t.Errorf("sysctl = %s, want 80", got)
+	}
+	resp, err := rt.ExecSync(context.Background(), &cri.ExecSyncRequest{ContainerId: locked, Cmd: []string{"touch", "/x"}, Timeout: 10})
+	if err != nil || resp.ExitCode == 0 {
+		t.Errorf("writing to a read-only root succeeded: %v", err)
+	}
+
+	hostStatus := execIn(t, host, "cat", "/proc/self/status")
+	// Privileged: every capability the runtime itself has, SYS_ADMIN (bit 21) among them.
+	var capEff uint64
+	for _, line := range strings.Split(hostStatus, "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:\t"); ok {
+			capEff, _ = strconv.ParseUint(v, 16, 64)
+		}
+	}
+	if !strings.Contains(hostStatus, "Seccomp:\t0") || capEff&(1<<21) == 0 {
+		t.Errorf("privileged unconfined container's status:\n%s", hostStatus)
+	}
+	// Host PID namespace: PID 1 is the host's init, not the container's sleep.
+	if cmd := execIn(t, host, "cat", "/proc/1/cmdline"); strings.HasPrefix(cmd, "sleep") {
+		t.Errorf("host_pid: PID 1 is %q", cmd)
+	}
+	// Host network: the host's interfaces, such as the test bridge, are visible.
+	if dev := execIn(t, host, "cat", "/proc/net/dev"); !strings.Contains(dev, "berthtest0") {
+		t.Errorf("host_network: the host bridge is not visible:\n%s", dev)
 	}
 }
