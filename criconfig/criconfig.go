@@ -93,6 +93,14 @@ func Container(stack string, p *spec.Pod, c *spec.Container, attempt uint32, hos
 	}
 	setUser(cfg.Linux.SecurityContext, c.User)
 	setSecurity(cfg.Linux.SecurityContext, c)
+	// The namespaces must be repeated here: without them the runtime puts a
+	// container in the pod's PID namespace, where it is not PID 1 and its
+	// stop signal goes to the wrong process.
+	cfg.Linux.SecurityContext.NamespaceOptions = &cri.NamespaceOption{
+		Network: namespace(p.HostNetwork, cri.NamespaceMode_POD),
+		Pid:     namespace(p.HostPID, cri.NamespaceMode_CONTAINER),
+		Ipc:     namespace(p.HostIPC, cri.NamespaceMode_POD),
+	}
 	cfg.Linux.Resources = Resources(c.Resources)
 	for _, d := range c.Devices {
 		if d.Optional && host.DevicePresent != nil && !host.DevicePresent(d.HostPath) {

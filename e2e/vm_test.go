@@ -416,9 +416,13 @@ pod "host" {
 	if !strings.Contains(hostStatus, "Seccomp:\t0") || capEff&(1<<21) == 0 {
 		t.Errorf("privileged unconfined container's status:\n%s", hostStatus)
 	}
-	// Host PID namespace: PID 1 is the host's init, not the container's sleep.
-	if cmd := execIn(t, host, "cat", "/proc/1/cmdline"); strings.HasPrefix(cmd, "sleep") {
-		t.Errorf("host_pid: PID 1 is %q", cmd)
+	// A private PID namespace per container: its command is PID 1. In the
+	// host's, the runtime itself is visible.
+	if cmd := execIn(t, locked, "cat", "/proc/1/cmdline"); cmd != "sleep\x003600\x00" {
+		t.Errorf("PID 1 of a container is %q, want its own sleep 3600", cmd)
+	}
+	if out := execIn(t, host, "sh", "-c", "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '"); !strings.Contains(out, "containerd") {
+		t.Errorf("host_pid: the runtime's processes are not visible")
 	}
 	// Host network: the host's interfaces, such as the test bridge, are visible.
 	if dev := execIn(t, host, "cat", "/proc/net/dev"); !strings.Contains(dev, "berthtest0") {

@@ -86,7 +86,7 @@ func ConfigFiles(dir string) ([]string, error) {
 
 // futureBlocks are parts of the language this version of berth does not
 // implement yet; naming them gives a clearer error than "unsupported".
-var futureBlocks = []string{"image", "registry", "mirror", "network"}
+var futureBlocks = []string{"image", "network"}
 
 var rootSchema = func() *hcl.BodySchema {
 	s := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
@@ -94,6 +94,8 @@ var rootSchema = func() *hcl.BodySchema {
 		{Type: "variable", LabelNames: []string{"name"}},
 		{Type: "locals"},
 		{Type: "pod", LabelNames: []string{"name"}},
+		{Type: "mirror", LabelNames: []string{"host"}},
+		{Type: "registry", LabelNames: []string{"host"}},
 	}}
 	for _, t := range futureBlocks {
 		s.Blocks = append(s.Blocks, hcl.BlockHeaderSchema{Type: t, LabelNames: []string{"name"}})
@@ -134,7 +136,7 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 	content, d := hcl.MergeFiles(files).Content(rootSchema)
 	diags = append(diags, d...)
 
-	var berthBlocks, varBlocks, localBlocks, podBlocks []*hcl.Block
+	var berthBlocks, varBlocks, localBlocks, podBlocks, mirrorBlocks, registryBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "berth":
@@ -145,6 +147,10 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 			localBlocks = append(localBlocks, b)
 		case "pod":
 			podBlocks = append(podBlocks, b)
+		case "mirror":
+			mirrorBlocks = append(mirrorBlocks, b)
+		case "registry":
+			registryBlocks = append(registryBlocks, b)
 		default:
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
@@ -175,6 +181,10 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 	cfg.Berth, d = decodeBerth(ctx, berthBlocks, abs)
 	diags = append(diags, d...)
 	cfg.Pods, d = decodePods(ctx, abs, podBlocks)
+	diags = append(diags, d...)
+	cfg.Mirrors, d = decodeMirrors(ctx, abs, mirrorBlocks)
+	diags = append(diags, d...)
+	cfg.Registries, d = decodeRegistries(ctx, registryBlocks)
 	diags = append(diags, d...)
 	if diags.HasErrors() {
 		return nil, diags

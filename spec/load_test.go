@@ -117,12 +117,10 @@ func TestLoadDirectory(t *testing.T) {
 		{
 			name: "future top-level blocks are rejected",
 			mutate: func(t *testing.T, fs files) {
-				fs["d.hcl"] = "image \"busybox\" {}\nregistry \"r.example.com\" {}\nmirror \"docker.io\" {}\nnetwork \"berth\" {}\n"
+				fs["d.hcl"] = "image \"busybox\" {}\nnetwork \"berth\" {}\n"
 			},
 			wantDiags: []diagWant{
 				{summary: `"image" blocks are not supported yet`, detail: "does not implement \"image\" blocks", file: "d.hcl", at: "image"},
-				{summary: `"registry" blocks are not supported yet`, detail: "upgrade berth", file: "d.hcl", at: "registry"},
-				{summary: `"mirror" blocks are not supported yet`, detail: "Remove the block", file: "d.hcl", at: "mirror"},
 				{summary: `"network" blocks are not supported yet`, detail: "Remove the block", file: "d.hcl", at: "network"},
 			},
 		},

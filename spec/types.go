@@ -24,6 +24,10 @@ type Config struct {
 	Berth Berth
 	// Pods in declaration order (files in lexical order, blocks in file order).
 	Pods []*Pod
+	// Mirrors by host, sorted.
+	Mirrors []*Mirror
+	// Registries hold pull credentials, in declaration order.
+	Registries []*Registry
 }
 
 // Berth holds the settings of the optional top-level berth block.
