@@ -27,6 +27,7 @@ import (
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/criconfig"
+	"github.com/berth-dev/berth/hostsfile"
 	"github.com/berth-dev/berth/planner"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
@@ -35,7 +36,7 @@ import (
 
 // Runtime is what apply needs from the container runtime.
 type Runtime interface {
-	PullImage(ctx context.Context, ref string, pod *cri.PodSandboxConfig) (string, error)
+	PullImage(ctx context.Context, ref string, auth *cri.AuthConfig) (string, error)
 	RunSandbox(ctx context.Context, cfg *cri.PodSandboxConfig, handler string) (string, error)
 	StopSandbox(ctx context.Context, id string) error
 	RemoveSandbox(ctx context.Context, id string) error
@@ -54,6 +55,9 @@ type Options struct {
 	LogRoot string
 	// TmpfsRoot is where containers' tmpfs mounts are made; default tmpfs.DefaultRoot.
 	TmpfsRoot string
+	// Credentials returns the registry credentials for pulling an image,
+	// or nil; nil means none for any image.
+	Credentials func(image string) *cri.AuthConfig
 	// Report receives progress events; it is called from several goroutines
 	// but never concurrently.
 	Report func(Event)
@@ -137,6 +141,7 @@ func Execute(ctx context.Context, plan *planner.Plan, rt Runtime, opts Options) 
 		levels[pc.Level] = append(levels[pc.Level], pc)
 	}
 
+	x.writeFiles(plan.Files) // mirrors first: the pulls below may need them
 	x.parallel(ctx, destroys, x.destroyPod)
 	for _, level := range levels {
 		x.parallel(ctx, level, x.convergePod)
@@ -212,6 +217,29 @@ func (x *executor) report(ev Event) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.opts.Report(ev)
+}
+
+// writeFiles writes or removes the stack's host files.
+func (x *executor) writeFiles(files []*planner.FileChange) {
+	for _, fc := range files {
+		var err error
+		switch fc.Action {
+		case planner.Create, planner.Update:
+			err = hostsfile.Write(fc.Path, fc.Content)
+		case planner.Destroy:
+			err = hostsfile.Remove(fc.Path)
+		default:
+			continue
+		}
+		ev := Event{Address: fc.Address, Action: fc.Action, Status: Done, Detail: fc.Path}
+		if err != nil {
+			ev.Status, ev.Err = Failed, err
+		}
+		x.mu.Lock()
+		x.result.Steps = append(x.result.Steps, ev)
+		x.mu.Unlock()
+		x.report(ev)
+	}
 }
 
 // destroyPod stops every container with its own grace, then the sandbox.
@@ -291,7 +319,11 @@ func (x *executor) pullImages(ctx context.Context, pc *planner.PodChange) error 
 			continue
 		}
 		_, err, _ := x.pulls.Do(cc.Image, func() (any, error) {
-			return x.rt.PullImage(ctx, cc.Image, nil)
+			var auth *cri.AuthConfig
+			if x.opts.Credentials != nil {
+				auth = x.opts.Credentials(cc.Image)
+			}
+			return x.rt.PullImage(ctx, cc.Image, auth)
 		})
 		if err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/distribution/reference"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/runtime"
@@ -220,4 +221,25 @@ func withRecord(user map[string]string, record any) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// Credentials returns, for an image reference, the CRI auth of the
+// registry block that names the image's registry host, or nil.
+func Credentials(registries []*spec.Registry) func(image string) *cri.AuthConfig {
+	byHost := map[string]*spec.Registry{}
+	for _, r := range registries {
+		byHost[r.Host] = r
+	}
+	return func(image string) *cri.AuthConfig {
+		named, err := reference.ParseNormalizedNamed(image)
+		if err != nil {
+			return nil
+		}
+		r := byHost[reference.Domain(named)]
+		if r == nil {
+			return nil
+		}
+		return &cri.AuthConfig{Username: r.Username, Password: r.Password, Auth: r.Auth,
+			IdentityToken: r.IdentityToken, ServerAddress: r.Host}
+	}
 }

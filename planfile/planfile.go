@@ -29,6 +29,7 @@ type File struct {
 	Address       string   `json:"address"`
 	VarFiles      []string `json:"var_files,omitempty"`
 	AllowReplace  bool     `json:"allow_replace,omitempty"`
+	Adopt         bool     `json:"adopt,omitempty"`
 	// Desired and Observed are the digests the plan was made from.
 	Desired  string          `json:"desired"`
 	Observed string          `json:"observed"`

@@ -19,6 +19,8 @@ type Options struct {
 	// RuntimeSocket is the runtime's socket path, so that a plan can warn
 	// about containers that mount it.
 	RuntimeSocket string
+	// Adopt lets the stack take over mirror files berth did not write.
+	Adopt bool
 }
 
 // LongStopTimeout is the grace period from which a plan warns that stopping
@@ -29,6 +31,7 @@ const LongStopTimeout = 30 * time.Second
 // decides every action. It is pure: no I/O, same inputs, same plan.
 func Diff(cfg *spec.Config, snap *Snapshot, opts Options) *Plan {
 	plan := &Plan{Stack: snap.Stack, Observed: snap.Fingerprint()}
+	diffMirrors(cfg, snap, opts, plan)
 
 	levels, _ := spec.Levels(cfg.Pods) // spec.Load rejects cycles
 	for level, pods := range levels {

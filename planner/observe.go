@@ -13,6 +13,7 @@ import (
 	"github.com/distribution/reference"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-dev/berth/hostsfile"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
 )
@@ -33,6 +34,10 @@ type Snapshot struct {
 	Pods map[string]*ObservedPod
 	// Images holds every reference (tags, digests, IDs) the runtime has.
 	Images map[string]bool
+	// CertsDir is where the runtime reads hosts.toml files; "" for none.
+	CertsDir string
+	// Mirrors are the hosts.toml files found there, by host.
+	Mirrors map[string]*hostsfile.File
 }
 
 // ObservedPod is a sandbox the stack owns, with its containers.

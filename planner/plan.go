@@ -47,6 +47,8 @@ func (a Action) Symbol() string {
 type Plan struct {
 	Stack string       `json:"stack"`
 	Pods  []*PodChange `json:"pods"`
+	// Files are the host files the stack manages (mirrors' hosts.toml).
+	Files []*FileChange `json:"files,omitempty"`
 	// Warnings point out risk; they do not stop apply.
 	Warnings []string `json:"warnings,omitempty"`
 	// Errors make the plan impossible to apply as it stands.
@@ -105,6 +107,11 @@ type FieldChange struct {
 
 // HasChanges reports whether applying the plan would change anything.
 func (p *Plan) HasChanges() bool {
+	for _, fc := range p.Files {
+		if fc.Action != NoOp {
+			return true
+		}
+	}
 	for _, pc := range p.Pods {
 		if pc.Action != NoOp {
 			return true
@@ -141,6 +148,9 @@ func (p *Plan) Summary() Summary {
 		case Restart, Update:
 			s.Change++
 		}
+	}
+	for _, fc := range p.Files {
+		count(fc.Action)
 	}
 	for _, pc := range p.Pods {
 		count(pc.Action)

@@ -62,6 +62,11 @@ func Text(w io.Writer, plan *planner.Plan, st Style) {
 		return
 	}
 	fmt.Fprintf(w, "berth will perform the following actions on stack %q:\n", plan.Stack)
+	for _, fc := range plan.Files {
+		if fc.Action != planner.NoOp {
+			writeFile(w, fc, st)
+		}
+	}
 	for _, pc := range plan.Pods {
 		if pc.Action != planner.NoOp {
 			writePod(w, pc, st)
@@ -76,6 +81,26 @@ func Text(w io.Writer, plan *planner.Plan, st Style) {
 	writeNotes(w, plan, st)
 	s := plan.Summary()
 	fmt.Fprintf(w, "\n%s %d to add, %d to change, %d to destroy.\n", st.paint(bold, "Plan:"), s.Add, s.Change, s.Destroy)
+}
+
+// writeFile shows a host file's change as a unified diff.
+func writeFile(w io.Writer, fc *planner.FileChange, st Style) {
+	verb := map[planner.Action]string{planner.Create: "will be written", planner.Update: "will be rewritten", planner.Destroy: "will be removed"}[fc.Action]
+	fmt.Fprintf(w, "\n  # %s %s\n", fc.Address, verb)
+	fmt.Fprintf(w, "%s file %q {\n", st.symbol(fc.Action), fc.Path)
+	writeReasons(w, fc.Reasons, "      ")
+	for _, line := range strings.Split(strings.TrimRight(fc.Diff, "\n"), "\n") {
+		switch {
+		case strings.HasPrefix(line, "---"), strings.HasPrefix(line, "+++"), line == "":
+			continue
+		case strings.HasPrefix(line, "+"):
+			line = st.paint(green, line)
+		case strings.HasPrefix(line, "-"):
+			line = st.paint(red, line)
+		}
+		fmt.Fprintf(w, "      %s\n", line)
+	}
+	fmt.Fprintf(w, "    }\n")
 }
 
 func writePod(w io.Writer, pc *planner.PodChange, st Style) {
@@ -204,6 +229,9 @@ type JSONChange struct {
 	Reasons []string              `json:"reasons"`
 	Fields  []planner.FieldChange `json:"fields"`
 	Pull    bool                  `json:"pull,omitempty"`
+	// Path and Diff describe a host file's change (type "mirror").
+	Path string `json:"path,omitempty"`
+	Diff string `json:"diff,omitempty"`
 }
 
 // ToJSON converts a plan to its machine-readable form; only resources with
@@ -211,6 +239,12 @@ type JSONChange struct {
 func ToJSON(plan *planner.Plan) JSONPlan {
 	out := JSONPlan{FormatVersion: "1", Stack: plan.Stack, Summary: plan.Summary(), Observed: plan.Observed,
 		Changes: []JSONChange{}, Warnings: nonNil(plan.Warnings), Errors: nonNil(plan.Errors)}
+	for _, fc := range plan.Files {
+		if fc.Action != planner.NoOp {
+			out.Changes = append(out.Changes, JSONChange{Address: fc.Address, Type: "mirror", Action: fc.Action, Reasons: nonNil(fc.Reasons),
+				Fields: []planner.FieldChange{}, Path: fc.Path, Diff: fc.Diff})
+		}
+	}
 	for _, pc := range plan.Pods {
 		if pc.Action != planner.NoOp {
 			out.Changes = append(out.Changes, JSONChange{Address: pc.Address, Type: "pod", Action: pc.Action, Reasons: nonNil(pc.Reasons), Fields: nonNilFields(pc.Fields)})

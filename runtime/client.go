@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	introspection "github.com/containerd/containerd/api/services/introspection/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -41,6 +42,8 @@ type Client struct {
 	runtime cri.RuntimeServiceClient
 	images  cri.ImageServiceClient
 
+	introspection introspection.IntrospectionClient
+
 	mu    sync.Mutex
 	calls map[string]int
 }
@@ -65,6 +68,7 @@ func Dial(ctx context.Context, address string) (*Client, error) {
 		return nil, fmt.Errorf("runtime address %q: %w", address, err)
 	}
 	c.conn, c.runtime, c.images = conn, cri.NewRuntimeServiceClient(conn), cri.NewImageServiceClient(conn)
+	c.introspection = introspection.NewIntrospectionClient(conn)
 
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -98,6 +102,21 @@ func (c *Client) Calls() map[string]int {
 // Version reports the runtime's name and version.
 func (c *Client) Version(ctx context.Context) (*cri.VersionResponse, error) {
 	return c.runtime.Version(ctx, &cri.VersionRequest{})
+}
+
+// RegistryConfigPath is the CRI image service's registry config_path: the
+// certs directory whose hosts.toml files say which mirrors pulls use. ""
+// when the runtime has none. containerd exports it through introspection;
+// CRI itself does not tell.
+func (c *Client) RegistryConfigPath(ctx context.Context) (string, error) {
+	resp, err := c.introspection.Plugins(ctx, &introspection.PluginsRequest{Filters: []string{`type=="io.containerd.cri.v1",id=="images"`}})
+	if err != nil {
+		return "", fmt.Errorf("introspect the CRI image plugin: %w", err)
+	}
+	for _, p := range resp.Plugins {
+		return p.Exports["RegistryConfigPath"], nil
+	}
+	return "", fmt.Errorf("the runtime has no CRI image plugin (io.containerd.cri.v1 images)")
 }
 
 // ListSandboxes lists the sandboxes carrying all the given labels.
@@ -145,9 +164,10 @@ func (c *Client) SandboxStatus(ctx context.Context, id string) (*cri.PodSandboxS
 	return resp.Status, nil
 }
 
-// PullImage pulls ref and returns the image reference the runtime resolved.
-func (c *Client) PullImage(ctx context.Context, ref string, pod *cri.PodSandboxConfig) (string, error) {
-	resp, err := c.images.PullImage(ctx, &cri.PullImageRequest{Image: &cri.ImageSpec{Image: ref}, SandboxConfig: pod})
+// PullImage pulls ref, with auth when the registry needs credentials, and
+// returns the image reference the runtime resolved.
+func (c *Client) PullImage(ctx context.Context, ref string, auth *cri.AuthConfig) (string, error) {
+	resp, err := c.images.PullImage(ctx, &cri.PullImageRequest{Image: &cri.ImageSpec{Image: ref}, Auth: auth})
 	if err != nil {
 		return "", fmt.Errorf("pull %s: %w", ref, err)
 	}

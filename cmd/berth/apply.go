@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/apply"
+	"github.com/berth-dev/berth/criconfig"
 	"github.com/berth-dev/berth/lock"
 	"github.com/berth-dev/berth/planfile"
 	"github.com/berth-dev/berth/planner"
@@ -23,6 +24,7 @@ type convergeOptions struct {
 	autoApprove  bool
 	parallelism  int
 	allowReplace bool
+	adopt        bool
 	lockTimeout  time.Duration
 	destroy      bool
 	// saved is the plan file being applied, if any.
@@ -56,7 +58,7 @@ since it was made. Pass the same --var options as to plan.`,
 				if err != nil {
 					return err
 				}
-				opts.saved, opts.autoApprove, opts.allowReplace = saved, true, saved.AllowReplace
+				opts.saved, opts.autoApprove, opts.allowReplace, opts.adopt = saved, true, saved.AllowReplace, saved.Adopt
 				target = saved.Dir
 				if len(v.varFiles) == 0 {
 					v.varFiles = saved.VarFiles
@@ -88,6 +90,7 @@ since it was made. Pass the same --var options as to plan.`,
 	opts.register(cmd)
 	cmd.Flags().IntVar(&opts.parallelism, "parallelism", 0, "pods worked on at once (default from the berth block, else 8)")
 	cmd.Flags().BoolVar(&opts.allowReplace, "allow-replace", false, "allow replacing pods that set prevent_replace")
+	cmd.Flags().BoolVar(&opts.adopt, "adopt", false, "take over mirror files that berth did not write")
 	return cmd
 }
 
@@ -140,7 +143,7 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 	}
 	defer lk.Release()
 
-	plan, err := decide(ctx, rt, cfg, planner.Options{AllowReplace: opts.allowReplace, RuntimeSocket: socketPath(address)})
+	plan, err := decide(ctx, rt, cfg, planner.Options{AllowReplace: opts.allowReplace, Adopt: opts.adopt, RuntimeSocket: socketPath(address)})
 	if err != nil {
 		return err
 	}
@@ -162,7 +165,8 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 	}
 
 	fmt.Fprintln(g.stdout)
-	res := apply.Execute(ctx, plan, rt, apply.Options{Parallelism: opts.parallelism, Report: g.progress})
+	res := apply.Execute(ctx, plan, rt, apply.Options{Parallelism: opts.parallelism, Report: g.progress,
+		Credentials: criconfig.Credentials(cfg.Registries)})
 	if err := res.Err(); err != nil {
 		failed := 0
 		for _, s := range res.Steps {
@@ -207,6 +211,7 @@ var progressVerbs = map[planner.Action][2]string{
 	planner.Destroy: {"Destroying", "Destruction"},
 	planner.Replace: {"Replacing", "Replacement"},
 	planner.NoOp:    {"Updating containers", "Update"},
+	planner.Update:  {"Updating", "Update"},
 }
 
 func (g *globals) progress(ev apply.Event) {

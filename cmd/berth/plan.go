@@ -10,6 +10,7 @@ import (
 	"github.com/berth-dev/berth/planner"
 	"github.com/berth-dev/berth/preflight"
 	"github.com/berth-dev/berth/render"
+	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -20,6 +21,7 @@ func newPlanCommand(g *globals) *cobra.Command {
 		asJSON       bool
 		detailed     bool
 		allowReplace bool
+		adopt        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "plan [DIR]",
@@ -37,7 +39,7 @@ Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 				return err
 			}
 			address := g.resolveAddress(cfg)
-			plan, err := g.makePlan(cmd.Context(), cfg, address, planner.Options{AllowReplace: allowReplace, RuntimeSocket: socketPath(address)})
+			plan, err := g.makePlan(cmd.Context(), cfg, address, planner.Options{AllowReplace: allowReplace, Adopt: adopt, RuntimeSocket: socketPath(address)})
 			if err != nil {
 				return err
 			}
@@ -53,7 +55,7 @@ Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 			}
 			if out != "" {
 				f := &planfile.File{Dir: cfg.Dir, Stack: cfg.Berth.Stack, Address: address, VarFiles: v.varFiles,
-					AllowReplace: allowReplace, Desired: planner.DesiredDigest(cfg), Observed: plan.Observed, Plan: render.ToJSON(plan)}
+					AllowReplace: allowReplace, Adopt: adopt, Desired: planner.DesiredDigest(cfg), Observed: plan.Observed, Plan: render.ToJSON(plan)}
 				if err := planfile.Write(out, f); err != nil {
 					return fmt.Errorf("save the plan: %w", err)
 				}
@@ -72,6 +74,7 @@ Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when there are changes, 0 when there are none")
 	cmd.Flags().BoolVar(&allowReplace, "allow-replace", false, "allow replacing pods that set prevent_replace")
+	cmd.Flags().BoolVar(&adopt, "adopt", false, "take over mirror files that berth did not write")
 	return cmd
 }
 
@@ -85,11 +88,20 @@ func (g *globals) makePlan(ctx context.Context, cfg *spec.Config, address string
 	return decide(ctx, rt, cfg, opts)
 }
 
-// decide is the whole decision: observe, diff, then check the host for
-// what the plan would start.
-func decide(ctx context.Context, rt planner.Observer, cfg *spec.Config, opts planner.Options) (*planner.Plan, error) {
+// decide is the whole decision: observe the runtime and the stack's host
+// files, diff, then check the host for what the plan would start.
+func decide(ctx context.Context, rt *runtime.Client, cfg *spec.Config, opts planner.Options) (*planner.Plan, error) {
 	snap, err := planner.Observe(ctx, rt, cfg)
 	if err != nil {
+		return nil, err
+	}
+	certsDir := cfg.Berth.CertsDir
+	if certsDir == "" {
+		if certsDir, err = rt.RegistryConfigPath(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := planner.ObserveMirrors(snap, certsDir); err != nil {
 		return nil, err
 	}
 	plan := planner.Diff(cfg, snap, opts)

@@ -180,7 +180,7 @@ func (r *Runtime) ContainerStatus(_ context.Context, id string) (*cri.ContainerS
 }
 
 // PullImage adds the image.
-func (r *Runtime) PullImage(_ context.Context, ref string, _ *cri.PodSandboxConfig) (string, error) {
+func (r *Runtime) PullImage(_ context.Context, ref string, _ *cri.AuthConfig) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.enter("PullImage", ref); err != nil {
