@@ -18,6 +18,8 @@ import (
 // berth runs the real binary on one generated configuration.
 type berth struct {
 	bin, stack, dir string
+	// lockDir is where berth keeps the stack's lock file.
+	lockDir string
 }
 
 // writeConfig writes n pods of one container each. parallelism is set to
@@ -87,7 +89,7 @@ func (w *stepWatch) String() string { return w.buf.String() }
 // it exits with code want.
 func (b *berth) mustRun(ctx context.Context, want int, args ...string) (*result, error) {
 	cmd := exec.CommandContext(ctx, b.bin, args...)
-	cmd.Env = append(os.Environ(), "NO_COLOR=1") // BERTH_ADDRESS and BERTH_LOCK_DIR pass through
+	cmd.Env = append(os.Environ(), "NO_COLOR=1", "BERTH_LOCK_DIR="+b.lockDir) // BERTH_ADDRESS passes through
 	// On Ctrl-C, interrupt berth rather than kill it, so it stops the way a
 	// user's Ctrl-C would stop it; kill only if it does not exit.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }

@@ -1,10 +1,11 @@
 // Command bench measures berth against a raw CRI baseline on a real
 // containerd: apply and destroy of N one-container pods, and a no-op plan.
 //
-// Every pair runs berth first and then the baseline, in the same process
+// Each pair runs berth and the baseline back to back, in the same process
 // and on the same runtime, so that the machine's drift (these hosts are
-// noisy, ±30-50%) hits both sides of a pair alike; the figures reported are
-// medians of per-pair ratios, not ratios of medians.
+// noisy, ±30-50%) hits both sides of a pair alike; which side goes first
+// alternates from pair to pair. The figures reported are medians of
+// per-pair ratios, not ratios of medians.
 //
 // berth is timed as a whole process run of the real binary (BERTH_BIN), as
 // a user would run it. The baseline is a loop of the same CRI calls made
@@ -35,12 +36,10 @@ import (
 const image = "docker.io/library/busybox:1.36"
 
 // workloads are the container commands -workload chooses from. "sleep"
-// is the issue's workload. Were sleep PID 1 of its PID namespace, it would
-// ignore SIGTERM and every stop would wait out the grace; but a container
-// without namespace options of its own shares the pod's PID namespace,
-// whose PID 1 is the pause process, and then SIGTERM ends sleep at once.
-// The report says which happened. "trap" is a shell that exits on SIGTERM
-// either way, for a destroy that measures the calls and never the grace.
+// is the issue's workload: PID 1 of its own PID namespace, it ignores
+// SIGTERM, so every stop waits out the grace, on both sides alike. The
+// report says which happened. "trap" is a shell that exits on SIGTERM,
+// for a destroy that measures the calls and never the grace.
 var workloads = map[string][]string{
 	"sleep": {"sleep", "3600"},
 	"trap":  {"sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"},
@@ -56,7 +55,7 @@ type options struct {
 	planRuns    int
 	concurrency int
 	workload    string
-	settle      time.Duration
+	seccomp     bool
 	markdown    string
 }
 
@@ -66,8 +65,8 @@ func main() {
 	flag.IntVar(&o.pairs, "pairs", 5, "berth/baseline pairs")
 	flag.IntVar(&o.planRuns, "plan-runs", 10, "no-op plans (and baseline list rounds) per pair")
 	flag.IntVar(&o.concurrency, "concurrency", 4, "pods worked on at once, by berth (its parallelism) and by the baseline")
-	flag.StringVar(&o.workload, "workload", "sleep", `container command: "sleep" (sleep 3600; ignores SIGTERM, so stops take the grace) or "trap" (a shell that exits on SIGTERM)`)
-	flag.DurationVar(&o.settle, "settle", 2*time.Second, "pause before each timed apply and destroy, for the runtime to finish the previous step's background work")
+	flag.StringVar(&o.workload, "workload", "sleep", `container command: "sleep" (sleep 3600, the issue's workload) or "trap" (a shell that exits on SIGTERM)`)
+	flag.BoolVar(&o.seccomp, "seccomp", true, "baseline containers ask for the runtime's default seccomp profile, as berth's do; false makes the baseline a plain loop without one")
 	flag.StringVar(&o.markdown, "markdown", "", "also write the results as a Markdown section to FILE")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -110,8 +109,11 @@ func run(o options) (err error) {
 	// A stack name, and a label value for the baseline's pods, that no one
 	// else uses: cleanup removes exactly what this run made.
 	runID := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().Unix()%100000)
-	b := &berth{bin: bin, stack: "bench-" + runID, dir: filepath.Join(tmp, "bench-"+runID)}
-	rt.runID, rt.logRoot = runID, filepath.Join(tmp, "logs")
+	b := &berth{bin: bin, stack: "bench-" + runID, dir: filepath.Join(tmp, "bench-"+runID), lockDir: os.Getenv("BERTH_LOCK_DIR")}
+	if b.lockDir == "" {
+		b.lockDir = filepath.Join(tmp, "locks") // rather than leave a lock file per run in /run/berth
+	}
+	rt.runID, rt.logRoot, rt.seccomp = runID, filepath.Join(tmp, "logs"), o.seccomp
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
@@ -170,7 +172,13 @@ func cleanup(ctx context.Context, rt *raw, b *berth) error {
 	}
 	// berth makes pod log directories under this fixed root
 	// (criconfig.DefaultLogRoot); an interrupted apply may leave some.
-	return errors.Join(err, os.RemoveAll(filepath.Join("/var/log/berth", b.stack)))
+	err = errors.Join(err, os.RemoveAll(filepath.Join("/var/log/berth", b.stack)))
+	// berth leaves its lock file behind by design; this stack is gone.
+	locks, _ := filepath.Glob(filepath.Join(b.lockDir, b.stack+"-*.lock"))
+	for _, l := range locks {
+		err = errors.Join(err, os.Remove(l))
+	}
+	return err
 }
 
 // facts describe the machine the figures come from.

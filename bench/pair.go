@@ -39,9 +39,9 @@ type pairRun struct {
 
 // runPair runs berth and the baseline at the same concurrency once each,
 // then the sequential baseline. Odd pairs run berth first and even pairs
-// the baseline, so that neither side always follows the same step (a
-// destroy, say, whose aftermath containerd is still working through).
-// Each side starts from an empty runtime and leaves it empty again.
+// the baseline, so that neither side always goes first: drift within a
+// pair, or an after-effect of the step before, falls on both alike. Each
+// side starts from an empty runtime and leaves it empty again.
 func runPair(ctx context.Context, o options, b *berth, rt *raw, i int) (*pairResult, error) {
 	r := &pairRun{o: o, b: b, rt: rt, i: i, res: &pairResult{berthFirst: i%2 == 0}}
 	r.logf = func(format string, args ...any) {
@@ -71,9 +71,6 @@ func (r *pairRun) berth(ctx context.Context) error {
 	}
 	p.emptyCalls = res.calls
 
-	if err := r.settle(ctx); err != nil {
-		return err
-	}
 	if res, err = b.mustRun(ctx, 0, "apply", "--auto-approve", b.dir); err != nil {
 		return err
 	}
@@ -104,9 +101,6 @@ func (r *pairRun) berth(ctx context.Context) error {
 	}
 	r.logf("no-op plan (median)   %s, %s", fmtDur(median(p.plans)), formatCalls(p.calls))
 
-	if err := r.settle(ctx); err != nil {
-		return err
-	}
 	if res, err = b.mustRun(ctx, 0, "destroy", "--auto-approve", b.dir); err != nil {
 		return err
 	}
@@ -122,9 +116,6 @@ func (r *pairRun) berth(ctx context.Context) error {
 func (r *pairRun) baseline(ctx context.Context) error {
 	p, o, rt := r.res, r.o, r.rt
 	round := fmt.Sprintf("%d-c", r.i+1)
-	if err := r.settle(ctx); err != nil {
-		return err
-	}
 	pods, d, err := rt.apply(ctx, round, o.pods, o.concurrency, workloads[o.workload])
 	if err != nil {
 		return fmt.Errorf("baseline apply: %w", err)
@@ -135,9 +126,6 @@ func (r *pairRun) baseline(ctx context.Context) error {
 		return fmt.Errorf("after baseline apply: %w", err)
 	}
 	r.logf("baseline apply  c=%-2d  %s", o.concurrency, fmtDur(p.rawApply))
-	if err := r.settle(ctx); err != nil {
-		return err
-	}
 	if p.rawDestroy, err = rt.destroy(ctx, pods, grace, o.concurrency); err != nil {
 		return fmt.Errorf("baseline destroy: %w", err)
 	}
@@ -153,9 +141,6 @@ func (r *pairRun) baseline(ctx context.Context) error {
 func (r *pairRun) sequential(ctx context.Context) error {
 	p, o, rt := r.res, r.o, r.rt
 	round := fmt.Sprintf("%d-s", r.i+1)
-	if err := r.settle(ctx); err != nil {
-		return err
-	}
 	var err error
 	if _, p.seqApply, err = rt.apply(ctx, round, o.pods, 1, workloads[o.workload]); err != nil {
 		return fmt.Errorf("sequential baseline apply: %w", err)
@@ -165,17 +150,4 @@ func (r *pairRun) sequential(ctx context.Context) error {
 		return fmt.Errorf("sequential baseline cleanup: %w", err)
 	}
 	return os.RemoveAll(filepath.Join(rt.logRoot, round))
-}
-
-// settle pauses before a timed step. containerd goes on working after a
-// mass removal returns (shims exiting, snapshot garbage collection), and on
-// a small machine that slows whatever is timed next: without the pause,
-// the first apply of a pair measured up to 30% slower than the second.
-func (r *pairRun) settle(ctx context.Context) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(r.o.settle):
-		return nil
-	}
 }

@@ -40,6 +40,8 @@ type raw struct {
 	// runID labels every pod the baseline makes; logRoot holds their log
 	// directories.
 	runID, logRoot string
+	// seccomp asks for the runtime's default seccomp profile, as berth does.
+	seccomp bool
 }
 
 func dialRaw(ctx context.Context, address string) (*raw, error) {
@@ -99,8 +101,10 @@ func (r *raw) runPod(ctx context.Context, round, name string, command []string) 
 		return p, err
 	}
 	// The same kind of configuration criconfig builds: metadata, a log
-	// directory, three labels, a JSON annotation of about the size of
-	// berth's spec record, a pod network namespace and a private PID one.
+	// directory, labels and a JSON annotation of about the size of berth's
+	// spec record, a pod network namespace and a private PID one, repeated
+	// on the container (so its command is PID 1 of its own PID namespace)
+	// and, unless -seccomp=false, the default seccomp profile.
 	sandbox := &cri.PodSandboxConfig{
 		Metadata:     &cri.PodSandboxMetadata{Name: name, Namespace: "default", Uid: uid},
 		LogDirectory: p.logDir,
@@ -125,7 +129,15 @@ func (r *raw) runPod(ctx context.Context, round, name string, command []string) 
 		Labels:      map[string]string{labelRun: r.runID, labelRound: round, labelPod: name, labelHash: hash(name + "/main")},
 		Annotations: map[string]string{"bench.berth.dev/spec": jsonString(map[string]any{"image": image, "command": command, "log_path": "main.log", "pull": "if_not_present", "restart": "always", "stop_timeout": grace.String()})},
 		LogPath:     "main.log",
-		Linux:       &cri.LinuxContainerConfig{SecurityContext: &cri.LinuxContainerSecurityContext{}},
+		Linux: &cri.LinuxContainerConfig{SecurityContext: &cri.LinuxContainerSecurityContext{
+			NamespaceOptions: &cri.NamespaceOption{Network: cri.NamespaceMode_POD, Pid: cri.NamespaceMode_CONTAINER, Ipc: cri.NamespaceMode_POD},
+		}},
+	}
+	if r.seccomp {
+		// berth asks for the runtime's default seccomp profile when a
+		// container sets none, and installing it is a large part of a
+		// start on a small machine (see BENCHMARKS.md).
+		container.Linux.SecurityContext.Seccomp = &cri.SecurityProfile{ProfileType: cri.SecurityProfile_RuntimeDefault}
 	}
 	c, err := r.rs.CreateContainer(ctx, &cri.CreateContainerRequest{PodSandboxId: p.sandboxID, Config: container, SandboxConfig: sandbox})
 	if err != nil {

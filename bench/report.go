@@ -65,17 +65,22 @@ func (r *report) summarize() summary {
 }
 
 func (r *report) factLines() []string {
-	o, f := r.opts, r.facts
+	o, f, s := r.opts, r.facts, r.summarize()
 	// Whether a stop waits out the grace depends on the runtime's PID
 	// namespaces, not only on the command, so it is judged from the
 	// baseline's destroy times: had every stop waited the grace, a destroy
-	// would take at least ceil(N/concurrency) graces.
+	// would take at least ceil(N/concurrency) graces. Both sides run the
+	// same command in the same namespaces.
 	floor := time.Duration((o.pods+o.concurrency-1)/o.concurrency) * grace
-	stop := fmt.Sprintf("every stop waited out the %s grace, on both sides (baseline destroy %s ≥ ceil(N/%d)×grace = %s)",
-		grace, fmtDur(r.summarize().rawDestroy), o.concurrency, fmtDur(floor))
-	if r.summarize().rawDestroy < floor {
-		stop = fmt.Sprintf("containers ended on SIGTERM without waiting out the %s grace, on both sides (baseline destroy %s < ceil(N/%d)×grace = %s)",
-			grace, fmtDur(r.summarize().rawDestroy), o.concurrency, fmtDur(floor))
+	stop := fmt.Sprintf("every stop waited out the %s grace (the baseline's destroy took %s, at least the ceil(N/%d)×grace = %s that takes)",
+		grace, fmtDur(s.rawDestroy), o.concurrency, fmtDur(floor))
+	if s.rawDestroy < floor {
+		stop = fmt.Sprintf("containers ended on SIGTERM without waiting out the %s grace (the baseline's destroy took %s, less than the ceil(N/%d)×grace = %s it would take if they waited)",
+			grace, fmtDur(s.rawDestroy), o.concurrency, fmtDur(floor))
+	}
+	seccomp := "the runtime's default seccomp profile, as berth asks for (-seccomp)"
+	if !o.seccomp {
+		seccomp = "no seccomp profile, while berth's ask for the runtime's default (-seccomp=false)"
 	}
 	return []string{
 		fmt.Sprintf("date: %s (run took %s)", f.date, r.finished.Sub(r.started).Round(time.Second)),
@@ -84,20 +89,25 @@ func (r *report) factLines() []string {
 		fmt.Sprintf("berth: %s (source %s); benchmark built with %s", f.berthBin, f.berthRev, f.goVersion),
 		fmt.Sprintf("workload: N = %d pods × 1 container, %s %q, stop_timeout %s", o.pods, image, strings.Join(workloads[o.workload], " "), grace),
 		fmt.Sprintf("stops (-workload %s): %s", o.workload, stop),
-		fmt.Sprintf("pairs: %d, berth first in odd pairs and the baseline first in even ones, the sequential baseline last; berth parallelism = baseline concurrency = %d; %d no-op plans per pair; %s pause before each timed apply and destroy", o.pairs, o.concurrency, o.planRuns, o.settle),
+		fmt.Sprintf("baseline containers: %s", seccomp),
+		fmt.Sprintf("pairs: %d, berth first in odd pairs and the baseline first in even ones, the sequential baseline last; berth parallelism = baseline concurrency = %d; %d no-op plans per pair", o.pairs, o.concurrency, o.planRuns),
 	}
 }
 
 // pairTable has one row per pair and a row of medians.
 func (r *report) pairTable() [][]string {
 	c := r.opts.concurrency
-	rows := [][]string{{"pair", "berth apply", fmt.Sprintf("raw c=%d", c), "ratio", "raw c=1", "ratio",
+	rows := [][]string{{"pair", "first", "berth apply", fmt.Sprintf("raw c=%d", c), "ratio", "raw c=1", "ratio",
 		"berth destroy", fmt.Sprintf("raw c=%d", c), "ratio", "no-op plan p50", "raw lists p50"}}
 	var cols [5][]time.Duration
 	var ratios [3][]float64
 	for i, p := range r.pairs {
 		a, s, d := ratio(p.berthApply, p.rawApply), ratio(p.berthApply, p.seqApply), ratio(p.berthDestroy, p.rawDestroy)
-		rows = append(rows, []string{fmt.Sprint(i + 1),
+		first := "raw"
+		if p.berthFirst {
+			first = "berth"
+		}
+		rows = append(rows, []string{fmt.Sprint(i + 1), first,
 			fmtDur(p.berthApply), fmtDur(p.rawApply), fmtRatio(a), fmtDur(p.seqApply), fmtRatio(s),
 			fmtDur(p.berthDestroy), fmtDur(p.rawDestroy), fmtRatio(d), fmtDur(median(p.plans)), fmtDur(median(p.lists))})
 		for j, v := range []time.Duration{p.berthApply, p.rawApply, p.seqApply, p.berthDestroy, p.rawDestroy} {
@@ -108,7 +118,7 @@ func (r *report) pairTable() [][]string {
 		}
 	}
 	sum := r.summarize()
-	rows = append(rows, []string{"median",
+	rows = append(rows, []string{"median", "",
 		fmtDur(median(cols[0])), fmtDur(median(cols[1])), fmtRatio(median(ratios[0])), fmtDur(median(cols[2])), fmtRatio(median(ratios[1])),
 		fmtDur(median(cols[3])), fmtDur(median(cols[4])), fmtRatio(median(ratios[2])), fmtDur(sum.plan), fmtDur(sum.lists)})
 	return rows
@@ -163,7 +173,7 @@ func (r *report) text(w io.Writer) {
 }
 
 func (r *report) markdown(w io.Writer) {
-	fmt.Fprintf(w, "### %s: %d pods, %d pairs, -workload %s\n\n", r.facts.date, r.opts.pods, r.opts.pairs, r.opts.workload)
+	fmt.Fprintf(w, "### %s: -pods %d -pairs %d -workload %s -seccomp=%t\n\n", r.facts.date, r.opts.pods, r.opts.pairs, r.opts.workload, r.opts.seccomp)
 	for _, l := range r.factLines() {
 		fmt.Fprintln(w, "- "+l)
 	}
