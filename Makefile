@@ -12,6 +12,8 @@ GO ?= go
 export BERTH_RUNTIME_DIR ?= /tmp/berth-runtime
 export BERTH_CACHE ?= $(HOME)/.cache/berth
 RUNTIME_ENV := $(BERTH_RUNTIME_DIR)/env
+export BERTH_REGISTRY_DIR ?= /tmp/berth-registry
+REGISTRY_ENV := $(BERTH_REGISTRY_DIR)/env
 BERTH := $(CURDIR)/bin/berth
 
 .PHONY: all build demo up down test unit lint bench clean
@@ -25,6 +27,7 @@ up:
 	hack/runtime.sh up
 
 down:
+	hack/registry.sh down
 	hack/runtime.sh down
 
 # The hello example on the private runtime, then a request from the host to
@@ -44,12 +47,14 @@ unit:
 	$(GO) test -count=1 ./spec/... ./planner/... ./apply/... ./render/... ./lock/... ./runtime/...
 
 # Everything, end-to-end tests included: they must run (BERTH_E2E_REQUIRED),
-# never skip. The runtime is stopped afterwards, pass or fail, unless
-# KEEP_RUNTIME=1.
+# never skip. The runtime and the test registries (hack/registry.sh) are
+# stopped afterwards, pass or fail, unless KEEP_RUNTIME=1.
 test: lint build
 	hack/runtime.sh up
-	source $(RUNTIME_ENV) && BERTH_E2E_REQUIRED=1 BERTH_BIN=$(BERTH) $(GO) test -count=1 -timeout 30m ./... ; \
-		rc=$$?; [ "$(KEEP_RUNTIME)" = 1 ] || hack/runtime.sh down; exit $$rc
+	hack/registry.sh up
+	source $(RUNTIME_ENV) && source $(REGISTRY_ENV) && \
+		BERTH_E2E_REQUIRED=1 BERTH_BIN=$(BERTH) $(GO) test -count=1 -timeout 30m ./... ; \
+		rc=$$?; [ "$(KEEP_RUNTIME)" = 1 ] || { hack/registry.sh down; hack/runtime.sh down; }; exit $$rc
 
 bench: build
 	hack/runtime.sh up
