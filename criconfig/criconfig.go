@@ -239,7 +239,8 @@ func Credentials(registries []*spec.Registry) func(image string) *cri.AuthConfig
 		if r == nil {
 			return nil
 		}
-		return &cri.AuthConfig{Username: r.Username, Password: r.Password, Auth: r.Auth,
-			IdentityToken: r.IdentityToken, ServerAddress: r.Host}
+		// No ServerAddress: containerd parses it as a URL, which a bare
+		// "host:port" is not; the host already chose these credentials.
+		return &cri.AuthConfig{Username: r.Username, Password: r.Password, Auth: r.Auth, IdentityToken: r.IdentityToken}
 	}
 }
