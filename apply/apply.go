@@ -46,6 +46,8 @@ type Runtime interface {
 	UpdateResources(ctx context.Context, id string, r *cri.LinuxContainerResources) error
 	RemoveContainer(ctx context.Context, id string) error
 	ContainerStatus(ctx context.Context, id string) (*cri.ContainerStatus, error)
+	ImportImage(ctx context.Context, path, ref, platform string) error
+	PinImage(ctx context.Context, ref string, pin bool) error
 }
 
 // Options tune an apply.
@@ -142,6 +144,7 @@ func Execute(ctx context.Context, plan *planner.Plan, rt Runtime, opts Options) 
 	}
 
 	x.writeFiles(plan.Files) // mirrors first: the pulls below may need them
+	x.ensureImages(ctx, plan.Images)
 	x.parallel(ctx, destroys, x.destroyPod)
 	for _, level := range levels {
 		x.parallel(ctx, level, x.convergePod)
@@ -217,6 +220,52 @@ func (x *executor) report(ev Event) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.opts.Report(ev)
+}
+
+// ensureImages pulls or imports the image blocks' images and sets their
+// pinned label.
+func (x *executor) ensureImages(ctx context.Context, imgs []*planner.ImageChange) {
+	for _, ic := range imgs {
+		if ic.Action == planner.NoOp {
+			continue
+		}
+		start := time.Now()
+		x.report(Event{Address: ic.Address, Action: ic.Action, Status: Started})
+		err := x.ensureImage(ctx, ic)
+		ev := Event{Address: ic.Address, Action: ic.Action, Status: Done, Elapsed: time.Since(start)}
+		if err != nil {
+			ev.Status, ev.Err = Failed, err
+		}
+		x.mu.Lock()
+		x.result.Steps = append(x.result.Steps, ev)
+		x.mu.Unlock()
+		x.report(ev)
+	}
+}
+
+func (x *executor) ensureImage(ctx context.Context, ic *planner.ImageChange) error {
+	if ic.Action == planner.Create {
+		if ic.Import != "" {
+			if err := x.rt.ImportImage(ctx, ic.Import, ic.Ref, ic.Platform); err != nil {
+				return err
+			}
+		} else if _, err, _ := x.pulls.Do(ic.Ref, func() (any, error) {
+			return x.rt.PullImage(ctx, ic.Ref, x.credentials(ic.Ref))
+		}); err != nil {
+			return err
+		}
+	}
+	if ic.Pin != nil {
+		return x.rt.PinImage(ctx, ic.Ref, *ic.Pin)
+	}
+	return nil
+}
+
+func (x *executor) credentials(ref string) *cri.AuthConfig {
+	if x.opts.Credentials == nil {
+		return nil
+	}
+	return x.opts.Credentials(ref)
 }
 
 // writeFiles writes or removes the stack's host files.
@@ -319,11 +368,7 @@ func (x *executor) pullImages(ctx context.Context, pc *planner.PodChange) error 
 			continue
 		}
 		_, err, _ := x.pulls.Do(cc.Image, func() (any, error) {
-			var auth *cri.AuthConfig
-			if x.opts.Credentials != nil {
-				auth = x.opts.Credentials(cc.Image)
-			}
-			return x.rt.PullImage(ctx, cc.Image, auth)
+			return x.rt.PullImage(ctx, cc.Image, x.credentials(cc.Image))
 		})
 		if err != nil {
 			return err

@@ -32,6 +32,7 @@ const LongStopTimeout = 30 * time.Second
 func Diff(cfg *spec.Config, snap *Snapshot, opts Options) *Plan {
 	plan := &Plan{Stack: snap.Stack, Observed: snap.Fingerprint()}
 	diffMirrors(cfg, snap, opts, plan)
+	diffImages(cfg, snap, plan)
 
 	levels, _ := spec.Levels(cfg.Pods) // spec.Load rejects cycles
 	for level, pods := range levels {
@@ -276,7 +277,7 @@ func createContainer(pc *PodChange, c *spec.Container, attempt uint32, snap *Sna
 // checkImage decides whether the container's image must be pulled, and
 // makes the plan fail when it is missing and may not be pulled.
 func checkImage(cc *ContainerChange, c *spec.Container, snap *Snapshot, plan *Plan) {
-	present := snap.HasImage(c.Image)
+	present := snap.HasImage(c.Image) || plan.provided[NormalizeImage(c.Image)]
 	switch c.Pull {
 	case spec.PullAlways:
 		cc.Pull = true

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/distribution/reference"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -34,6 +35,12 @@ type Snapshot struct {
 	Pods map[string]*ObservedPod
 	// Images holds every reference (tags, digests, IDs) the runtime has.
 	Images map[string]bool
+	// Pinned says, by name, which images carry the pinned label that keeps
+	// the runtime's GC away. CRI tells it per image ID only, so the caller
+	// fills it from containerd when image blocks need it.
+	Pinned map[string]bool
+	// ArchiveDigests are the manifest digests of image blocks' archives.
+	ArchiveDigests map[string]string
 	// CertsDir is where the runtime reads hosts.toml files; "" for none.
 	CertsDir string
 	// Mirrors are the hosts.toml files found there, by host.
@@ -216,6 +223,15 @@ func build(stack string, sandboxes []*cri.PodSandbox, containers []*cri.Containe
 // would (short names are normalised the way the runtime does).
 func (s *Snapshot) HasImage(ref string) bool {
 	return s.Images[ref] || s.Images[NormalizeImage(ref)]
+}
+
+// hasDigest reports whether ref's repository has an image with digest.
+func (s *Snapshot) hasDigest(ref, digest string) bool {
+	repo := NormalizeImage(ref)
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo = repo[:i]
+	}
+	return s.Images[repo+"@"+digest]
 }
 
 // NormalizeImage expands a short image reference ("busybox") to the fully

@@ -49,12 +49,18 @@ type Plan struct {
 	Pods  []*PodChange `json:"pods"`
 	// Files are the host files the stack manages (mirrors' hosts.toml).
 	Files []*FileChange `json:"files,omitempty"`
+	// Images are the image blocks' decisions.
+	Images []*ImageChange `json:"images,omitempty"`
 	// Warnings point out risk; they do not stop apply.
 	Warnings []string `json:"warnings,omitempty"`
 	// Errors make the plan impossible to apply as it stands.
 	Errors []string `json:"errors,omitempty"`
 	// Observed is the fingerprint of the snapshot the plan was made from.
 	Observed string `json:"observed"`
+
+	// provided are the images that image blocks pull or import before any
+	// container is created.
+	provided map[string]bool
 }
 
 // PodChange is the decision for one pod: its own action and those of its
@@ -107,6 +113,11 @@ type FieldChange struct {
 
 // HasChanges reports whether applying the plan would change anything.
 func (p *Plan) HasChanges() bool {
+	for _, ic := range p.Images {
+		if ic.Action != NoOp {
+			return true
+		}
+	}
 	for _, fc := range p.Files {
 		if fc.Action != NoOp {
 			return true
@@ -151,6 +162,9 @@ func (p *Plan) Summary() Summary {
 	}
 	for _, fc := range p.Files {
 		count(fc.Action)
+	}
+	for _, ic := range p.Images {
+		count(ic.Action)
 	}
 	for _, pc := range p.Pods {
 		count(pc.Action)

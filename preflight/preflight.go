@@ -68,6 +68,14 @@ func Check(plan *planner.Plan, h Host) Result {
 			}
 		}
 	}
+	for _, ic := range plan.Images {
+		if ic.Import == "" {
+			continue
+		}
+		if _, err := h.Stat(ic.Import); err != nil {
+			r.Errors = append(r.Errors, fmt.Sprintf("%s: the archive %s cannot be read (%v). Fix source, or remove it to pull instead.", ic.Address, ic.Import, unwrap(err)))
+		}
+	}
 	if len(cdiNames) > 0 {
 		checkCDI(&r, h, cdiNames, cdiUsers)
 	}

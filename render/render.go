@@ -67,6 +67,11 @@ func Text(w io.Writer, plan *planner.Plan, st Style) {
 			writeFile(w, fc, st)
 		}
 	}
+	for _, ic := range plan.Images {
+		if ic.Action != planner.NoOp {
+			writeImage(w, ic, st)
+		}
+	}
 	for _, pc := range plan.Pods {
 		if pc.Action != planner.NoOp {
 			writePod(w, pc, st)
@@ -81,6 +86,30 @@ func Text(w io.Writer, plan *planner.Plan, st Style) {
 	writeNotes(w, plan, st)
 	s := plan.Summary()
 	fmt.Fprintf(w, "\n%s %d to add, %d to change, %d to destroy.\n", st.paint(bold, "Plan:"), s.Add, s.Change, s.Destroy)
+}
+
+// writeImage shows an image block's pull, import or pin.
+func writeImage(w io.Writer, ic *planner.ImageChange, st Style) {
+	verb := "will be pulled"
+	switch {
+	case ic.Import != "":
+		verb = "will be imported"
+	case ic.Action == planner.Update:
+		verb = "will be updated in place"
+	}
+	fmt.Fprintf(w, "\n  # %s %s\n", ic.Address, verb)
+	fmt.Fprintf(w, "%s image %q {\n", st.symbol(ic.Action), ic.Ref)
+	writeReasons(w, ic.Reasons, "      ")
+	if ic.Import != "" {
+		fmt.Fprintf(w, "      + source = %s\n", value(ic.Import))
+	}
+	if ic.Platform != "" {
+		fmt.Fprintf(w, "      + platform = %s\n", value(ic.Platform))
+	}
+	if ic.Pin != nil {
+		fmt.Fprintf(w, "      %s pin = %v\n", st.paint(yellow, "~"), *ic.Pin)
+	}
+	fmt.Fprintf(w, "    }\n")
 }
 
 // writeFile shows a host file's change as a unified diff.
@@ -239,6 +268,12 @@ type JSONChange struct {
 func ToJSON(plan *planner.Plan) JSONPlan {
 	out := JSONPlan{FormatVersion: "1", Stack: plan.Stack, Summary: plan.Summary(), Observed: plan.Observed,
 		Changes: []JSONChange{}, Warnings: nonNil(plan.Warnings), Errors: nonNil(plan.Errors)}
+	for _, ic := range plan.Images {
+		if ic.Action != planner.NoOp {
+			out.Changes = append(out.Changes, JSONChange{Address: ic.Address, Type: "image", Action: ic.Action, Reasons: nonNil(ic.Reasons),
+				Fields: []planner.FieldChange{}, Path: ic.Import, Pull: ic.Import == "" && ic.Action == planner.Create})
+		}
+	}
 	for _, fc := range plan.Files {
 		if fc.Action != planner.NoOp {
 			out.Changes = append(out.Changes, JSONChange{Address: fc.Address, Type: "mirror", Action: fc.Action, Reasons: nonNil(fc.Reasons),

@@ -43,6 +43,8 @@ type Client struct {
 	images  cri.ImageServiceClient
 
 	introspection introspection.IntrospectionClient
+	address       string
+	ctrd          containerdClient
 
 	mu    sync.Mutex
 	calls map[string]int
@@ -58,7 +60,7 @@ func Dial(ctx context.Context, address string) (*Client, error) {
 	if !strings.HasPrefix(target, "unix://") {
 		return nil, fmt.Errorf("runtime address %q: only unix sockets are supported (unix:///run/containerd/containerd.sock)", address)
 	}
-	c := &Client{calls: map[string]int{}}
+	c := &Client{calls: map[string]int{}, address: target}
 	conn, err := grpc.NewClient(target,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
@@ -79,8 +81,13 @@ func Dial(ctx context.Context, address string) (*Client, error) {
 	return c, nil
 }
 
-// Close releases the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+// Close releases the connections.
+func (c *Client) Close() error {
+	if c.ctrd.c != nil {
+		c.ctrd.c.Close()
+	}
+	return c.conn.Close()
+}
 
 // count is a gRPC interceptor that tallies calls per method, so tests and
 // benchmarks can check that planning costs a constant number of calls.

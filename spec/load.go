@@ -86,7 +86,7 @@ func ConfigFiles(dir string) ([]string, error) {
 
 // futureBlocks are parts of the language this version of berth does not
 // implement yet; naming them gives a clearer error than "unsupported".
-var futureBlocks = []string{"image", "network"}
+var futureBlocks = []string{"network"}
 
 var rootSchema = func() *hcl.BodySchema {
 	s := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
@@ -96,6 +96,7 @@ var rootSchema = func() *hcl.BodySchema {
 		{Type: "pod", LabelNames: []string{"name"}},
 		{Type: "mirror", LabelNames: []string{"host"}},
 		{Type: "registry", LabelNames: []string{"host"}},
+		{Type: "image", LabelNames: []string{"ref"}},
 	}}
 	for _, t := range futureBlocks {
 		s.Blocks = append(s.Blocks, hcl.BlockHeaderSchema{Type: t, LabelNames: []string{"name"}})
@@ -136,7 +137,7 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 	content, d := hcl.MergeFiles(files).Content(rootSchema)
 	diags = append(diags, d...)
 
-	var berthBlocks, varBlocks, localBlocks, podBlocks, mirrorBlocks, registryBlocks []*hcl.Block
+	var berthBlocks, varBlocks, localBlocks, podBlocks, mirrorBlocks, registryBlocks, imageBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "berth":
@@ -151,6 +152,8 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 			mirrorBlocks = append(mirrorBlocks, b)
 		case "registry":
 			registryBlocks = append(registryBlocks, b)
+		case "image":
+			imageBlocks = append(imageBlocks, b)
 		default:
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
@@ -185,6 +188,8 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 	cfg.Mirrors, d = decodeMirrors(ctx, abs, mirrorBlocks)
 	diags = append(diags, d...)
 	cfg.Registries, d = decodeRegistries(ctx, registryBlocks)
+	diags = append(diags, d...)
+	cfg.Images, d = decodeImages(ctx, abs, imageBlocks)
 	diags = append(diags, d...)
 	if diags.HasErrors() {
 		return nil, diags

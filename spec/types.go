@@ -28,6 +28,8 @@ type Config struct {
 	Mirrors []*Mirror
 	// Registries hold pull credentials, in declaration order.
 	Registries []*Registry
+	// Images must be present, in declaration order.
+	Images []*Image
 }
 
 // Berth holds the settings of the optional top-level berth block.

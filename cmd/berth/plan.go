@@ -104,6 +104,12 @@ func decide(ctx context.Context, rt *runtime.Client, cfg *spec.Config, opts plan
 	if err := planner.ObserveMirrors(snap, certsDir); err != nil {
 		return nil, err
 	}
+	if len(cfg.Images) > 0 {
+		planner.ObserveArchives(snap, cfg.Images)
+		if snap.Pinned, err = rt.PinnedImages(ctx); err != nil {
+			return nil, err
+		}
+	}
 	plan := planner.Diff(cfg, snap, opts)
 	pf := preflight.Check(plan, preflight.DefaultHost())
 	plan.Errors = append(plan.Errors, pf.Errors...)

@@ -190,6 +190,32 @@ func (r *Runtime) PullImage(_ context.Context, ref string, _ *cri.AuthConfig) (s
 	return "sha256:" + ref, nil
 }
 
+// ImportImage adds the image as if imported from path.
+func (r *Runtime) ImportImage(_ context.Context, path, ref, _ string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.enter("ImportImage", ref+" "+path); err != nil {
+		return err
+	}
+	r.Images[ref] = &cri.Image{Id: "sha256:" + ref, RepoTags: []string{ref}}
+	return nil
+}
+
+// PinImage sets the image's pinned flag.
+func (r *Runtime) PinImage(_ context.Context, ref string, pin bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.enter("PinImage", ref); err != nil {
+		return err
+	}
+	img := r.Images[ref]
+	if img == nil {
+		return notFound("image", ref)
+	}
+	img.Pinned = pin
+	return nil
+}
+
 // RunSandbox creates a ready sandbox.
 func (r *Runtime) RunSandbox(_ context.Context, cfg *cri.PodSandboxConfig, handler string) (string, error) {
 	r.mu.Lock()

@@ -1,0 +1,175 @@
+package runtime
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/platforms"
+)
+
+// criNamespace is the containerd namespace the CRI plugin keeps its images in.
+const criNamespace = "k8s.io"
+
+// PinnedLabel is the containerd image label that keeps the CRI plugin's
+// image garbage collection away from an image.
+const PinnedLabel = "io.cri-containerd.pinned"
+
+// snapshotter is the CRI plugin's default snapshotter; images must be
+// unpacked there before a container can use them.
+const snapshotter = "overlayfs"
+
+// containerdClient reaches containerd's own API on the same socket, for
+// what CRI cannot do: import an archive, label an image. It is dialled on
+// first use, so plans never pay for it.
+type containerdClient struct {
+	once sync.Once
+	c    *containerd.Client
+	err  error
+}
+
+func (c *Client) containerd() (*containerd.Client, error) {
+	c.ctrd.once.Do(func() {
+		c.ctrd.c, c.ctrd.err = containerd.New(strings.TrimPrefix(c.address, "unix://"), containerd.WithDefaultNamespace(criNamespace))
+	})
+	return c.ctrd.c, c.ctrd.err
+}
+
+// ImportImage imports an OCI or docker archive (optionally gzipped) as ref,
+// for one platform ("" for the host's), and unpacks it for the CRI plugin.
+func (c *Client) ImportImage(ctx context.Context, path, ref, platform string) error {
+	cl, err := c.containerd()
+	if err != nil {
+		return fmt.Errorf("connect to containerd: %w", err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r, err := maybeGunzip(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	match := platforms.Default()
+	if platform != "" {
+		p, err := platforms.Parse(platform)
+		if err != nil {
+			return err
+		}
+		match = platforms.Only(p)
+	}
+	// An archive names its images itself, and containerd creates those
+	// names, overwriting same-named images. Remember what was there, so
+	// that only ref is left changed.
+	is := cl.ImageService()
+	before, err := is.List(ctx)
+	if err != nil {
+		return err
+	}
+	imgs, err := cl.Import(ctx, r, containerd.WithImportPlatform(match))
+	if err != nil {
+		return fmt.Errorf("import %s: %w", path, err)
+	}
+	defer restoreNames(ctx, is, before, imgs, ref)
+	if len(imgs) == 0 {
+		return fmt.Errorf("import %s: the archive holds no image for %s", path, platforms.Format(platforms.DefaultSpec()))
+	}
+	// The archive names its image as it likes; the block names it ref.
+	img := images.Image{Name: ref, Target: imgs[0].Target}
+	if old, err := is.Get(ctx, ref); err == nil {
+		img.Labels = old.Labels // keep a pin
+		_, err = is.Update(ctx, img, "target")
+		if err != nil {
+			return fmt.Errorf("name the imported image %s: %w", ref, err)
+		}
+	} else if _, err := is.Create(ctx, img); err != nil {
+		return fmt.Errorf("name the imported image %s: %w", ref, err)
+	}
+	if err := containerd.NewImageWithPlatform(cl, img, match).Unpack(ctx, snapshotter); err != nil {
+		return fmt.Errorf("unpack %s: %w", ref, err)
+	}
+	return nil
+}
+
+// restoreNames undoes an import's side effects on names other than ref:
+// new ones are deleted, overwritten ones get their old target back.
+func restoreNames(ctx context.Context, is images.Store, before, imported []images.Image, ref string) {
+	old := map[string]images.Image{}
+	for _, img := range before {
+		old[img.Name] = img
+	}
+	for _, img := range imported {
+		if img.Name == ref {
+			continue
+		}
+		prev, existed := old[img.Name]
+		switch {
+		case !existed:
+			_ = is.Delete(ctx, img.Name)
+		case prev.Target.Digest != img.Target.Digest:
+			_, _ = is.Update(ctx, prev, "target")
+		}
+	}
+}
+
+// PinnedImages lists, by name, the images that carry the pinned label.
+// (CRI reports pinning per image ID, across all of its names; a stack pins
+// the names it declares.)
+func (c *Client) PinnedImages(ctx context.Context) (map[string]bool, error) {
+	cl, err := c.containerd()
+	if err != nil {
+		return nil, fmt.Errorf("connect to containerd: %w", err)
+	}
+	imgs, err := cl.ImageService().List(ctx, fmt.Sprintf("labels.%q==pinned", PinnedLabel))
+	if err != nil {
+		return nil, fmt.Errorf("list pinned images: %w", err)
+	}
+	out := map[string]bool{}
+	for _, img := range imgs {
+		out[img.Name] = true
+	}
+	return out, nil
+}
+
+// PinImage sets or clears the pinned label of ref.
+func (c *Client) PinImage(ctx context.Context, ref string, pin bool) error {
+	cl, err := c.containerd()
+	if err != nil {
+		return fmt.Errorf("connect to containerd: %w", err)
+	}
+	is := cl.ImageService()
+	img, err := is.Get(ctx, ref)
+	if err != nil {
+		return fmt.Errorf("image %s: %w", ref, err)
+	}
+	if img.Labels == nil {
+		img.Labels = map[string]string{}
+	}
+	if pin {
+		img.Labels[PinnedLabel] = "pinned"
+	} else {
+		delete(img.Labels, PinnedLabel)
+	}
+	if _, err := is.Update(ctx, img, "labels."+PinnedLabel); err != nil {
+		return fmt.Errorf("pin %s: %w", ref, err)
+	}
+	return nil
+}
+
+// maybeGunzip reads through gzip when the stream starts with its magic.
+func maybeGunzip(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(r)
+	magic, err := br.Peek(2)
+	if err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
+		return gzip.NewReader(br)
+	}
+	return br, nil
+}
