@@ -3,7 +3,9 @@
 package criconfig
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -242,5 +244,34 @@ func Credentials(registries []*spec.Registry) func(image string) *cri.AuthConfig
 		// No ServerAddress: containerd parses it as a URL, which a bare
 		// "host:port" is not; the host already chose these credentials.
 		return &cri.AuthConfig{Username: r.Username, Password: r.Password, Auth: r.Auth, IdentityToken: r.IdentityToken}
+	}
+}
+
+// HostCredentials returns, for a registry host, the username and secret of
+// its registry block, as containerd's resolver asks for them.
+func HostCredentials(registries []*spec.Registry) func(host string) (string, string, error) {
+	byHost := map[string]*spec.Registry{}
+	for _, r := range registries {
+		byHost[r.Host] = r
+	}
+	return func(host string) (string, string, error) {
+		if host == "registry-1.docker.io" {
+			host = "docker.io"
+		}
+		r := byHost[host]
+		switch {
+		case r == nil:
+			return "", "", nil
+		case r.IdentityToken != "":
+			return "", r.IdentityToken, nil
+		case r.Auth != "":
+			raw, err := base64.StdEncoding.DecodeString(r.Auth)
+			if err != nil {
+				return "", "", fmt.Errorf("registry %s: auth is not base64 of user:password", host)
+			}
+			user, pass, _ := strings.Cut(string(raw), ":")
+			return user, pass, nil
+		}
+		return r.Username, r.Password, nil
 	}
 }

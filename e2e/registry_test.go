@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -156,5 +157,44 @@ func TestMirrorTLS(t *testing.T) {
 	s.apply()
 	if c := s.containers()["app/main"]; c == nil || c.State != cri.ContainerState_CONTAINER_RUNNING {
 		t.Fatalf("not running with skip_verify: %v", c)
+	}
+}
+
+// retag points a tag of the mirror registry at another image.
+func retag(t *testing.T, from, to string) {
+	t.Helper()
+	out, err := exec.Command("../hack/registry.sh", "retag", from, to, "mirror").CombinedOutput()
+	if err != nil {
+		t.Fatalf("retag %s %s: %v\n%s", from, to, err, out)
+	}
+}
+
+// With pull = "always", a tag that moves at the registry replaces the
+// containers that use it, and the plan shows the old and new digests.
+func TestPullAlwaysFollowsTag(t *testing.T) {
+	reg := testRegistries(t)
+	image := reg.mirror + "/berth/testapp:latest"
+	retag(t, "berth/testapp:v1", "berth/testapp:latest")
+	t.Cleanup(func() { retag(t, "berth/testapp:v1", "berth/testapp:latest") })
+	s := newStack(t)
+	s.write(sleeper(image))
+	s.apply()
+	before := s.containers()["app/main"]
+	if p := s.berth("plan", "--detailed-exitcode", s.dir); p.code != 0 {
+		t.Fatalf("plan with an unmoved tag: %s", p)
+	}
+
+	retag(t, "berth/testapp:v2", "berth/testapp:latest")
+	p := s.berth("plan", "--detailed-exitcode", s.dir)
+	if p.code != 2 || !strings.Contains(p.stdout, `the tag now names another image (pull = "always")`) || !strings.Contains(p.stdout, `~ image_digest = "sha256:`) {
+		t.Fatalf("plan after the tag moved: %s", p)
+	}
+	s.apply()
+	after := s.containers()["app/main"]
+	if after.Id == before.Id || after.ImageRef == before.ImageRef || after.State != cri.ContainerState_CONTAINER_RUNNING {
+		t.Fatalf("container %s (image %s) -> %s (image %s, %s)", before.Id, before.ImageRef, after.Id, after.ImageRef, after.State)
+	}
+	if p := s.berth("plan", "--detailed-exitcode", s.dir); p.code != 0 {
+		t.Fatalf("plan after following the tag: %s", p)
 	}
 }

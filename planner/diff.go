@@ -153,6 +153,13 @@ func diffContainer(pc *PodChange, c *spec.Container, oc *ObservedContainer, snap
 		if oc.Container.State == cri.ContainerState_CONTAINER_RUNNING {
 			warnLongStop(plan, pc.Address, oc)
 		}
+	} else if moved := tagMoved(c, oc, snap); moved != nil {
+		cc.Action, cc.Attempt = Replace, 0
+		cc.Reasons = []string{`the tag now names another image (pull = "always")`}
+		cc.Fields = []FieldChange{*moved}
+		if oc.Container.State == cri.ContainerState_CONTAINER_RUNNING {
+			warnLongStop(plan, pc.Address, oc)
+		}
 	} else {
 		switch oc.Container.State {
 		case cri.ContainerState_CONTAINER_RUNNING:
@@ -173,6 +180,20 @@ func diffContainer(pc *PodChange, c *spec.Container, oc *ObservedContainer, snap
 	}
 	checkImage(cc, c, snap, plan)
 	return cc
+}
+
+// tagMoved reports, for a pull = "always" container, that its tag names
+// another image at the registry than the one it runs.
+func tagMoved(c *spec.Container, oc *ObservedContainer, snap *Snapshot) *FieldChange {
+	if c.Pull != spec.PullAlways {
+		return nil
+	}
+	remote := snap.RemoteDigests[NormalizeImage(c.Image)]
+	current := snap.digestOf(oc.Container.ImageRef, c.Image)
+	if remote == "" || current == "" || remote == current {
+		return nil
+	}
+	return &FieldChange{Path: "image_digest", Before: current, After: remote, ForcesReplace: true}
 }
 
 // diffResources decides an in-place update of a running container's

@@ -95,6 +95,12 @@ func diffImages(cfg *spec.Config, snap *Snapshot, plan *Plan) {
 			continue
 		case !present:
 			ic.Action, ic.Reasons = Create, []string{"not present: pull it"}
+		case img.Pull == spec.PullAlways:
+			remote, local := snap.RemoteDigests[img.Ref], snap.localDigest(img.Ref)
+			if remote != "" && local != "" && remote != local {
+				ic.Action = Create
+				ic.Reasons = []string{fmt.Sprintf("the tag now names another image: %s -> %s", local, remote)}
+			}
 		}
 		if ic.Action == Create {
 			if plan.provided == nil {

@@ -41,6 +41,13 @@ type Snapshot struct {
 	Pinned map[string]bool
 	// ArchiveDigests are the manifest digests of image blocks' archives.
 	ArchiveDigests map[string]string
+	// RepoDigests are each image's "repo@digest" names, by image ID.
+	RepoDigests map[string][]string
+	// tagged maps each tag to its image ID.
+	tagged map[string]string
+	// RemoteDigests are what the registries say the pull = "always" tags
+	// name now, by normalised reference; filled by the caller.
+	RemoteDigests map[string]string
 	// CertsDir is where the runtime reads hosts.toml files; "" for none.
 	CertsDir string
 	// Mirrors are the hosts.toml files found there, by host.
@@ -153,7 +160,7 @@ func resourcesFromStatus(r *cri.LinuxContainerResources) *spec.ResourcesRecord {
 // build groups listed objects into a Snapshot. It is separate from Observe
 // so it can be tested without a runtime.
 func build(stack string, sandboxes []*cri.PodSandbox, containers []*cri.Container, images []*cri.Image) *Snapshot {
-	snap := &Snapshot{Stack: stack, Pods: map[string]*ObservedPod{}, Images: map[string]bool{}}
+	snap := &Snapshot{Stack: stack, Pods: map[string]*ObservedPod{}, Images: map[string]bool{}, RepoDigests: map[string][]string{}, tagged: map[string]string{}}
 
 	// Newest first, ready before not ready, so the first of a name wins.
 	sort.Slice(sandboxes, func(i, j int) bool {
@@ -211,10 +218,12 @@ func build(stack string, sandboxes []*cri.PodSandbox, containers []*cri.Containe
 		snap.Images[img.Id] = true
 		for _, r := range img.RepoTags {
 			snap.Images[r] = true
+			snap.tagged[r] = img.Id
 		}
 		for _, r := range img.RepoDigests {
 			snap.Images[r] = true
 		}
+		snap.RepoDigests[img.Id] = img.RepoDigests
 	}
 	return snap
 }
@@ -227,11 +236,33 @@ func (s *Snapshot) HasImage(ref string) bool {
 
 // hasDigest reports whether ref's repository has an image with digest.
 func (s *Snapshot) hasDigest(ref, digest string) bool {
+	return s.Images[repository(ref)+"@"+digest]
+}
+
+// digestOf is the manifest digest under which the image with ID id is
+// known in ref's repository, or "".
+func (s *Snapshot) digestOf(id, ref string) string {
+	prefix := repository(ref) + "@"
+	for _, rd := range s.RepoDigests[id] {
+		if strings.HasPrefix(rd, prefix) {
+			return strings.TrimPrefix(rd, prefix)
+		}
+	}
+	return ""
+}
+
+// localDigest is the manifest digest of the image that tag ref names now.
+func (s *Snapshot) localDigest(ref string) string {
+	return s.digestOf(s.tagged[NormalizeImage(ref)], ref)
+}
+
+// repository strips the tag from a reference.
+func repository(ref string) string {
 	repo := NormalizeImage(ref)
 	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
 		repo = repo[:i]
 	}
-	return s.Images[repo+"@"+digest]
+	return repo
 }
 
 // NormalizeImage expands a short image reference ("busybox") to the fully

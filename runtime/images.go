@@ -12,6 +12,8 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	"github.com/containerd/containerd/v2/core/remotes/docker/config"
 	"github.com/containerd/platforms"
 )
 
@@ -172,4 +174,25 @@ func maybeGunzip(r io.Reader) (io.Reader, error) {
 		return gzip.NewReader(br)
 	}
 	return br, nil
+}
+
+// Credentials returns the username and secret for a registry host, or
+// empty strings; containerd's resolver asks it per host.
+type Credentials func(host string) (string, string, error)
+
+// RemoteDigest asks ref's registry which manifest its tag names now,
+// resolving hosts exactly as the runtime does: through the hosts.toml
+// files of certsDir (mirrors, CAs), with creds for registries that need
+// them.
+func (c *Client) RemoteDigest(ctx context.Context, ref, certsDir string, creds Credentials) (string, error) {
+	opts := config.HostOptions{Credentials: creds}
+	if certsDir != "" {
+		opts.HostDir = config.HostDirFromRoot(certsDir)
+	}
+	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: config.ConfigureHosts(ctx, opts)})
+	_, desc, err := resolver.Resolve(ctx, ref)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s: %w", ref, err)
+	}
+	return desc.Digest.String(), nil
 }

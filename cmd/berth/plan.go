@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/criconfig"
 	"github.com/berth-dev/berth/planfile"
 	"github.com/berth-dev/berth/planner"
 	"github.com/berth-dev/berth/preflight"
@@ -110,9 +111,43 @@ func decide(ctx context.Context, rt *runtime.Client, cfg *spec.Config, opts plan
 			return nil, err
 		}
 	}
+	var warnings []string
+	snap.RemoteDigests, warnings = remoteDigests(ctx, rt, cfg, certsDir)
 	plan := planner.Diff(cfg, snap, opts)
+	plan.Warnings = append(plan.Warnings, warnings...)
 	pf := preflight.Check(plan, preflight.DefaultHost())
 	plan.Errors = append(plan.Errors, pf.Errors...)
 	plan.Warnings = append(plan.Warnings, pf.Warnings...)
 	return plan, nil
+}
+
+// remoteDigests asks the registries what the tags of pull = "always"
+// containers and image blocks name now. A registry that cannot be reached
+// is a warning: the plan then keeps what runs.
+func remoteDigests(ctx context.Context, rt *runtime.Client, cfg *spec.Config, certsDir string) (map[string]string, []string) {
+	refs := map[string]bool{}
+	for _, p := range cfg.Pods {
+		for _, c := range p.Containers {
+			if c.Pull == spec.PullAlways {
+				refs[planner.NormalizeImage(c.Image)] = true
+			}
+		}
+	}
+	for _, img := range cfg.Images {
+		if img.Pull == spec.PullAlways && img.Source == "" {
+			refs[img.Ref] = true
+		}
+	}
+	out := map[string]string{}
+	var warnings []string
+	creds := criconfig.HostCredentials(cfg.Registries)
+	for ref := range refs {
+		d, err := rt.RemoteDigest(ctx, ref, certsDir, creds)
+		if err != nil {
+			warnings = append(warnings, fmt.Sprintf("cannot check whether %s names a newer image: %v", ref, err))
+			continue
+		}
+		out[ref] = d
+	}
+	return out, warnings
 }
