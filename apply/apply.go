@@ -36,7 +36,7 @@ import (
 
 // Runtime is what apply needs from the container runtime.
 type Runtime interface {
-	PullImage(ctx context.Context, ref string, auth *cri.AuthConfig) (string, error)
+	Pull(ctx context.Context, ref string, opts runtime.PullOptions) error
 	RunSandbox(ctx context.Context, cfg *cri.PodSandboxConfig, handler string) (string, error)
 	StopSandbox(ctx context.Context, id string) error
 	RemoveSandbox(ctx context.Context, id string) error
@@ -57,9 +57,9 @@ type Options struct {
 	LogRoot string
 	// TmpfsRoot is where containers' tmpfs mounts are made; default tmpfs.DefaultRoot.
 	TmpfsRoot string
-	// Credentials returns the registry credentials for pulling an image,
-	// or nil; nil means none for any image.
-	Credentials func(image string) *cri.AuthConfig
+	// Pull says how pulls reach registries (certs dir, credentials) and
+	// where their progress goes; its Platform is ignored.
+	Pull runtime.PullOptions
 	// Report receives progress events; it is called from several goroutines
 	// but never concurrently.
 	Report func(Event)
@@ -249,9 +249,7 @@ func (x *executor) ensureImage(ctx context.Context, ic *planner.ImageChange) err
 			if err := x.rt.ImportImage(ctx, ic.Import, ic.Ref, ic.Platform); err != nil {
 				return err
 			}
-		} else if _, err, _ := x.pulls.Do(ic.Ref, func() (any, error) {
-			return x.rt.PullImage(ctx, ic.Ref, x.credentials(ic.Ref))
-		}); err != nil {
+		} else if err := x.pull(ctx, ic.Ref, ic.Platform); err != nil {
 			return err
 		}
 	}
@@ -261,11 +259,14 @@ func (x *executor) ensureImage(ctx context.Context, ic *planner.ImageChange) err
 	return nil
 }
 
-func (x *executor) credentials(ref string) *cri.AuthConfig {
-	if x.opts.Credentials == nil {
-		return nil
-	}
-	return x.opts.Credentials(ref)
+// pull fetches an image once per apply, however many pods wait for it.
+func (x *executor) pull(ctx context.Context, ref, platform string) error {
+	_, err, _ := x.pulls.Do(ref, func() (any, error) {
+		opts := x.opts.Pull
+		opts.Platform = platform
+		return nil, x.rt.Pull(ctx, ref, opts)
+	})
+	return err
 }
 
 // writeFiles writes or removes the stack's host files.
@@ -367,10 +368,7 @@ func (x *executor) pullImages(ctx context.Context, pc *planner.PodChange) error 
 		if !cc.Pull || cc.Action == planner.NoOp || cc.Action == planner.Destroy {
 			continue
 		}
-		_, err, _ := x.pulls.Do(cc.Image, func() (any, error) {
-			return x.rt.PullImage(ctx, cc.Image, x.credentials(cc.Image))
-		})
-		if err != nil {
+		if err := x.pull(ctx, cc.Image, ""); err != nil {
 			return err
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/distribution/reference"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/runtime"
@@ -223,28 +222,6 @@ func withRecord(user map[string]string, record any) map[string]string {
 		out[k] = v
 	}
 	return out
-}
-
-// Credentials returns, for an image reference, the CRI auth of the
-// registry block that names the image's registry host, or nil.
-func Credentials(registries []*spec.Registry) func(image string) *cri.AuthConfig {
-	byHost := map[string]*spec.Registry{}
-	for _, r := range registries {
-		byHost[r.Host] = r
-	}
-	return func(image string) *cri.AuthConfig {
-		named, err := reference.ParseNormalizedNamed(image)
-		if err != nil {
-			return nil
-		}
-		r := byHost[reference.Domain(named)]
-		if r == nil {
-			return nil
-		}
-		// No ServerAddress: containerd parses it as a URL, which a bare
-		// "host:port" is not; the host already chose these credentials.
-		return &cri.AuthConfig{Username: r.Username, Password: r.Password, Auth: r.Auth, IdentityToken: r.IdentityToken}
-	}
 }
 
 // HostCredentials returns, for a registry host, the username and secret of

@@ -38,7 +38,8 @@ func TestConfirmOnTerminal(t *testing.T) {
 }
 
 // runOnTerminal runs berth with a pseudo-terminal as its standard streams,
-// answers the confirmation prompt, and returns everything it printed.
+// answers the confirmation prompt (unless answer is ""), and returns
+// everything it printed.
 func runOnTerminal(t *testing.T, answer string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(berthBin, args...)
@@ -68,14 +69,16 @@ func runOnTerminal(t *testing.T, answer string, args ...string) string {
 			}
 		}
 	}()
-	select {
-	case <-prompted:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("no prompt; output:\n%s", out.String())
-	}
-	if _, err := tty.Write([]byte(answer + "\n")); err != nil {
-		t.Fatal(err)
+	if answer != "" { // "": the command asks nothing
+		select {
+		case <-prompted:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("no prompt; output:\n%s", out.String())
+		}
+		if _, err := tty.Write([]byte(answer + "\n")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cmd.Wait()
 	tty.Close()

@@ -18,6 +18,7 @@
 # without stdin (CI=true). Needs root and, for up, a running hack/runtime.sh.
 set -euo pipefail
 
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BERTH_CACHE=${BERTH_CACHE:-$HOME/.cache/berth}
 BERTH_RUNTIME_DIR=${BERTH_RUNTIME_DIR:-/tmp/berth-runtime}
 BERTH_REGISTRY_DIR=${BERTH_REGISTRY_DIR:-/tmp/berth-registry}
@@ -39,6 +40,7 @@ RETAG_NS=berth-registry-retag
 # Images to push: local name in containerd's k8s.io namespace, then the
 # repository:tag in every registry. testapp:v2 must differ from v1 (the pause
 # image: same busybox layer, Cmd "sleep 2147483647", another digest).
+# (berth/fresh:v1, for pull progress tests, is pushed by push_fresh.)
 PUSHES=(
 	"docker.io/library/busybox:1.36 library/busybox:1.36"
 	"docker.io/library/busybox:1.36 berth/testapp:v1"
@@ -293,6 +295,29 @@ remote_digest() {
 # already has the same digest (needs curl). berth/testapp:latest starts as v1
 # but is only pushed when missing (without curl: when this run started the
 # registry), so "up" does not undo a test's retag.
+# push_fresh: berth/fresh:v1 in the mirror registry, an image of random data
+# whose blobs exist nowhere else, so that pulling it really downloads (for
+# pull progress tests; they remove it from the runtime afterwards). Built in
+# a scratch namespace that is removed again, blobs and all.
+push_fresh() {
+	local ns=berth-registry-fresh work
+	ctr_reg_opts mirror
+	if have_curl && [[ -n $(remote_digest mirror berth/fresh:v1) ]]; then
+		return
+	fi
+	work=$(mktemp -d)
+	mkdir -p "$work/root"
+	head -c 4M /dev/urandom >"$work/root/noise"
+	tar -C "$work/root" --owner=0 --group=0 -cf - noise | gzip -1 >"$work/layer.tar.gz"
+	(cd "$REPO" && go run ./hack/ociimage -layer "$work/layer.tar.gz" -name docker.io/berth/fresh:v1 -o "$work/fresh.oci.tar" -- true) >/dev/null
+	log "pushing a fresh random image to $(hostport mirror)/berth/fresh:v1"
+	ctr_ -n "$ns" images import --no-unpack --base-name docker.io/berth/fresh "$work/fresh.oci.tar" >/dev/null
+	ctr_ -n "$ns" images push "${CTR_OPTS[@]}" "$(hostport mirror)/berth/fresh:v1" docker.io/berth/fresh:v1 >/dev/null
+	ctr_ -n "$ns" images rm --sync docker.io/berth/fresh:v1 >/dev/null
+	ctr_ namespaces rm "$ns" >/dev/null || log "warning: could not remove namespace $ns"
+	rm -rf "$work"
+}
+
 push_images() {
 	local name spec src dst want have
 	for name in "${NAMES[@]}"; do
@@ -339,6 +364,7 @@ cmd_up() {
 		STARTED+=" $name"
 	done
 	push_images
+	push_fresh
 	cat >"$DIR/env.tmp" <<EOF
 export BERTH_REGISTRY_MIRROR=$(hostport mirror)
 export BERTH_REGISTRY_TLS=$(hostport tls)

@@ -30,7 +30,7 @@ const LongStopTimeout = 30 * time.Second
 // Diff compares the desired configuration with the observed state and
 // decides every action. It is pure: no I/O, same inputs, same plan.
 func Diff(cfg *spec.Config, snap *Snapshot, opts Options) *Plan {
-	plan := &Plan{Stack: snap.Stack, Observed: snap.Fingerprint()}
+	plan := &Plan{Stack: snap.Stack, Observed: snap.Fingerprint(), CertsDir: snap.CertsDir}
 	diffMirrors(cfg, snap, opts, plan)
 	diffImages(cfg, snap, plan)
 

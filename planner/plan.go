@@ -57,6 +57,8 @@ type Plan struct {
 	Errors []string `json:"errors,omitempty"`
 	// Observed is the fingerprint of the snapshot the plan was made from.
 	Observed string `json:"observed"`
+	// CertsDir is where the runtime, and so berth's pulls, read hosts.toml.
+	CertsDir string `json:"certs_dir,omitempty"`
 
 	// provided are the images that image blocks pull or import before any
 	// container is created.

@@ -171,16 +171,6 @@ func (c *Client) SandboxStatus(ctx context.Context, id string) (*cri.PodSandboxS
 	return resp.Status, nil
 }
 
-// PullImage pulls ref, with auth when the registry needs credentials, and
-// returns the image reference the runtime resolved.
-func (c *Client) PullImage(ctx context.Context, ref string, auth *cri.AuthConfig) (string, error) {
-	resp, err := c.images.PullImage(ctx, &cri.PullImageRequest{Image: &cri.ImageSpec{Image: ref}, Auth: auth})
-	if err != nil {
-		return "", fmt.Errorf("pull %s: %w", ref, err)
-	}
-	return resp.ImageRef, nil
-}
-
 // RunSandbox creates and starts a pod sandbox.
 func (c *Client) RunSandbox(ctx context.Context, cfg *cri.PodSandboxConfig, handler string) (string, error) {
 	resp, err := c.runtime.RunPodSandbox(ctx, &cri.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-dev/berth/planfile"
 	"github.com/berth-dev/berth/planner"
 	"github.com/berth-dev/berth/render"
+	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -165,8 +166,9 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 	}
 
 	fmt.Fprintln(g.stdout)
-	res := apply.Execute(ctx, plan, rt, apply.Options{Parallelism: opts.parallelism, Report: g.progress,
-		Credentials: criconfig.Credentials(cfg.Registries)})
+	pulls := runtime.PullOptions{CertsDir: plan.CertsDir, Credentials: criconfig.HostCredentials(cfg.Registries),
+		Progress: newPullReporter(g.stdout, g.isTerminal(g.stdout)).report}
+	res := apply.Execute(ctx, plan, rt, apply.Options{Parallelism: opts.parallelism, Report: g.progress, Pull: pulls})
 	if err := res.Err(); err != nil {
 		failed := 0
 		for _, s := range res.Steps {

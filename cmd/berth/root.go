@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 
+	clog "github.com/containerd/log"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -79,6 +80,13 @@ func (g *globals) setup() error {
 		return usageErrorf("--log-level %q: use debug, info, warn or error", g.logLevel)
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	// The containerd client logs through logrus; keep it to errors unless
+	// debugging, so its notes do not interleave with berth's output.
+	clevel := "error"
+	if level <= slog.LevelDebug {
+		clevel = "debug"
+	}
+	_ = clog.SetLevel(clevel)
 	switch g.logFormat {
 	case "text":
 		g.log = slog.New(slog.NewTextHandler(g.stderr, opts))
@@ -95,6 +103,11 @@ func (g *globals) color(w io.Writer) bool {
 	if g.noColor || os.Getenv("NO_COLOR") != "" {
 		return false
 	}
+	return g.isTerminal(w)
+}
+
+// isTerminal reports whether w is a terminal.
+func (g *globals) isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

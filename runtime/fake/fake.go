@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/runtime"
 )
 
 // Runtime is a fake CRI runtime. The zero value is not usable; call New.
@@ -179,15 +181,15 @@ func (r *Runtime) ContainerStatus(_ context.Context, id string) (*cri.ContainerS
 	return st, nil
 }
 
-// PullImage adds the image.
-func (r *Runtime) PullImage(_ context.Context, ref string, _ *cri.AuthConfig) (string, error) {
+// Pull adds the image.
+func (r *Runtime) Pull(_ context.Context, ref string, _ runtime.PullOptions) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.enter("PullImage", ref); err != nil {
-		return "", err
+		return err
 	}
 	r.Images[ref] = &cri.Image{Id: "sha256:" + ref, RepoTags: []string{ref}}
-	return "sha256:" + ref, nil
+	return nil
 }
 
 // ImportImage adds the image as if imported from path.
