@@ -48,6 +48,8 @@ type Runtime interface {
 	ContainerStatus(ctx context.Context, id string) (*cri.ContainerStatus, error)
 	ImportImage(ctx context.Context, path, ref, platform string) error
 	PinImage(ctx context.Context, ref string, pin bool) error
+	LabelImage(ctx context.Context, ref, key, value string) error
+	DeleteImageName(ctx context.Context, name string) error
 }
 
 // Options tune an apply.
@@ -244,6 +246,9 @@ func (x *executor) ensureImages(ctx context.Context, imgs []*planner.ImageChange
 }
 
 func (x *executor) ensureImage(ctx context.Context, ic *planner.ImageChange) error {
+	if ic.Action == planner.Destroy {
+		return x.rt.DeleteImageName(ctx, ic.Ref)
+	}
 	if ic.Action == planner.Create {
 		if ic.Import != "" {
 			if err := x.rt.ImportImage(ctx, ic.Import, ic.Ref, ic.Platform); err != nil {
@@ -254,9 +259,12 @@ func (x *executor) ensureImage(ctx context.Context, ic *planner.ImageChange) err
 		}
 	}
 	if ic.Pin != nil {
-		return x.rt.PinImage(ctx, ic.Ref, *ic.Pin)
+		if err := x.rt.PinImage(ctx, ic.Ref, *ic.Pin); err != nil {
+			return err
+		}
 	}
-	return nil
+	// The stack's mark, so that --prune-images finds the image again.
+	return x.rt.LabelImage(ctx, ic.Ref, runtime.LabelStack, x.stack)
 }
 
 // pull fetches an image once per apply, however many pods wait for it.

@@ -74,6 +74,20 @@ pod "app" {
 		t.Fatalf("after unpin: %+v", img)
 	}
 
+	// Images the stack no longer declares stay, unless pruned.
+	withoutBlock := block(false)[strings.Index(block(false), `pod "app"`):]
+	s.write(withoutBlock)
+	if p := s.berth("plan", "--detailed-exitcode", s.dir); p.code != 0 {
+		t.Fatalf("plan without the image block: %s", p)
+	}
+	r = s.mustBerth("apply", "--auto-approve", "--prune-images", s.dir)
+	if !strings.Contains(r.stdout, "# image."+ref+" will be removed") {
+		t.Fatalf("apply --prune-images: %s", r)
+	}
+	if img := imageStatus(t, ref); img != nil {
+		t.Fatalf("after pruning, the image is still named %s: %+v", ref, img)
+	}
+
 	// A missing archive fails the plan before anything changes.
 	s.write(strings.Replace(strings.Replace(block(false), archive, archive+".missing", 1), ref, ref+"-2", 1))
 	if p := s.berth("plan", s.dir); p.code != 1 || !strings.Contains(p.stdout, "cannot be read (no such file or directory)") {

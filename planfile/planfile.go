@@ -30,6 +30,7 @@ type File struct {
 	VarFiles      []string `json:"var_files,omitempty"`
 	AllowReplace  bool     `json:"allow_replace,omitempty"`
 	Adopt         bool     `json:"adopt,omitempty"`
+	PruneImages   bool     `json:"prune_images,omitempty"`
 	// Desired and Observed are the digests the plan was made from.
 	Desired  string          `json:"desired"`
 	Observed string          `json:"observed"`

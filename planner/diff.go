@@ -21,6 +21,8 @@ type Options struct {
 	RuntimeSocket string
 	// Adopt lets the stack take over mirror files berth did not write.
 	Adopt bool
+	// PruneImages removes images the stack's image blocks once declared.
+	PruneImages bool
 }
 
 // LongStopTimeout is the grace period from which a plan warns that stopping
@@ -32,7 +34,7 @@ const LongStopTimeout = 30 * time.Second
 func Diff(cfg *spec.Config, snap *Snapshot, opts Options) *Plan {
 	plan := &Plan{Stack: snap.Stack, Observed: snap.Fingerprint(), CertsDir: snap.CertsDir}
 	diffMirrors(cfg, snap, opts, plan)
-	diffImages(cfg, snap, plan)
+	diffImages(cfg, snap, opts, plan)
 
 	levels, _ := spec.Levels(cfg.Pods) // spec.Load rejects cycles
 	for level, pods := range levels {

@@ -74,8 +74,9 @@ func archiveDigest(path string) (string, error) {
 
 // diffImages decides the image blocks: pull or import what is missing (or,
 // for an archive with pull = "always", what differs from the archive), and
-// set the pinned label. Images the stack no longer declares are left alone.
-func diffImages(cfg *spec.Config, snap *Snapshot, plan *Plan) {
+// set the pinned label. Images the stack no longer declares are left alone,
+// unless opts.PruneImages: then their names go.
+func diffImages(cfg *spec.Config, snap *Snapshot, opts Options, plan *Plan) {
 	for _, img := range cfg.Images {
 		ic := &ImageChange{Address: "image." + img.Ref, Ref: img.Ref, Action: NoOp, Platform: img.Platform}
 		present := snap.HasImage(img.Ref)
@@ -117,5 +118,18 @@ func diffImages(cfg *spec.Config, snap *Snapshot, plan *Plan) {
 			}
 		}
 		plan.Images = append(plan.Images, ic)
+	}
+	if !opts.PruneImages {
+		return
+	}
+	declared := map[string]bool{}
+	for _, img := range cfg.Images {
+		declared[img.Ref] = true
+	}
+	for _, name := range snap.StackImages {
+		if !declared[name] {
+			plan.Images = append(plan.Images, &ImageChange{Address: "image." + name, Ref: name, Action: Destroy,
+				Reasons: []string{"no image block declares it any more (--prune-images)"}})
+		}
 	}
 }

@@ -39,6 +39,9 @@ type Snapshot struct {
 	// the runtime's GC away. CRI tells it per image ID only, so the caller
 	// fills it from containerd when image blocks need it.
 	Pinned map[string]bool
+	// StackImages are the images the stack's image blocks made, read only
+	// when pruning.
+	StackImages []string
 	// ArchiveDigests are the manifest digests of image blocks' archives.
 	ArchiveDigests map[string]string
 	// RepoDigests are each image's "repo@digest" names, by image ID.

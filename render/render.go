@@ -92,6 +92,8 @@ func Text(w io.Writer, plan *planner.Plan, st Style) {
 func writeImage(w io.Writer, ic *planner.ImageChange, st Style) {
 	verb := "will be pulled"
 	switch {
+	case ic.Action == planner.Destroy:
+		verb = "will be removed"
 	case ic.Import != "":
 		verb = "will be imported"
 	case ic.Action == planner.Update:

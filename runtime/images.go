@@ -149,6 +149,15 @@ func (c *Client) PinnedImages(ctx context.Context) (map[string]bool, error) {
 
 // PinImage sets or clears the pinned label of ref.
 func (c *Client) PinImage(ctx context.Context, ref string, pin bool) error {
+	value := ""
+	if pin {
+		value = "pinned"
+	}
+	return c.LabelImage(ctx, ref, PinnedLabel, value)
+}
+
+// LabelImage sets a label on the image named ref; "" removes it.
+func (c *Client) LabelImage(ctx context.Context, ref, key, value string) error {
 	cl, err := c.containerd()
 	if err != nil {
 		return fmt.Errorf("connect to containerd: %w", err)
@@ -161,13 +170,45 @@ func (c *Client) PinImage(ctx context.Context, ref string, pin bool) error {
 	if img.Labels == nil {
 		img.Labels = map[string]string{}
 	}
-	if pin {
-		img.Labels[PinnedLabel] = "pinned"
+	if value == "" {
+		delete(img.Labels, key)
 	} else {
-		delete(img.Labels, PinnedLabel)
+		img.Labels[key] = value
 	}
-	if _, err := is.Update(ctx, img, "labels."+PinnedLabel); err != nil {
-		return fmt.Errorf("pin %s: %w", ref, err)
+	if _, err := is.Update(ctx, img, "labels."+key); err != nil {
+		return fmt.Errorf("label %s: %w", ref, err)
+	}
+	return nil
+}
+
+// ImagesLabelled lists the names of the images whose label key is value.
+func (c *Client) ImagesLabelled(ctx context.Context, key, value string) ([]string, error) {
+	cl, err := c.containerd()
+	if err != nil {
+		return nil, fmt.Errorf("connect to containerd: %w", err)
+	}
+	imgs, err := cl.ImageService().List(ctx, fmt.Sprintf("labels.%q==%q", key, value))
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	names := make([]string, 0, len(imgs))
+	for _, img := range imgs {
+		names = append(names, img.Name)
+	}
+	return names, nil
+}
+
+// DeleteImageName removes one name of an image. Other names of the same
+// image, and containers using it, are not affected; the runtime's garbage
+// collection frees the content once no name holds it. Gone already is
+// deleted.
+func (c *Client) DeleteImageName(ctx context.Context, name string) error {
+	cl, err := c.containerd()
+	if err != nil {
+		return fmt.Errorf("connect to containerd: %w", err)
+	}
+	if err := cl.ImageService().Delete(ctx, name); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("delete image %s: %w", name, err)
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ type convergeOptions struct {
 	parallelism  int
 	allowReplace bool
 	adopt        bool
+	pruneImages  bool
 	lockTimeout  time.Duration
 	destroy      bool
 	// saved is the plan file being applied, if any.
@@ -59,7 +60,7 @@ since it was made. Pass the same --var options as to plan.`,
 				if err != nil {
 					return err
 				}
-				opts.saved, opts.autoApprove, opts.allowReplace, opts.adopt = saved, true, saved.AllowReplace, saved.Adopt
+				opts.saved, opts.autoApprove, opts.allowReplace, opts.adopt, opts.pruneImages = saved, true, saved.AllowReplace, saved.Adopt, saved.PruneImages
 				target = saved.Dir
 				if len(v.varFiles) == 0 {
 					v.varFiles = saved.VarFiles
@@ -92,6 +93,7 @@ since it was made. Pass the same --var options as to plan.`,
 	cmd.Flags().IntVar(&opts.parallelism, "parallelism", 0, "pods worked on at once (default from the berth block, else 8)")
 	cmd.Flags().BoolVar(&opts.allowReplace, "allow-replace", false, "allow replacing pods that set prevent_replace")
 	cmd.Flags().BoolVar(&opts.adopt, "adopt", false, "take over mirror files that berth did not write")
+	cmd.Flags().BoolVar(&opts.pruneImages, "prune-images", false, "remove images the stack's image blocks no longer declare")
 	return cmd
 }
 
@@ -144,7 +146,7 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 	}
 	defer lk.Release()
 
-	plan, err := decide(ctx, rt, cfg, planner.Options{AllowReplace: opts.allowReplace, Adopt: opts.adopt, RuntimeSocket: socketPath(address)})
+	plan, err := decide(ctx, rt, cfg, planner.Options{AllowReplace: opts.allowReplace, Adopt: opts.adopt, PruneImages: opts.pruneImages, RuntimeSocket: socketPath(address)})
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ func newPlanCommand(g *globals) *cobra.Command {
 		detailed     bool
 		allowReplace bool
 		adopt        bool
+		prune        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "plan [DIR]",
@@ -40,7 +41,7 @@ Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 				return err
 			}
 			address := g.resolveAddress(cfg)
-			plan, err := g.makePlan(cmd.Context(), cfg, address, planner.Options{AllowReplace: allowReplace, Adopt: adopt, RuntimeSocket: socketPath(address)})
+			plan, err := g.makePlan(cmd.Context(), cfg, address, planner.Options{AllowReplace: allowReplace, Adopt: adopt, PruneImages: prune, RuntimeSocket: socketPath(address)})
 			if err != nil {
 				return err
 			}
@@ -56,7 +57,7 @@ Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 			}
 			if out != "" {
 				f := &planfile.File{Dir: cfg.Dir, Stack: cfg.Berth.Stack, Address: address, VarFiles: v.varFiles,
-					AllowReplace: allowReplace, Adopt: adopt, Desired: planner.DesiredDigest(cfg), Observed: plan.Observed, Plan: render.ToJSON(plan)}
+					AllowReplace: allowReplace, Adopt: adopt, PruneImages: prune, Desired: planner.DesiredDigest(cfg), Observed: plan.Observed, Plan: render.ToJSON(plan)}
 				if err := planfile.Write(out, f); err != nil {
 					return fmt.Errorf("save the plan: %w", err)
 				}
@@ -76,6 +77,7 @@ Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when there are changes, 0 when there are none")
 	cmd.Flags().BoolVar(&allowReplace, "allow-replace", false, "allow replacing pods that set prevent_replace")
 	cmd.Flags().BoolVar(&adopt, "adopt", false, "take over mirror files that berth did not write")
+	cmd.Flags().BoolVar(&prune, "prune-images", false, "remove images the stack's image blocks no longer declare")
 	return cmd
 }
 
@@ -104,6 +106,11 @@ func decide(ctx context.Context, rt *runtime.Client, cfg *spec.Config, opts plan
 	}
 	if err := planner.ObserveMirrors(snap, certsDir); err != nil {
 		return nil, err
+	}
+	if opts.PruneImages {
+		if snap.StackImages, err = rt.ImagesLabelled(ctx, runtime.LabelStack, cfg.Berth.Stack); err != nil {
+			return nil, err
+		}
 	}
 	if len(cfg.Images) > 0 {
 		planner.ObserveArchives(snap, cfg.Images)

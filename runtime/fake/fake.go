@@ -218,6 +218,24 @@ func (r *Runtime) PinImage(_ context.Context, ref string, pin bool) error {
 	return nil
 }
 
+// LabelImage records nothing but the call: the fake keeps no image labels.
+func (r *Runtime) LabelImage(_ context.Context, ref, _, _ string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.enter("LabelImage", ref)
+}
+
+// DeleteImageName removes the image.
+func (r *Runtime) DeleteImageName(_ context.Context, name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.enter("DeleteImageName", name); err != nil {
+		return err
+	}
+	delete(r.Images, name)
+	return nil
+}
+
 // RunSandbox creates a ready sandbox.
 func (r *Runtime) RunSandbox(_ context.Context, cfg *cri.PodSandboxConfig, handler string) (string, error) {
 	r.mu.Lock()
