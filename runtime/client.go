@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -124,6 +125,33 @@ func (c *Client) RegistryConfigPath(ctx context.Context) (string, error) {
 		return p.Exports["RegistryConfigPath"], nil
 	}
 	return "", fmt.Errorf("the runtime has no CRI image plugin (io.containerd.cri.v1 images)")
+}
+
+// Status reports the runtime's conditions and, verbosely, its CRI
+// configuration (CNI directories among it).
+func (c *Client) Status(ctx context.Context) (*cri.StatusResponse, error) {
+	resp, err := c.runtime.Status(ctx, &cri.StatusRequest{Verbose: true})
+	if err != nil {
+		return nil, fmt.Errorf("runtime status: %w", err)
+	}
+	return resp, nil
+}
+
+// Deprecation is a deprecated setting or feature the runtime reports.
+type Deprecation struct{ ID, Message string }
+
+// Deprecations lists the deprecated settings and features containerd saw
+// in use.
+func (c *Client) Deprecations(ctx context.Context) ([]Deprecation, error) {
+	resp, err := c.introspection.Server(ctx, &emptypb.Empty{})
+	if err != nil {
+		return nil, fmt.Errorf("introspect the server: %w", err)
+	}
+	var out []Deprecation
+	for _, d := range resp.Deprecations {
+		out = append(out, Deprecation{ID: d.ID, Message: d.Message})
+	}
+	return out, nil
 }
 
 // ListSandboxes lists the sandboxes carrying all the given labels.

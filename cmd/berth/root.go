@@ -66,6 +66,7 @@ The configuration directory is the positional argument (default ".").`,
 		newApplyCommand(g),
 		newDestroyCommand(g),
 		newStatusCommand(g),
+		newDoctorCommand(g),
 		newVersionCommand(g),
 	)
 	return root
