@@ -286,13 +286,13 @@ func TestLock(t *testing.T) {
 	}
 
 	// Two applies of a change at once: serialised, one pod in the end.
-	s.write(strings.Replace(`pod "web" {
+	s.write(`pod "web" {
   container "main" {
     image   = "docker.io/library/busybox:1.36"
     command = ["sleep", "3601"]
     stop_timeout = "1s"
   }
-}`, "", "", 0))
+}`)
 	var wg sync.WaitGroup
 	results := make([]result, 2)
 	for i := range results {

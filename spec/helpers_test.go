@@ -27,15 +27,6 @@ type diagWant struct {
 // files is a configuration directory's content: base name -> text.
 type files map[string]string
 
-// clone copies fs so a mutation does not leak into the base case.
-func (fs files) clone() files {
-	out := files{}
-	for k, v := range fs {
-		out[k] = v
-	}
-	return out
-}
-
 // replace replaces old by new in file name, failing unless old occurs
 // exactly once, so a mutation can never silently miss its target.
 func (fs files) replace(t *testing.T, name, old, new string) {

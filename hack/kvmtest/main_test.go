@@ -84,7 +84,7 @@ func TestOffsets(t *testing.T) {
 		{"kvm_run.cr8", unsafe.Offsetof(run.CR8), 16},
 		{"kvm_run.<exit union>", unsafe.Offsetof(run.Exit), 32},
 		// Union members, relative to the union (kvm_run offset minus 32).
-		{"kvm_run.io.direction", unsafe.Offsetof(pio.Direction), 32 - 32},
+		{"kvm_run.io.direction", unsafe.Offsetof(pio.Direction), 0}, // 32 - 32
 		{"kvm_run.io.size", unsafe.Offsetof(pio.Size), 33 - 32},
 		{"kvm_run.io.port", unsafe.Offsetof(pio.Port), 34 - 32},
 		{"kvm_run.io.count", unsafe.Offsetof(pio.Count), 36 - 32},
