@@ -49,8 +49,14 @@ func Sandbox(stack string, p *spec.Pod, uid, logDir string) *cri.PodSandboxConfi
 	if p.DNS != nil {
 		cfg.DnsConfig = &cri.DNSConfig{Servers: p.DNS.Servers, Searches: p.DNS.Searches, Options: p.DNS.Options}
 	}
+	for _, port := range p.Ports {
+		cfg.PortMappings = append(cfg.PortMappings, &cri.PortMapping{Protocol: protocols[port.Protocol],
+			ContainerPort: int32(port.Container), HostPort: int32(port.Host), HostIp: port.HostIP})
+	}
 	return cfg
 }
+
+var protocols = map[string]cri.Protocol{"tcp": cri.Protocol_TCP, "udp": cri.Protocol_UDP, "sctp": cri.Protocol_SCTP}
 
 func namespace(host bool, private cri.NamespaceMode) cri.NamespaceMode {
 	if host {

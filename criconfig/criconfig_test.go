@@ -12,7 +12,8 @@ import (
 
 func TestSandbox(t *testing.T) {
 	p := &spec.Pod{Name: "web", Namespace: "shop", Hostname: "www", Labels: map[string]string{"app": "web"},
-		DNS: &spec.DNS{Servers: []string{"192.0.2.53"}}}
+		DNS:   &spec.DNS{Servers: []string{"192.0.2.53"}},
+		Ports: []spec.Port{{Name: "dns", Container: 53, Host: 5353, HostIP: "127.0.0.1", Protocol: "udp"}}}
 	cfg := Sandbox("home", p, "uid1", "/var/log/berth/home/shop_web_uid1")
 	if cfg.Metadata.Name != "web" || cfg.Metadata.Namespace != "shop" || cfg.Metadata.Uid != "uid1" || cfg.Hostname != "www" {
 		t.Errorf("metadata/hostname: %v %q", cfg.Metadata, cfg.Hostname)
@@ -29,6 +30,9 @@ func TestSandbox(t *testing.T) {
 	var rec spec.PodRecord
 	if err := json.Unmarshal([]byte(cfg.Annotations[runtime.AnnotationSpec]), &rec); err != nil || rec.Hostname != "www" {
 		t.Errorf("spec annotation %q: %v", cfg.Annotations[runtime.AnnotationSpec], err)
+	}
+	if pm := cfg.PortMappings; len(pm) != 1 || pm[0].Protocol != cri.Protocol_UDP || pm[0].ContainerPort != 53 || pm[0].HostPort != 5353 || pm[0].HostIp != "127.0.0.1" {
+		t.Errorf("port mappings %v", pm)
 	}
 	if cfg.DnsConfig.GetServers()[0] != "192.0.2.53" || cfg.LogDirectory != "/var/log/berth/home/shop_web_uid1" {
 		t.Errorf("dns %v, log dir %q", cfg.DnsConfig, cfg.LogDirectory)

@@ -22,10 +22,12 @@ func TestVMExamplesPlan(t *testing.T) {
 			`+ image = "docker.io/dockurr/windows:latest"`,
 			`+ env.VERSION = "11"`, `+ env.RAM_SIZE = "4G"`, `+ env.CPU_CORES = "2"`, `+ env.DISK_SIZE = "64G"`,
 			`+ env.USERNAME = "(sensitive)"`, `+ env.PASSWORD = "(sensitive)"`,
+			`+ ports.rdp.host = 3389`, `+ ports.rdp-udp.protocol = "udp"`,
 		}},
 		{"../examples/macos", []string{
 			`+ image = "docker.io/dockurr/macos:latest"`,
 			`+ env.VERSION = "13"`, `+ env.RAM_SIZE = "4G"`,
+			`+ ports.vnc.host = 5900`, `+ ports.vnc-udp.protocol = "udp"`,
 		}},
 	} {
 		t.Run(tc.dir, func(t *testing.T) {
@@ -47,6 +49,7 @@ func TestVMExamplesPlan(t *testing.T) {
 				`+ mounts["/storage"].host_path = "`+storage+`"`,
 				`+ stop_timeout = "2m0s"`,
 				`+ restart = "always"`,
+				`+ ports.web.host = 8006`, `+ ports.web.host_ip = "127.0.0.1"`,
 				"will be pulled",
 			)
 			for _, w := range want {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
 	"tags.cncf.io/container-device-interface/pkg/cdi"
 
@@ -25,6 +26,10 @@ type Host struct {
 	// CgroupV2 says whether the host runs the unified cgroup hierarchy;
 	// CRI can limit pids only there.
 	CgroupV2 bool
+	// PodNetwork reports the runtime's pod network file and whether it
+	// maps host ports; nil skips the check. It is called only when a pod
+	// with ports is about to be created.
+	PodNetwork func() (file string, portmap bool, err error)
 }
 
 // DefaultHost reads the real machine.
@@ -44,6 +49,7 @@ func Check(plan *planner.Plan, h Host) Result {
 	var r Result
 	var cdiNames []string
 	cdiUsers := map[string]string{}
+	checkPorts(&r, plan, h)
 	for _, pc := range plan.Pods {
 		for _, cc := range pc.Containers {
 			if cc.Desired == nil || (cc.Action != planner.Create && cc.Action != planner.Replace && cc.Action != planner.Restart) {
@@ -80,6 +86,27 @@ func Check(plan *planner.Plan, h Host) Result {
 		checkCDI(&r, h, cdiNames, cdiUsers)
 	}
 	return r
+}
+
+// checkPorts makes sure the pod network can map the host ports of the pods
+// about to be created.
+func checkPorts(r *Result, plan *planner.Plan, h Host) {
+	var users []string
+	for _, pc := range plan.Pods {
+		if (pc.Action == planner.Create || pc.Action == planner.Replace) && pc.Desired != nil && len(pc.Desired.Ports) > 0 {
+			users = append(users, pc.Address)
+		}
+	}
+	if len(users) == 0 || h.PodNetwork == nil {
+		return
+	}
+	file, portmap, err := h.PodNetwork()
+	switch {
+	case err != nil:
+		r.Errors = append(r.Errors, fmt.Sprintf("%s: host ports need the pod network, and it cannot be read: %v", strings.Join(users, ", "), err))
+	case !portmap:
+		r.Errors = append(r.Errors, fmt.Sprintf("%s: host ports need the portmap CNI plugin, and the runtime's pod network (%s) has none with the portMappings capability. Add {\"type\": \"portmap\", \"capabilities\": {\"portMappings\": true}} to its plugins.", strings.Join(users, ", "), file))
+	}
 }
 
 func checkDevice(r *Result, h Host, addr string, d spec.Device) {

@@ -109,3 +109,38 @@ func match(t *testing.T, what string, got, want []string) {
 		}
 	}
 }
+
+func TestPodNetworkAndPorts(t *testing.T) {
+	write := func(dir, name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withPortmap, without, empty := t.TempDir(), t.TempDir(), t.TempDir()
+	write(withPortmap, "10-net.conflist", `{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"bridge"},{"type":"portmap","capabilities":{"portMappings":true}}]}`)
+	write(withPortmap, "20-other.conflist", `{"cniVersion":"1.0.0","name":"o","plugins":[{"type":"bridge"}]}`)
+	write(without, "10-net.conflist", `{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"bridge"}]}`)
+
+	plan := &planner.Plan{Pods: []*planner.PodChange{{Address: "pod.web", Action: planner.Create,
+		Desired: &spec.Pod{Name: "web", Ports: []spec.Port{{Name: "http", Container: 80, Host: 8080, Protocol: "tcp"}}}}}}
+	cases := []struct {
+		dir, err string
+	}{
+		{withPortmap, ""},
+		{without, "has none with the portMappings capability"},
+		{empty, "no CNI network configuration"},
+	}
+	for _, tc := range cases {
+		h := host(t)
+		h.PodNetwork = func() (string, bool, error) { return PodNetwork(tc.dir) }
+		r := Check(plan, h)
+		if tc.err == "" && len(r.Errors) != 0 || tc.err != "" && (len(r.Errors) != 1 || !strings.Contains(r.Errors[0], tc.err)) {
+			t.Errorf("%s: errors %q, want %q", tc.dir, r.Errors, tc.err)
+		}
+	}
+	// Pods that stay are not checked: the network is only read when needed.
+	plan.Pods[0].Action = planner.NoOp
+	h := host(t)
+	h.PodNetwork = func() (string, bool, error) { t.Fatal("read the network for a pod that is not created"); return "", false, nil }
+	Check(plan, h)
+}

@@ -7,6 +7,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -135,6 +136,23 @@ func (c *Client) Status(ctx context.Context) (*cri.StatusResponse, error) {
 		return nil, fmt.Errorf("runtime status: %w", err)
 	}
 	return resp, nil
+}
+
+// CNIConfDir is the directory the CRI plugin reads pod networks from.
+func (c *Client) CNIConfDir(ctx context.Context) (string, error) {
+	st, err := c.Status(ctx)
+	if err != nil {
+		return "", err
+	}
+	var config struct {
+		CNI struct {
+			ConfDir string `json:"confDir"`
+		} `json:"cni"`
+	}
+	if err := json.Unmarshal([]byte(st.Info["config"]), &config); err != nil || config.CNI.ConfDir == "" {
+		return "", fmt.Errorf("the runtime does not report its CNI conf dir")
+	}
+	return config.CNI.ConfDir, nil
 }
 
 // Deprecation is a deprecated setting or feature the runtime reports.

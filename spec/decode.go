@@ -62,7 +62,7 @@ var containerSchema = &hcl.BodySchema{
 // notYet lists the pod and container settings of the language that this
 // version of berth parses but does not implement; using one is an error
 // rather than a setting silently ignored.
-var notYet = map[string]bool{"port": true, "forward": true, "probe": true}
+var notYet = map[string]bool{"forward": true, "probe": true}
 
 // namePattern keeps pod and container names valid as CRI metadata names and
 // DNS labels.
@@ -86,6 +86,7 @@ func decodePods(ctx *hcl.EvalContext, dir string, blocks []*hcl.Block) ([]*Pod, 
 		pods = append(pods, p)
 	}
 	diags = append(diags, checkDependencies(pods)...)
+	diags = append(diags, checkPorts(pods)...)
 	return pods, diags
 }
 
@@ -139,6 +140,20 @@ func decodePod(ctx *hcl.EvalContext, dir string, b *hcl.Block) (*Pod, hcl.Diagno
 				continue
 			}
 			p.DNS = decodeDNS(e, blk)
+		case "port":
+			port, ok := decodePort(e, blk)
+			if !ok {
+				continue
+			}
+			if p.HostNetwork {
+				e.errorf(blk.DefRange, "port with host_network", "pod %q uses the host's network, so its ports are the host's already. Remove the port block, or host_network.", p.Name)
+				continue
+			}
+			if prev := portNamed(p, port.Name); prev != nil {
+				e.errorf(blk.DefRange, "Duplicate port", "port %q is already declared in pod %q at %s.", port.Name, p.Name, prev.DeclRange)
+				continue
+			}
+			p.Ports = append(p.Ports, port)
 		case "container":
 			c := decodeContainer(e, dir, blk, p.Restart)
 			if prev := p.Container(c.Name); prev != nil {
@@ -155,6 +170,15 @@ func decodePod(ctx *hcl.EvalContext, dir string, b *hcl.Block) (*Pod, hcl.Diagno
 		e.errorf(b.DefRange, "Pod without containers", "pod %q has no container blocks. Add at least one: container \"main\" { image = \"...\" }.", p.Name)
 	}
 	return p, e.diags
+}
+
+func portNamed(p *Pod, name string) *Port {
+	for i := range p.Ports {
+		if p.Ports[i].Name == name {
+			return &p.Ports[i]
+		}
+	}
+	return nil
 }
 
 func decodeDNS(e *evaluator, b *hcl.Block) *DNS {

@@ -558,17 +558,45 @@ func TestDecodePods(t *testing.T) {
 		{
 			name: "pod-level not-yet blocks",
 			mutate: func(t *testing.T, fs files) {
-				fs.replace(t, "db.hcl", "  container", `  port "web" {
-    container = 80
-  }
-  forward "rdp" {
+				fs.replace(t, "db.hcl", "  container", `  forward "rdp" {
     port = 3389
   }
   container`)
 			},
 			wantDiags: []diagWant{
-				{summary: "Not supported yet", detail: `"port" blocks are part of the berth language but not implemented`, file: "db.hcl", at: `port "web"`},
-				{summary: "Not supported yet", detail: `"forward" blocks`, file: "db.hcl", at: `forward "rdp"`},
+				{summary: "Not supported yet", detail: `"forward" blocks are part of the berth language but not implemented`, file: "db.hcl", at: `forward "rdp"`},
+			},
+		},
+		{
+			name: "ports",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "  container", "  port \"pg\" {\n    container = 5432\n    host_ip = \"127.0.0.1\"\n  }\n  port \"dns\" {\n    container = 53\n    host = 5353\n    protocol = \"udp\"\n  }\n  container")
+			},
+			want: func(pods []*Pod) []*Pod {
+				pods[0].Ports = []Port{
+					{Name: "pg", Container: 5432, Host: 5432, HostIP: "127.0.0.1", Protocol: "tcp"},
+					{Name: "dns", Container: 53, Host: 5353, Protocol: "udp"},
+				}
+				return pods
+			},
+		},
+		{
+			name: "a host port claimed by two pods",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "  container", "  port \"a\" {\n    container = 80\n    host = 8080\n  }\n  container")
+				fs.replace(t, "web.hcl", "  dns {", "  port \"b\" {\n    container = 8080\n    host_ip = \"127.0.0.1\"\n  }\n  dns {")
+			},
+			wantDiags: []diagWant{{summary: "Host port claimed twice", detail: `pod "db" port "a" and pod "web" port "b" both claim host port 8080/tcp (a port without host_ip takes every address)`, file: "web.hcl", at: `port "b"`}},
+		},
+		{
+			name: "invalid ports",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "  container", "  port \"a\" {\n    container = 0\n    host_ip = \"localhost\"\n    protocol = \"tpc\"\n  }\n  container")
+			},
+			wantDiags: []diagWant{
+				{summary: "Invalid port", detail: "from 1 to 65535; got 0", file: "db.hcl", at: "0"},
+				{summary: "Invalid host_ip", detail: `got "localhost"`, file: "db.hcl", at: "localhost"},
+				{summary: "Invalid value", detail: `Did you mean "tcp"?`, file: "db.hcl", at: "tpc"},
 			},
 		},
 		{
@@ -809,11 +837,16 @@ pod "workers" {
 			wantDiags: []diagWant{{summary: "Invalid container name", detail: `container name "Beta"`, file: "main.hcl", at: "[container.key]"}},
 		},
 		{
-			name: "dynamic port is refused like a static one",
+			name: "dynamic ports",
 			mutate: func(t *testing.T, fs files) {
-				fs.replace(t, "main.hcl", "  dynamic \"dns\"", "  dynamic \"port\" {\n    for_each = [80]\n    content {\n      container = port.value\n    }\n    labels = [\"http\"]\n  }\n\n  dynamic \"dns\"")
+				fs.replace(t, "main.hcl", "  dynamic \"dns\"", "  dynamic \"port\" {\n    for_each = { http = 80, https = 443 }\n    labels   = [port.key]\n    content {\n      container = port.value\n      host      = port.value + 8000\n    }\n  }\n\n  dynamic \"dns\"")
 			},
-			wantDiags: []diagWant{{summary: "Not supported yet", detail: `"port" blocks are part of the berth language but not implemented`, file: "main.hcl", at: `dynamic "port"`}},
+			check: func(t *testing.T, cfg *Config) {
+				got := cfg.Pod("workers").Ports
+				if len(got) != 2 || got[0].Name != "http" || got[0].Host != 8080 || got[1].Name != "https" || got[1].Container != 443 || got[1].Host != 8443 {
+					t.Errorf("ports = %+v", got)
+				}
+			},
 		},
 		{
 			name: "dynamic mounts inside a container",

@@ -170,6 +170,7 @@ func TestPodHashFields(t *testing.T) {
 		{"host_ipc", func(p *Pod) { p.HostIPC = true }, true},
 		{"privileged", func(p *Pod) { p.Privileged = true }, true},
 		{"sysctls", func(p *Pod) { p.Sysctls = map[string]string{"net.ipv4.ip_forward": "1"} }, true},
+		{"ports", func(p *Pod) { p.Ports = []Port{{Name: "web", Container: 80, Host: 8080, Protocol: "tcp"}} }, true},
 
 		// Policy fields steer berth and must never replace a pod.
 		{"restart", func(p *Pod) { p.Restart = RestartNever }, false},
@@ -320,7 +321,9 @@ func TestReplaceFieldsAreRecordKeys(t *testing.T) {
 		}
 		return out
 	}
-	pk := keys(hostPod().Record())
+	withPorts := hostPod()
+	withPorts.Ports = []Port{{Name: "web", Container: 80, Host: 8080, Protocol: "tcp"}}
+	pk := keys(withPorts.Record())
 	for _, f := range PodReplaceFields {
 		if !pk[f] {
 			t.Errorf("PodReplaceFields has %q, which is not a key of the pod record %v", f, pk)

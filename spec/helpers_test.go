@@ -170,6 +170,9 @@ func requireDiags(t *testing.T, fs files, diags hcl.Diagnostics, wants ...diagWa
 func stripRanges(cfg *Config) {
 	for _, p := range cfg.Pods {
 		p.DeclRange = hcl.Range{}
+		for i := range p.Ports {
+			p.Ports[i].DeclRange = hcl.Range{}
+		}
 		for _, c := range p.Containers {
 			c.DeclRange = hcl.Range{}
 			for i := range c.Devices {

@@ -29,17 +29,26 @@ type PodRecord struct {
 // PodReplaceFields. Add fields only with omitempty, so that existing pods
 // keep their hash.
 type PodIdentity struct {
-	Namespace   string            `json:"namespace"`
-	Hostname    string            `json:"hostname,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-	Runtime     string            `json:"runtime,omitempty"`
-	DNS         *DNSRecord        `json:"dns,omitempty"`
-	HostNetwork bool              `json:"host_network,omitempty"`
-	HostPID     bool              `json:"host_pid,omitempty"`
-	HostIPC     bool              `json:"host_ipc,omitempty"`
-	Privileged  bool              `json:"privileged,omitempty"`
-	Sysctls     map[string]string `json:"sysctls,omitempty"`
+	Namespace   string                `json:"namespace"`
+	Hostname    string                `json:"hostname,omitempty"`
+	Labels      map[string]string     `json:"labels,omitempty"`
+	Annotations map[string]string     `json:"annotations,omitempty"`
+	Runtime     string                `json:"runtime,omitempty"`
+	DNS         *DNSRecord            `json:"dns,omitempty"`
+	HostNetwork bool                  `json:"host_network,omitempty"`
+	HostPID     bool                  `json:"host_pid,omitempty"`
+	HostIPC     bool                  `json:"host_ipc,omitempty"`
+	Privileged  bool                  `json:"privileged,omitempty"`
+	Sysctls     map[string]string     `json:"sysctls,omitempty"`
+	Ports       map[string]PortRecord `json:"ports,omitempty"` // by name
+}
+
+// PortRecord is a port block, keyed by its name.
+type PortRecord struct {
+	Container int    `json:"container"`
+	Host      int    `json:"host"`
+	HostIP    string `json:"host_ip,omitempty"`
+	Protocol  string `json:"protocol"`
 }
 
 // DNSRecord is the canonical form of a dns block.
@@ -133,7 +142,7 @@ type ResourcesRecord struct {
 
 // PodReplaceFields are the record keys whose change replaces a pod.
 var PodReplaceFields = []string{"namespace", "hostname", "labels", "annotations", "runtime", "dns",
-	"host_network", "host_pid", "host_ipc", "privileged", "sysctls"}
+	"host_network", "host_pid", "host_ipc", "privileged", "sysctls", "ports"}
 
 // ContainerReplaceFields are the record keys whose change replaces a container.
 var ContainerReplaceFields = []string{"image", "command", "args", "env", "working_dir", "user", "tty", "stdin", "init", "stop_signal", "labels", "annotations", "log_path",
@@ -150,6 +159,12 @@ func (p *Pod) Record() PodRecord {
 	}
 	if p.DNS != nil {
 		r.DNS = &DNSRecord{Servers: p.DNS.Servers, Searches: p.DNS.Searches, Options: p.DNS.Options}
+	}
+	for _, port := range p.Ports {
+		if r.Ports == nil {
+			r.Ports = map[string]PortRecord{}
+		}
+		r.Ports[port.Name] = PortRecord{Container: port.Container, Host: port.Host, HostIP: port.HostIP, Protocol: port.Protocol}
 	}
 	return r
 }

@@ -88,6 +88,7 @@ type Pod struct {
 	DependsOn      []string // names of pods this one starts after
 	PreventReplace bool
 	DNS            *DNS
+	Ports          []Port
 	Containers     []*Container
 
 	DeclRange hcl.Range

@@ -122,7 +122,15 @@ func decide(ctx context.Context, rt *runtime.Client, cfg *spec.Config, opts plan
 	snap.RemoteDigests, warnings = remoteDigests(ctx, rt, cfg, certsDir)
 	plan := planner.Diff(cfg, snap, opts)
 	plan.Warnings = append(plan.Warnings, warnings...)
-	pf := preflight.Check(plan, preflight.DefaultHost())
+	host := preflight.DefaultHost()
+	host.PodNetwork = func() (string, bool, error) {
+		confDir, err := rt.CNIConfDir(ctx)
+		if err != nil {
+			return "", false, err
+		}
+		return preflight.PodNetwork(confDir)
+	}
+	pf := preflight.Check(plan, host)
 	plan.Errors = append(plan.Errors, pf.Errors...)
 	plan.Warnings = append(plan.Warnings, pf.Warnings...)
 	return plan, nil

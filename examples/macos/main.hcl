@@ -4,9 +4,8 @@
 #   berth plan  examples/macos
 #   berth apply examples/macos
 #
-# The web console listens on port 8006 and VNC on 5900 in the pod; host
-# ports for them are declared once berth supports port blocks. Until then,
-# reach them on the pod's IP (berth status shows it).
+# The web console is on port 8006 of the host, VNC on 5900; by default only
+# on 127.0.0.1 (set host_ip = "" to listen on every address).
 
 berth {
   stack = "macos"
@@ -33,6 +32,12 @@ variable "disk_size" {
   default = "64G"
 }
 
+variable "host_ip" {
+  type        = string
+  default     = "127.0.0.1"
+  description = "Host address the ports listen on; \"\" for every address."
+}
+
 variable "storage" {
   type        = string
   default     = "/srv/vms/macos"
@@ -42,6 +47,22 @@ variable "storage" {
 pod "macos" {
   hostname = "macos"
   restart  = "always"
+
+  port "web" {
+    container = 8006
+    host_ip   = var.host_ip
+    protocol  = "tcp"
+  }
+  port "vnc" {
+    container = 5900
+    host_ip   = var.host_ip
+    protocol  = "tcp"
+  }
+  port "vnc-udp" {
+    container = 5900
+    host_ip   = var.host_ip
+    protocol  = "udp"
+  }
 
   container "macos" {
     image = "docker.io/dockurr/macos:latest"

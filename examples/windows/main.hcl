@@ -4,9 +4,8 @@
 #   berth plan  --var password=... examples/windows
 #   berth apply --var password=... examples/windows
 #
-# The web console listens on port 8006 and RDP on 3389 in the pod; host
-# ports for them are declared once berth supports port blocks. Until then,
-# reach them on the pod's IP (berth status shows it).
+# The web console is on port 8006 of the host, RDP on 3389; by default only
+# on 127.0.0.1 (set host_ip = "" to listen on every address).
 
 berth {
   stack = "windows"
@@ -36,6 +35,12 @@ variable "disk_size" {
   description = "Size of the virtual machine's disk, created in the storage directory."
 }
 
+variable "host_ip" {
+  type        = string
+  default     = "127.0.0.1"
+  description = "Host address the ports listen on; \"\" for every address."
+}
+
 variable "storage" {
   type        = string
   default     = "/srv/vms/windows"
@@ -57,6 +62,22 @@ variable "password" {
 pod "windows" {
   hostname = "windows"
   restart  = "always"
+
+  port "web" {
+    container = 8006
+    host_ip   = var.host_ip
+    protocol  = "tcp"
+  }
+  port "rdp" {
+    container = 3389
+    host_ip   = var.host_ip
+    protocol  = "tcp"
+  }
+  port "rdp-udp" {
+    container = 3389
+    host_ip   = var.host_ip
+    protocol  = "udp"
+  }
 
   container "windows" {
     image = "docker.io/dockurr/windows:latest"
