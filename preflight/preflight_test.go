@@ -141,6 +141,9 @@ func TestPodNetworkAndPorts(t *testing.T) {
 	// Pods that stay are not checked: the network is only read when needed.
 	plan.Pods[0].Action = planner.NoOp
 	h := host(t)
-	h.PodNetwork = func() (string, bool, error) { t.Fatal("read the network for a pod that is not created"); return "", false, nil }
+	h.PodNetwork = func() (string, bool, error) {
+		t.Fatal("read the network for a pod that is not created")
+		return "", false, nil
+	}
 	Check(plan, h)
 }
