@@ -47,13 +47,14 @@ unit:
 	$(GO) test -count=1 ./spec/... ./planner/... ./apply/... ./render/... ./lock/... ./runtime/...
 
 # Everything, end-to-end tests included: they must run (BERTH_E2E_REQUIRED),
-# never skip. The runtime and the test registries (hack/registry.sh) are
+# never skip. Packages run one at a time (-p 1): an end-to-end test that
+# changes the runtime's pod network must not meet another package's pods. The runtime and the test registries (hack/registry.sh) are
 # stopped afterwards, pass or fail, unless KEEP_RUNTIME=1.
 test: lint build
 	hack/runtime.sh up
 	hack/registry.sh up
 	source $(RUNTIME_ENV) && source $(REGISTRY_ENV) && \
-		BERTH_E2E_REQUIRED=1 BERTH_BIN=$(BERTH) $(GO) test -count=1 -timeout 30m ./... ; \
+		BERTH_E2E_REQUIRED=1 BERTH_BIN=$(BERTH) $(GO) test -count=1 -p 1 -timeout 30m ./... ; \
 		rc=$$?; [ "$(KEEP_RUNTIME)" = 1 ] || { hack/registry.sh down; hack/runtime.sh down; }; exit $$rc
 
 bench: build

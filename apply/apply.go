@@ -113,6 +113,9 @@ type executor struct {
 	mu     sync.Mutex
 	result Result
 	failed map[string]bool // pod names that failed or were skipped
+	// removed holds the outcome of removing replaced pods' old sandboxes
+	// ahead of a network change.
+	removed map[string]error
 }
 
 // Execute runs the plan. It returns when every step has finished, failed or
@@ -127,7 +130,7 @@ func Execute(ctx context.Context, plan *planner.Plan, rt Runtime, opts Options) 
 	if opts.TmpfsRoot == "" {
 		opts.TmpfsRoot = tmpfs.DefaultRoot
 	}
-	x := &executor{rt: rt, stack: plan.Stack, opts: opts, failed: map[string]bool{}}
+	x := &executor{rt: rt, stack: plan.Stack, opts: opts, failed: map[string]bool{}, removed: map[string]error{}}
 
 	var destroys []*planner.PodChange
 	var levels [][]*planner.PodChange
@@ -145,13 +148,55 @@ func Execute(ctx context.Context, plan *planner.Plan, rt Runtime, opts Options) 
 		levels[pc.Level] = append(levels[pc.Level], pc)
 	}
 
-	x.writeFiles(plan.Files) // mirrors first: the pulls below may need them
+	// The runtime tears a pod's network down with the configuration of the
+	// moment, and sets new pods up with it: so the pods that go (destroyed,
+	// or replaced) leave before the network files change, and the pods that
+	// come are created after.
+	var mirrors, netWrites, netRemovals []*planner.FileChange
+	for _, fc := range plan.Files {
+		switch {
+		case fc.Kind != "network":
+			mirrors = append(mirrors, fc)
+		case fc.Action == planner.Destroy:
+			netRemovals = append(netRemovals, fc)
+		default:
+			netWrites = append(netWrites, fc)
+		}
+	}
+	x.writeFiles(mirrors) // first: the pulls below may need them
 	x.ensureImages(ctx, plan.Images)
 	x.parallel(ctx, destroys, x.destroyPod)
+	if len(netWrites) > 0 || len(netRemovals) > 0 {
+		var replaced []*planner.PodChange
+		for _, level := range levels {
+			for _, pc := range level {
+				if pc.Action == planner.Replace {
+					replaced = append(replaced, pc)
+				}
+			}
+		}
+		var g errgroup.Group
+		g.SetLimit(x.opts.Parallelism)
+		for _, pc := range replaced {
+			g.Go(func() error { x.removeOld(ctx, pc); return nil })
+		}
+		_ = g.Wait()
+		x.writeFiles(netRemovals)
+		x.writeFiles(netWrites)
+	}
 	for _, level := range levels {
 		x.parallel(ctx, level, x.convergePod)
 	}
 	return &x.result
+}
+
+// removeOld removes a replaced pod's old sandbox ahead of its level, and
+// remembers the outcome for the pod's own step, which reports it.
+func (x *executor) removeOld(ctx context.Context, pc *planner.PodChange) {
+	err := x.removeSandbox(ctx, pc)
+	x.mu.Lock()
+	x.removed[pc.Name] = err
+	x.mu.Unlock()
 }
 
 func podHasWork(pc *planner.PodChange) bool {
@@ -285,7 +330,14 @@ func (x *executor) writeFiles(files []*planner.FileChange) {
 		case planner.Create, planner.Update:
 			err = hostsfile.Write(fc.Path, fc.Content)
 		case planner.Destroy:
-			err = hostsfile.Remove(fc.Path)
+			if fc.Kind == "network" {
+				// The conf dir itself is the runtime's: only the file goes.
+				if err = os.Remove(fc.Path); errors.Is(err, os.ErrNotExist) {
+					err = nil
+				}
+			} else {
+				err = hostsfile.Remove(fc.Path)
+			}
 		default:
 			continue
 		}
@@ -361,7 +413,13 @@ func (x *executor) convergePod(ctx context.Context, pc *planner.PodChange) (stri
 	}
 	switch pc.Action {
 	case planner.Replace:
-		if err := x.removeSandbox(ctx, pc); err != nil {
+		x.mu.Lock()
+		err, done := x.removed[pc.Name]
+		x.mu.Unlock()
+		if !done {
+			err = x.removeSandbox(ctx, pc)
+		}
+		if err != nil {
 			return "", fmt.Errorf("remove the old sandbox: %w", err)
 		}
 		fallthrough

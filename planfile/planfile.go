@@ -23,14 +23,15 @@ const FormatVersion = 1
 
 // File is the content of a plan file.
 type File struct {
-	FormatVersion int      `json:"format_version"`
-	Dir           string   `json:"dir"`
-	Stack         string   `json:"stack"`
-	Address       string   `json:"address"`
-	VarFiles      []string `json:"var_files,omitempty"`
-	AllowReplace  bool     `json:"allow_replace,omitempty"`
-	Adopt         bool     `json:"adopt,omitempty"`
-	PruneImages   bool     `json:"prune_images,omitempty"`
+	FormatVersion          int      `json:"format_version"`
+	Dir                    string   `json:"dir"`
+	Stack                  string   `json:"stack"`
+	Address                string   `json:"address"`
+	VarFiles               []string `json:"var_files,omitempty"`
+	AllowReplace           bool     `json:"allow_replace,omitempty"`
+	Adopt                  bool     `json:"adopt,omitempty"`
+	PruneImages            bool     `json:"prune_images,omitempty"`
+	ReplaceOnNetworkChange bool     `json:"replace_on_network_change,omitempty"`
 	// Desired and Observed are the digests the plan was made from.
 	Desired  string          `json:"desired"`
 	Observed string          `json:"observed"`

@@ -23,6 +23,9 @@ type Options struct {
 	Adopt bool
 	// PruneImages removes images the stack's image blocks once declared.
 	PruneImages bool
+	// ReplaceOnNetworkChange replaces running pods when the stack's network
+	// changes, so that they get the new one.
+	ReplaceOnNetworkChange bool
 }
 
 // LongStopTimeout is the grace period from which a plan warns that stopping
@@ -63,6 +66,7 @@ func Diff(cfg *spec.Config, snap *Snapshot, opts Options) *Plan {
 			plan.Pods = append(plan.Pods, destroyPod(obs, dup, "an older sandbox of the same pod, left by an interrupted apply", plan))
 		}
 	}
+	diffNetworks(cfg, snap, opts, plan) // last: it may replace pods decided above
 	return plan
 }
 

@@ -2,7 +2,13 @@ package planner
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
 
@@ -13,6 +19,8 @@ import (
 // FileChange is the decision for one file berth manages on the host: a
 // mirror's hosts.toml.
 type FileChange struct {
+	// Kind is "mirror" (a hosts.toml) or "network" (a CNI conflist).
+	Kind    string   `json:"kind"`
 	Address string   `json:"address"`
 	Action  Action   `json:"action"`
 	Reasons []string `json:"reasons,omitempty"`
@@ -54,7 +62,7 @@ func diffMirrors(cfg *spec.Config, snap *Snapshot, opts Options, plan *Plan) {
 	for _, m := range cfg.Mirrors {
 		declared[m.Host] = true
 		want := hostsfile.Render(stack, m)
-		fc := &FileChange{Address: "mirror." + m.Host, Path: hostsfile.Path(snap.CertsDir, m.Host), Content: want, Action: NoOp}
+		fc := &FileChange{Kind: "mirror", Address: "mirror." + m.Host, Path: hostsfile.Path(snap.CertsDir, m.Host), Content: want, Action: NoOp}
 		have := snap.Mirrors[m.Host]
 		switch {
 		case have == nil:
@@ -81,7 +89,7 @@ func diffMirrors(cfg *spec.Config, snap *Snapshot, opts Options, plan *Plan) {
 		if f.Stack != stack || declared[host] {
 			continue
 		}
-		plan.Files = append(plan.Files, &FileChange{Address: "mirror." + host, Action: Destroy, Path: f.Path,
+		plan.Files = append(plan.Files, &FileChange{Kind: "mirror", Address: "mirror." + host, Action: Destroy, Path: f.Path,
 			Reasons: []string{"not in the configuration"}, Diff: unified(f.Path, f.Content, nil)})
 	}
 }
@@ -92,4 +100,133 @@ func unified(path string, before, after []byte) string {
 		FromFile: path, ToFile: path, Context: 3,
 	})
 	return d
+}
+
+// NetworkFile is a CNI configuration found in the runtime's conf dir.
+type NetworkFile struct {
+	Path    string
+	Name    string // the network's name in the file
+	Content []byte
+	// Stack is the stack that wrote it; "" when berth did not.
+	Stack string
+}
+
+// ObserveNetworks reads the CNI configurations of the runtime's conf dir.
+func ObserveNetworks(snap *Snapshot, confDir string) error {
+	snap.CNIConfDir = confDir
+	snap.Networks = nil
+	if confDir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(confDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read networks in %s: %w", confDir, err)
+	}
+	for _, e := range entries {
+		ext := filepath.Ext(e.Name())
+		if e.IsDir() || (ext != ".conflist" && ext != ".conf" && ext != ".json") {
+			continue
+		}
+		path := filepath.Join(confDir, e.Name())
+		content, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var marker map[string]any
+		_ = json.Unmarshal(content, &marker)
+		stack, _ := marker[spec.NetworkStackKey].(string)
+		name, _ := marker["name"].(string)
+		snap.Networks = append(snap.Networks, &NetworkFile{Path: path, Name: name, Content: content, Stack: stack})
+	}
+	sort.Slice(snap.Networks, func(i, j int) bool { return snap.Networks[i].Path < snap.Networks[j].Path })
+	return nil
+}
+
+// NetworkPath is where a stack's network is written: early in lexical
+// order, since the runtime gives pods the first network of its conf dir.
+func NetworkPath(confDir, stack string) string {
+	return filepath.Join(confDir, "10-berth-"+stack+".conflist")
+}
+
+// diffNetworks decides the stack's CNI conflist, like diffMirrors does
+// hosts.toml files, and what happens to the pods already running on the
+// network it changes.
+func diffNetworks(cfg *spec.Config, snap *Snapshot, opts Options, plan *Plan) {
+	stack := snap.Stack
+	if len(cfg.Networks) > 0 && snap.CNIConfDir == "" {
+		plan.Errors = append(plan.Errors, "a network is declared, but the runtime's CNI conf dir is unknown. Set cni_conf_dir in the berth block.")
+		return
+	}
+	changed := false
+	path := ""
+	if len(cfg.Networks) > 0 {
+		n := cfg.Networks[0]
+		path = NetworkPath(snap.CNIConfDir, stack)
+		want, err := n.Conflist(stack)
+		if err != nil {
+			plan.Errors = append(plan.Errors, fmt.Sprintf("network.%s: %v", n.Name, err))
+			return
+		}
+		fc := &FileChange{Kind: "network", Address: "network." + n.Name, Path: path, Content: want, Action: NoOp}
+		var have *NetworkFile
+		for _, f := range snap.Networks {
+			if f.Path == path {
+				have = f
+			}
+		}
+		switch {
+		case have == nil:
+			fc.Action, fc.Diff = Create, unified(path, nil, want)
+		case have.Stack != stack && !opts.Adopt:
+			plan.Errors = append(plan.Errors, fmt.Sprintf("%s: %s exists and this stack did not write it. Rerun with --adopt to take it over, or rename the stack.", fc.Address, path))
+			return
+		case !bytes.Equal(have.Content, want):
+			fc.Action, fc.Diff = Update, unified(path, have.Content, want)
+			fc.Reasons = []string{"the file differs from the network block"}
+		}
+		changed = fc.Action != NoOp
+		plan.Files = append(plan.Files, fc)
+		if len(snap.Networks) > 0 && snap.Networks[0].Path < path && snap.Networks[0].Path != path {
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s sorts after %s, and the runtime gives pods the first network of %s: pods will not get network %q until that file goes or sorts later",
+				filepath.Base(path), filepath.Base(snap.Networks[0].Path), snap.CNIConfDir, n.Name))
+		}
+	}
+	for _, f := range snap.Networks {
+		if f.Stack == stack && f.Path != path {
+			changed = true
+			plan.Files = append(plan.Files, &FileChange{Kind: "network", Address: "network." + f.Name,
+				Action: Destroy, Path: f.Path, Reasons: []string{"not in the configuration"}, Diff: unified(f.Path, f.Content, nil)})
+		}
+	}
+	if changed {
+		networkChanged(plan, opts)
+	}
+}
+
+// networkChanged deals with the running pods of a stack whose network
+// changes: they keep the old one until replaced, which the user may ask for.
+func networkChanged(plan *Plan, opts Options) {
+	var keep []string
+	for _, pc := range plan.Pods {
+		if pc.Action != NoOp || pc.Actual == nil {
+			continue
+		}
+		if !opts.ReplaceOnNetworkChange {
+			keep = append(keep, pc.Address)
+			continue
+		}
+		pc.Action, pc.Reasons = Replace, []string{"the pod network changed (--replace-on-network-change)"}
+		pc.Containers = nil
+		for _, c := range pc.Desired.Containers {
+			pc.Containers = append(pc.Containers, &ContainerChange{Address: pc.Address + ".container." + c.Name, Name: c.Name,
+				Action: Create, Init: c.Init, Image: c.Image, Desired: c, StopTimeout: spec.Duration(c.StopTimeout)})
+		}
+	}
+	if len(keep) > 0 {
+		plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s keep their current network until they are replaced; rerun with --replace-on-network-change to replace them now. "+
+			"(The runtime tears a pod's network down with the configuration of the moment, so removing such a pod later can fail.)", strings.Join(keep, ", ")))
+	}
 }

@@ -51,6 +51,10 @@ type Snapshot struct {
 	// RemoteDigests are what the registries say the pull = "always" tags
 	// name now, by normalised reference; filled by the caller.
 	RemoteDigests map[string]string
+	// CNIConfDir is where the runtime reads pod networks; Networks are the
+	// configurations found there, in lexical order.
+	CNIConfDir string
+	Networks   []*NetworkFile
 	// CertsDir is where the runtime reads hosts.toml files; "" for none.
 	CertsDir string
 	// Mirrors are the hosts.toml files found there, by host.

@@ -1,6 +1,7 @@
 package preflight
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -40,4 +41,22 @@ func PodNetwork(confDir string) (file string, portmap bool, err error) {
 		}
 	}
 	return file, false, nil
+}
+
+// ValidateNetwork checks a conflist the way the runtime will load it: valid
+// JSON, and every plugin present in binDirs in a version that supports the
+// list's CNI version.
+func ValidateNetwork(ctx context.Context, conflist []byte, binDirs []string) error {
+	list, err := libcni.ConfListFromBytes(conflist)
+	if err != nil {
+		return fmt.Errorf("invalid CNI configuration: %w", err)
+	}
+	if len(binDirs) == 0 {
+		return fmt.Errorf("the runtime does not say where its CNI plugins are, so the network cannot be checked")
+	}
+	cni := libcni.NewCNIConfig(binDirs, nil)
+	if _, err := cni.ValidateNetworkList(ctx, list); err != nil {
+		return fmt.Errorf("the runtime could not use this network: %w (plugins are looked for in %s)", err, strings.Join(binDirs, ", "))
+	}
+	return nil
 }

@@ -30,6 +30,9 @@ type Host struct {
 	// maps host ports; nil skips the check. It is called only when a pod
 	// with ports is about to be created.
 	PodNetwork func() (file string, portmap bool, err error)
+	// ValidateNetwork checks a conflist the plan would write (see the
+	// function of that name); nil skips the check.
+	ValidateNetwork func(conflist []byte) error
 }
 
 // DefaultHost reads the real machine.
@@ -50,6 +53,13 @@ func Check(plan *planner.Plan, h Host) Result {
 	var cdiNames []string
 	cdiUsers := map[string]string{}
 	checkPorts(&r, plan, h)
+	for _, fc := range plan.Files {
+		if fc.Kind == "network" && (fc.Action == planner.Create || fc.Action == planner.Update) && h.ValidateNetwork != nil {
+			if err := h.ValidateNetwork(fc.Content); err != nil {
+				r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", fc.Address, err))
+			}
+		}
+	}
 	for _, pc := range plan.Pods {
 		for _, cc := range pc.Containers {
 			if cc.Desired == nil || (cc.Action != planner.Create && cc.Action != planner.Replace && cc.Action != planner.Restart) {

@@ -260,7 +260,7 @@ type JSONChange struct {
 	Reasons []string              `json:"reasons"`
 	Fields  []planner.FieldChange `json:"fields"`
 	Pull    bool                  `json:"pull,omitempty"`
-	// Path and Diff describe a host file's change (type "mirror").
+	// Path and Diff describe a host file's change (type "mirror" or "network").
 	Path string `json:"path,omitempty"`
 	Diff string `json:"diff,omitempty"`
 }
@@ -278,7 +278,7 @@ func ToJSON(plan *planner.Plan) JSONPlan {
 	}
 	for _, fc := range plan.Files {
 		if fc.Action != planner.NoOp {
-			out.Changes = append(out.Changes, JSONChange{Address: fc.Address, Type: "mirror", Action: fc.Action, Reasons: nonNil(fc.Reasons),
+			out.Changes = append(out.Changes, JSONChange{Address: fc.Address, Type: fc.Kind, Action: fc.Action, Reasons: nonNil(fc.Reasons),
 				Fields: []planner.FieldChange{}, Path: fc.Path, Diff: fc.Diff})
 		}
 	}

@@ -138,21 +138,27 @@ func (c *Client) Status(ctx context.Context) (*cri.StatusResponse, error) {
 	return resp, nil
 }
 
-// CNIConfDir is the directory the CRI plugin reads pod networks from.
-func (c *Client) CNIConfDir(ctx context.Context) (string, error) {
+// CNIDirs are where the CRI plugin reads pod networks and finds plugins.
+func (c *Client) CNIDirs(ctx context.Context) (confDir string, binDirs []string, err error) {
 	st, err := c.Status(ctx)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	var config struct {
 		CNI struct {
-			ConfDir string `json:"confDir"`
+			ConfDir string   `json:"confDir"`
+			BinDirs []string `json:"binDirs"`
+			BinDir  string   `json:"binDir"`
 		} `json:"cni"`
 	}
 	if err := json.Unmarshal([]byte(st.Info["config"]), &config); err != nil || config.CNI.ConfDir == "" {
-		return "", fmt.Errorf("the runtime does not report its CNI conf dir")
+		return "", nil, fmt.Errorf("the runtime does not report its CNI directories")
 	}
-	return config.CNI.ConfDir, nil
+	binDirs = config.CNI.BinDirs
+	if config.CNI.BinDir != "" {
+		binDirs = append(binDirs, config.CNI.BinDir)
+	}
+	return config.CNI.ConfDir, binDirs, nil
 }
 
 // Deprecation is a deprecated setting or feature the runtime reports.

@@ -84,25 +84,16 @@ func ConfigFiles(dir string) ([]string, error) {
 	return files, nil
 }
 
-// futureBlocks are parts of the language this version of berth does not
-// implement yet; naming them gives a clearer error than "unsupported".
-var futureBlocks = []string{"network"}
-
-var rootSchema = func() *hcl.BodySchema {
-	s := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
-		{Type: "berth"},
-		{Type: "variable", LabelNames: []string{"name"}},
-		{Type: "locals"},
-		{Type: "pod", LabelNames: []string{"name"}},
-		{Type: "mirror", LabelNames: []string{"host"}},
-		{Type: "registry", LabelNames: []string{"host"}},
-		{Type: "image", LabelNames: []string{"ref"}},
-	}}
-	for _, t := range futureBlocks {
-		s.Blocks = append(s.Blocks, hcl.BlockHeaderSchema{Type: t, LabelNames: []string{"name"}})
-	}
-	return s
-}()
+var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
+	{Type: "berth"},
+	{Type: "variable", LabelNames: []string{"name"}},
+	{Type: "locals"},
+	{Type: "pod", LabelNames: []string{"name"}},
+	{Type: "mirror", LabelNames: []string{"host"}},
+	{Type: "registry", LabelNames: []string{"host"}},
+	{Type: "image", LabelNames: []string{"ref"}},
+	{Type: "network", LabelNames: []string{"name"}},
+}}
 
 // Load reads and evaluates the configuration in dir. The returned Config is
 // nil when there are errors.
@@ -137,7 +128,7 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 	content, d := hcl.MergeFiles(files).Content(rootSchema)
 	diags = append(diags, d...)
 
-	var berthBlocks, varBlocks, localBlocks, podBlocks, mirrorBlocks, registryBlocks, imageBlocks []*hcl.Block
+	var berthBlocks, varBlocks, localBlocks, podBlocks, mirrorBlocks, registryBlocks, imageBlocks, networkBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "berth":
@@ -154,13 +145,8 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 			registryBlocks = append(registryBlocks, b)
 		case "image":
 			imageBlocks = append(imageBlocks, b)
-		default:
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  fmt.Sprintf("%q blocks are not supported yet", b.Type),
-				Detail:   fmt.Sprintf("This version of berth does not implement %q blocks. Remove the block, or upgrade berth.", b.Type),
-				Subject:  b.DefRange.Ptr(),
-			})
+		case "network":
+			networkBlocks = append(networkBlocks, b)
 		}
 	}
 
@@ -190,6 +176,8 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 	cfg.Registries, d = decodeRegistries(ctx, registryBlocks)
 	diags = append(diags, d...)
 	cfg.Images, d = decodeImages(ctx, abs, imageBlocks)
+	diags = append(diags, d...)
+	cfg.Networks, d = decodeNetworks(ctx, networkBlocks)
 	diags = append(diags, d...)
 	if diags.HasErrors() {
 		return nil, diags

@@ -115,13 +115,9 @@ func TestLoadDirectory(t *testing.T) {
 			wantDiags: []diagWant{{summary: "Unclosed configuration block", detail: "no closing brace", file: "d.hcl", at: "container"}},
 		},
 		{
-			name: "future top-level blocks are rejected",
-			mutate: func(t *testing.T, fs files) {
-				fs["d.hcl"] = "network \"berth\" {}\n"
-			},
-			wantDiags: []diagWant{
-				{summary: `"network" blocks are not supported yet`, detail: "Remove the block", file: "d.hcl", at: "network"},
-			},
+			name:      "a network without a subnet",
+			mutate:    func(t *testing.T, fs files) { fs["d.hcl"] = "network \"berth\" {}\n" },
+			wantDiags: []diagWant{{summary: "Invalid subnet", detail: `network "berth" needs a subnet in CIDR form`, file: "d.hcl", at: "network"}},
 		},
 		{
 			name:      "unknown top-level block suggests the right one",

@@ -30,6 +30,8 @@ type Config struct {
 	Registries []*Registry
 	// Images must be present, in declaration order.
 	Images []*Image
+	// Networks: at most one, the pod network the stack writes.
+	Networks []*Network
 }
 
 // Berth holds the settings of the optional top-level berth block.

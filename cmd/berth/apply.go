@@ -27,6 +27,7 @@ type convergeOptions struct {
 	allowReplace bool
 	adopt        bool
 	pruneImages  bool
+	replaceNet   bool
 	lockTimeout  time.Duration
 	destroy      bool
 	// saved is the plan file being applied, if any.
@@ -60,7 +61,7 @@ since it was made. Pass the same --var options as to plan.`,
 				if err != nil {
 					return err
 				}
-				opts.saved, opts.autoApprove, opts.allowReplace, opts.adopt, opts.pruneImages = saved, true, saved.AllowReplace, saved.Adopt, saved.PruneImages
+				opts.saved, opts.autoApprove, opts.allowReplace, opts.adopt, opts.pruneImages, opts.replaceNet = saved, true, saved.AllowReplace, saved.Adopt, saved.PruneImages, saved.ReplaceOnNetworkChange
 				target = saved.Dir
 				if len(v.varFiles) == 0 {
 					v.varFiles = saved.VarFiles
@@ -94,6 +95,7 @@ since it was made. Pass the same --var options as to plan.`,
 	cmd.Flags().BoolVar(&opts.allowReplace, "allow-replace", false, "allow replacing pods that set prevent_replace")
 	cmd.Flags().BoolVar(&opts.adopt, "adopt", false, "take over mirror files that berth did not write")
 	cmd.Flags().BoolVar(&opts.pruneImages, "prune-images", false, "remove images the stack's image blocks no longer declare")
+	cmd.Flags().BoolVar(&opts.replaceNet, "replace-on-network-change", false, "replace running pods when the stack's network changes")
 	return cmd
 }
 
@@ -146,7 +148,8 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 	}
 	defer lk.Release()
 
-	plan, err := decide(ctx, rt, cfg, planner.Options{AllowReplace: opts.allowReplace, Adopt: opts.adopt, PruneImages: opts.pruneImages, RuntimeSocket: socketPath(address)})
+	plan, err := decide(ctx, rt, cfg, planner.Options{AllowReplace: opts.allowReplace, Adopt: opts.adopt, PruneImages: opts.pruneImages,
+		ReplaceOnNetworkChange: opts.replaceNet, RuntimeSocket: socketPath(address)})
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ func newPlanCommand(g *globals) *cobra.Command {
 		allowReplace bool
 		adopt        bool
 		prune        bool
+		replaceNet   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "plan [DIR]",
@@ -41,7 +42,7 @@ Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 				return err
 			}
 			address := g.resolveAddress(cfg)
-			plan, err := g.makePlan(cmd.Context(), cfg, address, planner.Options{AllowReplace: allowReplace, Adopt: adopt, PruneImages: prune, RuntimeSocket: socketPath(address)})
+			plan, err := g.makePlan(cmd.Context(), cfg, address, planner.Options{AllowReplace: allowReplace, Adopt: adopt, PruneImages: prune, ReplaceOnNetworkChange: replaceNet, RuntimeSocket: socketPath(address)})
 			if err != nil {
 				return err
 			}
@@ -57,7 +58,7 @@ Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 			}
 			if out != "" {
 				f := &planfile.File{Dir: cfg.Dir, Stack: cfg.Berth.Stack, Address: address, VarFiles: v.varFiles,
-					AllowReplace: allowReplace, Adopt: adopt, PruneImages: prune, Desired: planner.DesiredDigest(cfg), Observed: plan.Observed, Plan: render.ToJSON(plan)}
+					AllowReplace: allowReplace, Adopt: adopt, PruneImages: prune, ReplaceOnNetworkChange: replaceNet, Desired: planner.DesiredDigest(cfg), Observed: plan.Observed, Plan: render.ToJSON(plan)}
 				if err := planfile.Write(out, f); err != nil {
 					return fmt.Errorf("save the plan: %w", err)
 				}
@@ -78,6 +79,7 @@ Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 	cmd.Flags().BoolVar(&allowReplace, "allow-replace", false, "allow replacing pods that set prevent_replace")
 	cmd.Flags().BoolVar(&adopt, "adopt", false, "take over mirror files that berth did not write")
 	cmd.Flags().BoolVar(&prune, "prune-images", false, "remove images the stack's image blocks no longer declare")
+	cmd.Flags().BoolVar(&replaceNet, "replace-on-network-change", false, "replace running pods when the stack's network changes")
 	return cmd
 }
 
@@ -118,18 +120,25 @@ func decide(ctx context.Context, rt *runtime.Client, cfg *spec.Config, opts plan
 			return nil, err
 		}
 	}
+	confDir, binDirs, cniErr := rt.CNIDirs(ctx)
+	if cfg.Berth.CNIConfDir != "" {
+		confDir = cfg.Berth.CNIConfDir
+	}
+	if err := planner.ObserveNetworks(snap, confDir); err != nil {
+		return nil, err
+	}
 	var warnings []string
 	snap.RemoteDigests, warnings = remoteDigests(ctx, rt, cfg, certsDir)
 	plan := planner.Diff(cfg, snap, opts)
 	plan.Warnings = append(plan.Warnings, warnings...)
 	host := preflight.DefaultHost()
 	host.PodNetwork = func() (string, bool, error) {
-		confDir, err := rt.CNIConfDir(ctx)
-		if err != nil {
-			return "", false, err
+		if len(binDirs) == 0 && confDir == "" {
+			return "", false, cniErr
 		}
 		return preflight.PodNetwork(confDir)
 	}
+	host.ValidateNetwork = func(conflist []byte) error { return preflight.ValidateNetwork(ctx, conflist, binDirs) }
 	pf := preflight.Check(plan, host)
 	plan.Errors = append(plan.Errors, pf.Errors...)
 	plan.Warnings = append(plan.Warnings, pf.Warnings...)
