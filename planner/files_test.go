@@ -119,3 +119,58 @@ func TestMirrorsWithoutCertsDir(t *testing.T) {
 		t.Fatalf("errors = %q", p.Errors)
 	}
 }
+
+func planNetworks(t *testing.T, rt *fake.Runtime, confDir, src string, opts planner.Options) *planner.Plan {
+	t.Helper()
+	cfg := spectest.Load(t, src)
+	snap, err := planner.Observe(context.Background(), rt, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := planner.ObserveNetworks(snap, confDir); err != nil {
+		t.Fatal(err)
+	}
+	return planner.Diff(cfg, snap, opts)
+}
+
+func TestNetworks(t *testing.T) {
+	confDir := t.TempDir()
+	os.WriteFile(filepath.Join(confDir, "05-other.conflist"), []byte(`{"cniVersion":"1.0.0","name":"other","plugins":[{"type":"bridge"}]}`), 0o644)
+	const pod = "pod \"web\" {\n  container \"main\" { image = \"docker.io/library/busybox:1.36\" }\n}\n"
+	const net = "berth { stack = \"test\" }\nnetwork \"lan\" {\n  subnet = \"10.88.0.0/16\"\n}\n"
+	rt := fake.New("docker.io/library/busybox:1.36")
+	converge(t, rt, spectest.Load(t, "berth { stack = \"test\" }\n"+pod))
+
+	p := planNetworks(t, rt, confDir, net+pod, planner.Options{})
+	if got := fileActions(p); len(got) != 1 || got[0] != "network.lan create" {
+		t.Fatalf("changes %v", got)
+	}
+	if w := strings.Join(p.Warnings, "\n"); !strings.Contains(w, "10-berth-test.conflist sorts after 05-other.conflist") || !strings.Contains(w, "pod.web keep their current network") {
+		t.Errorf("warnings:\n%s", w)
+	}
+	if got := changes(p); len(got) != 0 {
+		t.Errorf("pods changed without --replace-on-network-change: %v", got)
+	}
+	p = planNetworks(t, rt, confDir, net+pod, planner.Options{ReplaceOnNetworkChange: true})
+	if got := changes(p); len(got) != 1 || got[0] != "pod.web replace" {
+		t.Errorf("with --replace-on-network-change: %v", got)
+	}
+	writeAll(t, p)
+	if p := planNetworks(t, rt, confDir, net+pod, planner.Options{}); p.HasChanges() {
+		t.Fatalf("plan after writing: %v", fileActions(p))
+	}
+	p = planNetworks(t, rt, confDir, strings.Replace(net, "10.88.0.0/16", "10.89.0.0/16", 1)+pod, planner.Options{})
+	if got := fileActions(p); len(got) != 1 || got[0] != "network.lan update" || !strings.Contains(p.Files[0].Diff, `+              "subnet": "10.89.0.0/16"`) {
+		t.Fatalf("changed subnet: %v\n%s", got, p.Files[0].Diff)
+	}
+	p = planNetworks(t, rt, confDir, "berth { stack = \"test\" }\n"+pod, planner.Options{})
+	if got := fileActions(p); len(got) != 1 || got[0] != "network.lan destroy" {
+		t.Fatalf("network removed: %v", got)
+	}
+	// Another stack's, or nobody's, file at the same path is refused.
+	os.WriteFile(planner.NetworkPath(confDir, "test"), []byte(`{"name":"x"}`), 0o644)
+	p = planNetworks(t, rt, confDir, net+pod, planner.Options{})
+	if len(p.Errors) != 1 || !strings.Contains(p.Errors[0], "this stack did not write it") {
+		t.Fatalf("errors %q", p.Errors)
+	}
+}
