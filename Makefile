@@ -59,8 +59,9 @@ test: lint build
 
 bench: build
 	hack/runtime.sh up
-	source $(RUNTIME_ENV) && BERTH_BIN=$(BERTH) $(GO) run ./bench $(BENCH_ARGS) ; \
-		rc=$$?; [ "$(KEEP_RUNTIME)" = 1 ] || hack/runtime.sh down; exit $$rc
+	hack/registry.sh up
+	source $(RUNTIME_ENV) && source $(REGISTRY_ENV) && BERTH_BIN=$(BERTH) $(GO) run ./bench $(BENCH_ARGS) ; \
+		rc=$$?; [ "$(KEEP_RUNTIME)" = 1 ] || { hack/registry.sh down; hack/runtime.sh down; }; exit $$rc
 
 clean:
 	rm -rf bin

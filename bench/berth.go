@@ -57,28 +57,42 @@ type result struct {
 	stdout, stderr string
 	// calls are the CRI calls the command logged at debug level, or nil.
 	calls map[string]int
-	// lead is when the first pod step was printed, or zero.
-	lead time.Duration
+	// lead is when the first pod (or image) step was printed, or zero;
+	// done when the last step's "complete after" line was, or zero.
+	lead, done time.Duration
 }
 
-// firstStep is the progress line apply and destroy print as a pod's step
-// begins ("pod.p000: Creating...").
-var firstStep = regexp.MustCompile(`(?m)^pod\.[a-z0-9-]+: [A-Z][a-z ]+\.\.\.$`)
+// firstStep is the progress line apply and destroy print as a pod's (or an
+// image's) step begins ("pod.p000: Creating...").
+var firstStep = regexp.MustCompile(`(?m)^(?:pod\.[a-z0-9-]+|image\.\S+): [A-Z][a-z ]+\.\.\.$`)
 
-// stepWatch keeps berth's stdout and notes when the first pod step
-// arrives: berth writes each progress line as it happens, so this splits a
-// run into its fixed cost and its pod work.
+// stepDone is the line a finished step prints ("pod.p000: Creation
+// complete after 1.2s").
+var stepDone = regexp.MustCompile(`(?m)^(?:pod\.[a-z0-9-]+|image\.\S+): [A-Z][a-z]+ complete after \S+`)
+
+// stepWatch keeps berth's stdout and notes when the first step arrives and
+// when the last one is complete: berth writes each progress line as it
+// happens, so this splits a run into its fixed cost, its pod (or image)
+// work, and what follows.
 // (The buffer is not embedded: its ReadFrom would let io.Copy bypass Write.)
 type stepWatch struct {
-	buf   bytes.Buffer
-	first time.Time
+	buf         bytes.Buffer
+	first, done time.Time
 }
 
 func (w *stepWatch) Write(p []byte) (int, error) {
 	from := max(0, w.buf.Len()-200) // a line may arrive in two writes
+	old := w.buf.Len() - from
 	n, err := w.buf.Write(p)
-	if w.first.IsZero() && firstStep.Match(w.buf.Bytes()[from:]) {
+	window := w.buf.Bytes()[from:]
+	if w.first.IsZero() && firstStep.Match(window) {
 		w.first = time.Now()
+	}
+	// Only a line that ends in this write counts, not one seen before.
+	for _, loc := range stepDone.FindAllIndex(window, -1) {
+		if loc[1] > old {
+			w.done = time.Now()
+		}
 	}
 	return n, err
 }
@@ -103,6 +117,9 @@ func (b *berth) mustRun(ctx context.Context, want int, args ...string) (*result,
 	r := &result{wall: time.Since(start), stdout: stdout.String(), stderr: stderr.String()}
 	if !stdout.first.IsZero() {
 		r.lead = stdout.first.Sub(start)
+	}
+	if !stdout.done.IsZero() {
+		r.done = stdout.done.Sub(start)
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()

@@ -12,9 +12,14 @@
 // with k8s.io/cri-api and grpc directly, not with berth's packages, so that
 // a bug or a cost in berth cannot hide in the baseline too.
 //
+// With -images it measures images instead (images.go): berth pulling a
+// fresh image of random data from the local mirror registry, and importing
+// it from an OCI archive, against ctr pulling and importing the same.
+//
 // Usage (see BENCHMARKS.md):
 //
 //	make bench BENCH_ARGS="-pods 50 -pairs 5 -markdown /tmp/bench.md"
+//	make bench BENCH_ARGS="-images -pairs 5"
 package main
 
 import (
@@ -57,6 +62,9 @@ type options struct {
 	workload    string
 	seccomp     bool
 	markdown    string
+	// images runs the image benchmark instead, of an image of imageMB MiB.
+	images  bool
+	imageMB int
 }
 
 func main() {
@@ -68,8 +76,14 @@ func main() {
 	flag.StringVar(&o.workload, "workload", "sleep", `container command: "sleep" (sleep 3600, the issue's workload) or "trap" (a shell that exits on SIGTERM)`)
 	flag.BoolVar(&o.seccomp, "seccomp", true, "baseline containers ask for the runtime's default seccomp profile, as berth's do; false makes the baseline a plain loop without one")
 	flag.StringVar(&o.markdown, "markdown", "", "also write the results as a Markdown section to FILE")
+	flag.BoolVar(&o.images, "images", false, "run only the image benchmark: berth's pull and import of a fresh image against ctr's (needs hack/registry.sh's mirror)")
+	flag.IntVar(&o.imageMB, "image-mb", 48, "size of the image benchmark's random layer, in MiB")
 	flag.Parse()
-	if err := run(o); err != nil {
+	runner := run
+	if o.images {
+		runner = runImages
+	}
+	if err := runner(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

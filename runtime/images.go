@@ -91,10 +91,13 @@ func (c *Client) ImportImage(ctx context.Context, path, ref, platform string) er
 		return fmt.Errorf("import %s: the archive holds no image for %s", path, platforms.Format(platforms.DefaultSpec()))
 	}
 	// The archive names its image as it likes; the block names it ref.
-	img := images.Image{Name: ref, Target: imgs[0].Target}
+	// Labelled as CRI labels its own images; without it the CRI plugin
+	// adds a name of its own, which would keep the image when a prune
+	// removes ref.
+	img := images.Image{Name: ref, Target: imgs[0].Target, Labels: map[string]string{criManagedLabel: "managed"}}
 	if old, err := is.Get(ctx, ref); err == nil {
-		img.Labels = old.Labels // keep a pin
-		_, err = is.Update(ctx, img, "target")
+		maps.Copy(img.Labels, old.Labels) // keep a pin
+		_, err = is.Update(ctx, img, "target", "labels."+criManagedLabel)
 		if err != nil {
 			return fmt.Errorf("name the imported image %s: %w", ref, err)
 		}
@@ -207,8 +210,32 @@ func (c *Client) DeleteImageName(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("connect to containerd: %w", err)
 	}
-	if err := cl.ImageService().Delete(ctx, name); err != nil && !errdefs.IsNotFound(err) {
+	is := cl.ImageService()
+	img, err := is.Get(ctx, name)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("image %s: %w", name, err)
+	}
+	if err := is.Delete(ctx, name); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("delete image %s: %w", name, err)
+	}
+	// The CRI plugin names every image by its ID ("sha256:..."), too. When
+	// that is all that is left, it goes as well, or the content would stay.
+	all, err := is.List(ctx, fmt.Sprintf("target.digest==%s", img.Target.Digest))
+	if err != nil {
+		return fmt.Errorf("list the names of %s: %w", name, err)
+	}
+	for _, other := range all {
+		if !strings.HasPrefix(other.Name, "sha256:") {
+			return nil // another name still wants the image
+		}
+	}
+	for _, id := range all {
+		if err := is.Delete(ctx, id.Name); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete image %s: %w", id.Name, err)
+		}
 	}
 	return nil
 }
