@@ -223,6 +223,34 @@ func (c *Client) SandboxStatus(ctx context.Context, id string) (*cri.PodSandboxS
 	return resp.Status, nil
 }
 
+// SandboxNetNS is the path of a sandbox's network namespace, from the
+// runtime spec the CRI plugin reports verbosely.
+func (c *Client) SandboxNetNS(ctx context.Context, id string) (string, error) {
+	resp, err := c.runtime.PodSandboxStatus(ctx, &cri.PodSandboxStatusRequest{PodSandboxId: id, Verbose: true})
+	if err != nil {
+		return "", fmt.Errorf("sandbox %s status: %w", short(id), err)
+	}
+	var info struct {
+		RuntimeSpec struct {
+			Linux struct {
+				Namespaces []struct {
+					Type string `json:"type"`
+					Path string `json:"path"`
+				} `json:"namespaces"`
+			} `json:"linux"`
+		} `json:"runtimeSpec"`
+	}
+	if err := json.Unmarshal([]byte(resp.Info["info"]), &info); err != nil {
+		return "", fmt.Errorf("sandbox %s: the runtime reports no spec: %w", short(id), err)
+	}
+	for _, ns := range info.RuntimeSpec.Linux.Namespaces {
+		if ns.Type == "network" && ns.Path != "" {
+			return ns.Path, nil
+		}
+	}
+	return "", fmt.Errorf("sandbox %s has no network namespace of its own", short(id))
+}
+
 // RunSandbox creates and starts a pod sandbox.
 func (c *Client) RunSandbox(ctx context.Context, cfg *cri.PodSandboxConfig, handler string) (string, error) {
 	resp, err := c.runtime.RunPodSandbox(ctx, &cri.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})

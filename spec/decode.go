@@ -62,7 +62,7 @@ var containerSchema = &hcl.BodySchema{
 // notYet lists the pod and container settings of the language that this
 // version of berth parses but does not implement; using one is an error
 // rather than a setting silently ignored.
-var notYet = map[string]bool{"forward": true, "probe": true}
+var notYet = map[string]bool{"probe": true}
 
 // namePattern keeps pod and container names valid as CRI metadata names and
 // DNS labels.
@@ -87,6 +87,7 @@ func decodePods(ctx *hcl.EvalContext, dir string, blocks []*hcl.Block) ([]*Pod, 
 	}
 	diags = append(diags, checkDependencies(pods)...)
 	diags = append(diags, checkPorts(pods)...)
+	diags = append(diags, checkForwards(pods)...)
 	return pods, diags
 }
 
@@ -154,6 +155,10 @@ func decodePod(ctx *hcl.EvalContext, dir string, b *hcl.Block) (*Pod, hcl.Diagno
 				continue
 			}
 			p.Ports = append(p.Ports, port)
+		case "forward":
+			if f, ok := decodeForward(e, blk); ok {
+				p.Forwards = append(p.Forwards, f)
+			}
 		case "container":
 			c := decodeContainer(e, dir, blk, p.Restart)
 			if prev := p.Container(c.Name); prev != nil {

@@ -556,15 +556,23 @@ func TestDecodePods(t *testing.T) {
 			wantDiags: []diagWant{{summary: "hostname with host_network", detail: "cannot set a hostname without a private UTS namespace", file: "web.hcl", at: "web-host"}},
 		},
 		{
-			name: "pod-level not-yet blocks",
+			name: "forwards",
 			mutate: func(t *testing.T, fs files) {
-				fs.replace(t, "db.hcl", "  container", `  forward "rdp" {
-    port = 3389
-  }
-  container`)
+				fs.replace(t, "db.hcl", "  container", "  forward \"pg\" {\n    port = 5432\n    listen = \"127.0.0.1:15432\"\n  }\n  container")
+			},
+			want: func(pods []*Pod) []*Pod {
+				pods[0].Forwards = []Forward{{Name: "pg", Port: 5432, Listen: "127.0.0.1:15432"}}
+				return pods
+			},
+		},
+		{
+			name: "invalid forwards",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "  container", "  forward \"a\" {\n    port = 70000\n    listen = \"127.0.0.1:1\"\n  }\n  forward \"b\" {\n    port = 1\n    listen = \"localhost:99\"\n  }\n  container")
 			},
 			wantDiags: []diagWant{
-				{summary: "Not supported yet", detail: `"forward" blocks are part of the berth language but not implemented`, file: "db.hcl", at: `forward "rdp"`},
+				{summary: "Invalid port", detail: "got 70000", file: "db.hcl", at: "70000"},
+				{summary: "Invalid listen", detail: `got "localhost:99"`, file: "db.hcl", at: "localhost:99"},
 			},
 		},
 		{

@@ -173,6 +173,9 @@ func stripRanges(cfg *Config) {
 		for i := range p.Ports {
 			p.Ports[i].DeclRange = hcl.Range{}
 		}
+		for i := range p.Forwards {
+			p.Forwards[i].DeclRange = hcl.Range{}
+		}
 		for _, c := range p.Containers {
 			c.DeclRange = hcl.Range{}
 			for i := range c.Devices {

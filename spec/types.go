@@ -91,6 +91,7 @@ type Pod struct {
 	PreventReplace bool
 	DNS            *DNS
 	Ports          []Port
+	Forwards       []Forward
 	Containers     []*Container
 
 	DeclRange hcl.Range

@@ -67,6 +67,7 @@ The configuration directory is the positional argument (default ".").`,
 		newDestroyCommand(g),
 		newStatusCommand(g),
 		newDoctorCommand(g),
+		newForwardCommand(g),
 		newVersionCommand(g),
 	)
 	return root

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/forward"
+)
+
+func newForwardCommand(g *globals) *cobra.Command {
+	var v varFlags
+	cmd := &cobra.Command{
+		Use:   "forward [DIR]",
+		Short: "Hold the configuration's forwards open, in the foreground",
+		Long: `forward listens on every forward block's listen address and relays each
+connection to the pod's port, dialled from inside the pod's network
+namespace. A replaced pod is found again on the next connection. Ctrl-C
+stops.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.loadConfig(dirArg(args), v)
+			if err != nil {
+				return err
+			}
+			var targets []forward.Target
+			for _, p := range cfg.Pods {
+				for _, f := range p.Forwards {
+					targets = append(targets, forward.Target{Address: fmt.Sprintf("pod.%s.forward.%s", p.Name, f.Name),
+						Stack: cfg.Berth.Stack, Pod: p.Name, Port: f.Port, Listen: f.Listen})
+				}
+			}
+			if len(targets) == 0 {
+				return fmt.Errorf("the configuration in %s declares no forward blocks", cfg.Dir)
+			}
+			ctx := cmd.Context()
+			rt, done, err := g.connect(ctx, g.resolveAddress(cfg))
+			if err != nil {
+				return err
+			}
+			defer done()
+			for _, t := range targets {
+				fmt.Fprintf(g.stdout, "Forwarding %s -> pod.%s:%d\n", t.Listen, t.Pod, t.Port)
+			}
+			fmt.Fprintln(g.stdout, "Ctrl-C stops.")
+			return forward.Serve(ctx, rt, targets, g.log)
+		},
+	}
+	v.register(cmd)
+	return cmd
+}
