@@ -11,9 +11,15 @@ import (
 	"time"
 )
 
-// berth forward relays connections into the pod's network namespace, and
+// berth forward relays connections into the pod, by either path, and
 // follows the pod when it is replaced.
 func TestForward(t *testing.T) {
+	for _, via := range []string{"netns", "cri"} {
+		t.Run(via, func(t *testing.T) { testForward(t, via) })
+	}
+}
+
+func testForward(t *testing.T, via string) {
 	s := newStack(t)
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	web := func(hostname, page string) string {
@@ -34,7 +40,7 @@ pod "web" {
 	s.write(web("one", "first"))
 	s.apply()
 
-	cmd := exec.Command(berthBin, "forward", s.dir)
+	cmd := exec.Command(berthBin, "forward", "--via", via, s.dir)
 	cmd.Env = append(os.Environ(), "BERTH_ADDRESS="+address, "BERTH_LOCK_DIR="+lockDir, "NO_COLOR=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

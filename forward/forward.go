@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -34,15 +35,37 @@ type Target struct {
 	Listen  string
 }
 
-// Finder finds pods and their network namespaces.
+// Finder finds pods, their network namespaces and streaming URLs.
 type Finder interface {
 	ListSandboxes(ctx context.Context, labels map[string]string) ([]*cri.PodSandbox, error)
 	SandboxNetNS(ctx context.Context, id string) (string, error)
+	PortForward(ctx context.Context, id string, port int32) (string, error)
+}
+
+// Path is how connections reach the pod.
+type Path string
+
+// The paths of a forward.
+const (
+	// Namespace dials from inside the pod's network namespace: fast, and
+	// needs root (setns).
+	Namespace Path = "netns"
+	// CRI goes through the runtime's streaming PortForward, as crictl
+	// port-forward does: slower, and works without root.
+	CRI Path = "cri"
+)
+
+// DefaultPath is the namespace path for root, the CRI path otherwise.
+func DefaultPath() Path {
+	if os.Geteuid() == 0 {
+		return Namespace
+	}
+	return CRI
 }
 
 // Serve listens on every target's address and forwards until ctx ends. It
 // returns an error only when a listener cannot be opened.
-func Serve(ctx context.Context, f Finder, targets []Target, log *slog.Logger) error {
+func Serve(ctx context.Context, f Finder, targets []Target, path Path, log *slog.Logger) error {
 	var lns []net.Listener
 	for _, t := range targets {
 		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", t.Listen)
@@ -56,7 +79,7 @@ func Serve(ctx context.Context, f Finder, targets []Target, log *slog.Logger) er
 	}
 	var wg sync.WaitGroup
 	for i, t := range targets {
-		fw := &forwarder{target: t, finder: f, log: log.With("forward", t.Address)}
+		fw := &forwarder{target: t, finder: f, path: path, log: log.With("forward", t.Address)}
 		wg.Add(1)
 		go func() { defer wg.Done(); fw.accept(ctx, lns[i]) }()
 	}
@@ -71,10 +94,12 @@ func Serve(ctx context.Context, f Finder, targets []Target, log *slog.Logger) er
 type forwarder struct {
 	target Target
 	finder Finder
+	path   Path
 	log    *slog.Logger
 
-	mu    sync.Mutex
-	netns string // cached; cleared when a dial through it fails
+	mu      sync.Mutex
+	sandbox string // cached; found again when a dial fails
+	netns   string
 }
 
 func (fw *forwarder) accept(ctx context.Context, ln net.Listener) {
@@ -107,10 +132,10 @@ func (fw *forwarder) handle(ctx context.Context, client net.Conn) {
 	}
 	defer upstream.Close()
 	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
+	pipe := func(dst io.Writer, src io.Reader) {
 		_, _ = io.Copy(dst, src) // TCP to TCP: the kernel splices
-		if tc, ok := dst.(*net.TCPConn); ok {
-			_ = tc.CloseWrite() // pass the half-close on
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite() // pass the half-close on
 		}
 		done <- struct{}{}
 	}
@@ -123,21 +148,28 @@ func (fw *forwarder) handle(ctx context.Context, client net.Conn) {
 	}
 }
 
-// dial connects to the target port inside the pod's network namespace,
-// finding the pod again when the cached namespace no longer answers.
-func (fw *forwarder) dial(ctx context.Context) (net.Conn, error) {
+// dial connects to the target port by the forward's path, finding the
+// pod again when the cached one no longer answers.
+func (fw *forwarder) dial(ctx context.Context) (io.ReadWriteCloser, error) {
 	for attempt := 0; attempt < 2; attempt++ {
-		path, err := fw.namespace(ctx, attempt > 0)
+		sandbox, netns, err := fw.find(ctx, attempt > 0)
 		if err != nil {
 			return nil, err
 		}
-		var conn net.Conn
-		err = ns.WithNetNSPath(path, func(ns.NetNS) error {
-			var d net.Dialer
-			var derr error
-			conn, derr = d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(fw.target.Port)))
-			return derr
-		})
+		var conn io.ReadWriteCloser
+		if fw.path == CRI {
+			var url string
+			if url, err = fw.finder.PortForward(ctx, sandbox, int32(fw.target.Port)); err == nil {
+				conn, err = dialCRI(ctx, url, fw.target.Port)
+			}
+		} else {
+			err = ns.WithNetNSPath(netns, func(ns.NetNS) error {
+				var d net.Dialer
+				c, derr := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(fw.target.Port)))
+				conn = c
+				return derr
+			})
+		}
 		if err == nil {
 			return conn, nil
 		}
@@ -148,17 +180,17 @@ func (fw *forwarder) dial(ctx context.Context) (net.Conn, error) {
 	return nil, errors.New("unreachable")
 }
 
-// namespace returns the pod's network namespace path, looked up again when
-// refresh is set or nothing is cached.
-func (fw *forwarder) namespace(ctx context.Context, refresh bool) (string, error) {
+// find returns the pod's sandbox and network namespace path, looked up
+// again when refresh is set or nothing is cached.
+func (fw *forwarder) find(ctx context.Context, refresh bool) (string, string, error) {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
-	if fw.netns != "" && !refresh {
-		return fw.netns, nil
+	if fw.sandbox != "" && !refresh {
+		return fw.sandbox, fw.netns, nil
 	}
 	sbs, err := fw.finder.ListSandboxes(ctx, map[string]string{runtime.LabelStack: fw.target.Stack, runtime.LabelPod: fw.target.Pod})
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	var newest *cri.PodSandbox
 	for _, sb := range sbs {
@@ -167,15 +199,17 @@ func (fw *forwarder) namespace(ctx context.Context, refresh bool) (string, error
 		}
 	}
 	if newest == nil {
-		return "", fmt.Errorf("pod %s of stack %s is not running", fw.target.Pod, fw.target.Stack)
+		return "", "", fmt.Errorf("pod %s of stack %s is not running", fw.target.Pod, fw.target.Stack)
 	}
-	path, err := fw.finder.SandboxNetNS(ctx, newest.Id)
-	if err != nil {
-		return "", err
+	path := ""
+	if fw.path != CRI {
+		if path, err = fw.finder.SandboxNetNS(ctx, newest.Id); err != nil {
+			return "", "", err
+		}
 	}
-	if path != fw.netns {
-		fw.log.Info("forwarding to the pod", "pod", fw.target.Pod, "sandbox", newest.Id[:12])
+	if newest.Id != fw.sandbox {
+		fw.log.Info("forwarding to the pod", "pod", fw.target.Pod, "sandbox", newest.Id[:12], "path", fw.path)
 	}
-	fw.netns = path
-	return path, nil
+	fw.sandbox, fw.netns = newest.Id, path
+	return fw.sandbox, path, nil
 }

@@ -251,6 +251,16 @@ func (c *Client) SandboxNetNS(ctx context.Context, id string) (string, error) {
 	return "", fmt.Errorf("sandbox %s has no network namespace of its own", short(id))
 }
 
+// PortForward asks the runtime for a streaming URL that forwards to port in
+// a sandbox (the path crictl port-forward takes).
+func (c *Client) PortForward(ctx context.Context, id string, port int32) (string, error) {
+	resp, err := c.runtime.PortForward(ctx, &cri.PortForwardRequest{PodSandboxId: id, Port: []int32{port}})
+	if err != nil {
+		return "", fmt.Errorf("port-forward to sandbox %s: %w", short(id), err)
+	}
+	return resp.Url, nil
+}
+
 // RunSandbox creates and starts a pod sandbox.
 func (c *Client) RunSandbox(ctx context.Context, cfg *cri.PodSandboxConfig, handler string) (string, error) {
 	resp, err := c.runtime.RunPodSandbox(ctx, &cri.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})

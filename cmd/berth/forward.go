@@ -9,14 +9,18 @@ import (
 )
 
 func newForwardCommand(g *globals) *cobra.Command {
-	var v varFlags
+	var (
+		v   varFlags
+		via string
+	)
 	cmd := &cobra.Command{
 		Use:   "forward [DIR]",
 		Short: "Hold the configuration's forwards open, in the foreground",
 		Long: `forward listens on every forward block's listen address and relays each
-connection to the pod's port, dialled from inside the pod's network
-namespace. A replaced pod is found again on the next connection. Ctrl-C
-stops.`,
+connection to the pod's port: dialled from inside the pod's network
+namespace (needs root), or through the runtime's streaming PortForward
+(--via cri, the default without root). A replaced pod is found again on
+the next connection. Ctrl-C stops.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := g.loadConfig(dirArg(args), v)
@@ -43,9 +47,18 @@ stops.`,
 				fmt.Fprintf(g.stdout, "Forwarding %s -> pod.%s:%d\n", t.Listen, t.Pod, t.Port)
 			}
 			fmt.Fprintln(g.stdout, "Ctrl-C stops.")
-			return forward.Serve(ctx, rt, targets, g.log)
+			path := forward.DefaultPath()
+			switch via {
+			case "":
+			case string(forward.Namespace), string(forward.CRI):
+				path = forward.Path(via)
+			default:
+				return usageErrorf("--via %q: use netns or cri", via)
+			}
+			return forward.Serve(ctx, rt, targets, path, g.log)
 		},
 	}
 	v.register(cmd)
+	cmd.Flags().StringVar(&via, "via", "", "how to reach pods: netns (dial inside the pod's network namespace; the default for root) or cri (the runtime's streaming PortForward)")
 	return cmd
 }
