@@ -16,10 +16,15 @@
 // fresh image of random data from the local mirror registry, and importing
 // it from an OCI archive, against ctr pulling and importing the same.
 //
+// With -net it measures networks instead (net.go): bulk throughput and
+// connection rate from the host into a pod's port through a host port,
+// berth forward (both of its paths) and the pod's IP directly.
+//
 // Usage (see BENCHMARKS.md):
 //
 //	make bench BENCH_ARGS="-pods 50 -pairs 5 -markdown /tmp/bench.md"
 //	make bench BENCH_ARGS="-images -pairs 5"
+//	make bench BENCH_ARGS="-net"
 package main
 
 import (
@@ -65,6 +70,13 @@ type options struct {
 	// images runs the image benchmark instead, of an image of imageMB MiB.
 	images  bool
 	imageMB int
+	// net runs the network benchmark instead: -pairs rounds of a netMB MiB
+	// transfer and netConns connections per path; netCRI adds berth
+	// forward's CRI path.
+	net      bool
+	netMB    int
+	netConns int
+	netCRI   bool
 }
 
 func main() {
@@ -78,10 +90,20 @@ func main() {
 	flag.StringVar(&o.markdown, "markdown", "", "also write the results as a Markdown section to FILE")
 	flag.BoolVar(&o.images, "images", false, "run only the image benchmark: berth's pull and import of a fresh image against ctr's (needs hack/registry.sh's mirror)")
 	flag.IntVar(&o.imageMB, "image-mb", 48, "size of the image benchmark's random layer, in MiB")
+	flag.BoolVar(&o.net, "net", false, "run only the network benchmark: host port, berth forward and the pod's IP; -pairs sets its rounds")
+	flag.IntVar(&o.netMB, "net-mb", 1024, "MiB per bulk transfer of the network benchmark")
+	flag.IntVar(&o.netConns, "net-conns", 500, "sequential connections per path and round of the network benchmark")
+	flag.BoolVar(&o.netCRI, "net-cri", true, "the network benchmark also measures berth forward --via cri (the runtime's streaming PortForward)")
 	flag.Parse()
 	runner := run
-	if o.images {
+	switch {
+	case o.images && o.net:
+		fmt.Fprintln(os.Stderr, "bench: -images and -net each run only their own benchmark; choose one")
+		os.Exit(2)
+	case o.images:
 		runner = runImages
+	case o.net:
+		runner = runNet
 	}
 	if err := runner(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

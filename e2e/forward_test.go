@@ -66,7 +66,7 @@ pod "web" {
 	}()
 	select {
 	case out := <-ready:
-		if !strings.Contains(out, "Forwarding "+listen+" -> pod.web:80") {
+		if !strings.Contains(out, "Forwarding "+listen+" -> pod.web:80 (via "+via+")") {
 			t.Fatalf("forward said:\n%s", out)
 		}
 	case <-time.After(20 * time.Second):

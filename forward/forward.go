@@ -63,9 +63,10 @@ func DefaultPath() Path {
 	return CRI
 }
 
-// Serve listens on every target's address and forwards until ctx ends. It
-// returns an error only when a listener cannot be opened.
-func Serve(ctx context.Context, f Finder, targets []Target, path Path, log *slog.Logger) error {
+// Serve listens on every target's address, calls listening (if not nil)
+// once all listeners are open, and forwards until ctx ends. It returns an
+// error only when a listener cannot be opened.
+func Serve(ctx context.Context, f Finder, targets []Target, path Path, log *slog.Logger, listening func()) error {
 	var lns []net.Listener
 	for _, t := range targets {
 		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", t.Listen)
@@ -76,6 +77,9 @@ func Serve(ctx context.Context, f Finder, targets []Target, path Path, log *slog
 			return fmt.Errorf("%s: listen on %s: %w", t.Address, t.Listen, err)
 		}
 		lns = append(lns, ln)
+	}
+	if listening != nil {
+		listening()
 	}
 	var wg sync.WaitGroup
 	for i, t := range targets {

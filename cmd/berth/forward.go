@@ -43,10 +43,6 @@ the next connection. Ctrl-C stops.`,
 				return err
 			}
 			defer done()
-			for _, t := range targets {
-				fmt.Fprintf(g.stdout, "Forwarding %s -> pod.%s:%d\n", t.Listen, t.Pod, t.Port)
-			}
-			fmt.Fprintln(g.stdout, "Ctrl-C stops.")
 			path := forward.DefaultPath()
 			switch via {
 			case "":
@@ -55,7 +51,12 @@ the next connection. Ctrl-C stops.`,
 			default:
 				return usageErrorf("--via %q: use netns or cri", via)
 			}
-			return forward.Serve(ctx, rt, targets, path, g.log)
+			return forward.Serve(ctx, rt, targets, path, g.log, func() {
+				for _, t := range targets {
+					fmt.Fprintf(g.stdout, "Forwarding %s -> pod.%s:%d (via %s)\n", t.Listen, t.Pod, t.Port, path)
+				}
+				fmt.Fprintln(g.stdout, "Ctrl-C stops.")
+			})
 		},
 	}
 	v.register(cmd)
