@@ -261,6 +261,16 @@ func (c *Client) PortForward(ctx context.Context, id string, port int32) (string
 	return resp.Url, nil
 }
 
+// ExecSync runs a command in a container to completion (timeout 0: no
+// limit) and returns its output and exit code.
+func (c *Client) ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (*cri.ExecSyncResponse, error) {
+	resp, err := c.runtime.ExecSync(ctx, &cri.ExecSyncRequest{ContainerId: id, Cmd: cmd, Timeout: int64(timeout / time.Second)})
+	if err != nil {
+		return nil, fmt.Errorf("exec in container %s: %w", short(id), err)
+	}
+	return resp, nil
+}
+
 // RunSandbox creates and starts a pod sandbox.
 func (c *Client) RunSandbox(ctx context.Context, cfg *cri.PodSandboxConfig, handler string) (string, error) {
 	resp, err := c.runtime.RunPodSandbox(ctx, &cri.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})

@@ -35,8 +35,9 @@ func (e *exitError) Error() string {
 // reported marks an error whose explanation is already on stderr.
 func reported(code int) error { return &exitError{code: code, reported: true} }
 
-// singleDashLong matches Terraform-style flags such as -check or -out=FILE.
-var singleDashLong = regexp.MustCompile(`^-[a-z][a-z-]+(=.*)?$`)
+// singleDashLong matches Terraform-style flags such as -check or -out=FILE
+// (three letters or more, so that short flag groups like -it stay).
+var singleDashLong = regexp.MustCompile(`^-[a-z][a-z-]{2,}(=.*)?$`)
 
 // terraformStyleFlags accepts the single-dash long flags that Terraform
 // users type (and the contract shows: fmt -check) by doubling the dash.

@@ -68,6 +68,8 @@ The configuration directory is the positional argument (default ".").`,
 		newStatusCommand(g),
 		newDoctorCommand(g),
 		newForwardCommand(g),
+		newLogsCommand(g),
+		newExecCommand(g),
 		newVersionCommand(g),
 	)
 	return root

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/logs"
+	"github.com/berth-dev/berth/runtime"
+)
+
+// stackTarget resolves the stack and runtime for commands that name a pod:
+// --stack, else the configuration in dir.
+func (g *globals) stackTarget(dir string) (stack, address string, err error) {
+	if g.stack != "" {
+		return g.stack, g.resolveAddress(nil), nil
+	}
+	cfg, err := g.loadConfig(dir, varFlags{})
+	if err != nil {
+		return "", "", err
+	}
+	return cfg.Berth.Stack, g.resolveAddress(cfg), nil
+}
+
+// containersOf lists the newest attempt of each of a pod's containers,
+// or of the one named, by name.
+func containersOf(ctx context.Context, rt *runtime.Client, stack, pod, container string) (map[string]*cri.Container, error) {
+	sel := map[string]string{runtime.LabelStack: stack, runtime.LabelPod: pod}
+	if container != "" {
+		sel[runtime.LabelContainer] = container
+	}
+	list, err := rt.ListContainers(ctx, sel)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*cri.Container{}
+	for _, c := range list {
+		name := c.Labels[runtime.LabelContainer]
+		if prev := out[name]; prev == nil || c.CreatedAt > prev.CreatedAt {
+			out[name] = c
+		}
+	}
+	if len(out) == 0 {
+		what := "pod " + pod
+		if container != "" {
+			what += " has no container " + container + ";"
+		} else {
+			what += " has no containers;"
+		}
+		return nil, fmt.Errorf("%s is it applied in stack %q? (berth status lists what runs)", what, stack)
+	}
+	return out, nil
+}
+
+func splitTarget(arg string) (pod, container string) {
+	pod, container, _ = strings.Cut(arg, "/")
+	return pod, container
+}
+
+func newLogsCommand(g *globals) *cobra.Command {
+	var (
+		dir        string
+		follow     bool
+		tail       int
+		since      time.Duration
+		timestamps bool
+	)
+	cmd := &cobra.Command{
+		Use:   "logs POD[/CONTAINER]",
+		Short: "Print a pod's or a container's logs",
+		Long: `logs prints the logs the runtime keeps for a container, or for every
+container of a pod, each line prefixed with its container's name. -f
+follows them, across container restarts and replacements.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stack, address, err := g.stackTarget(dir)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			rt, done, err := g.connect(ctx, address)
+			if err != nil {
+				return err
+			}
+			defer done()
+			pod, container := splitTarget(args[0])
+			ctrs, err := containersOf(ctx, rt, stack, pod, container)
+			if err != nil {
+				return err
+			}
+			names := make([]string, 0, len(ctrs))
+			for n := range ctrs {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			opts := logs.Options{Tail: tail, Timestamps: timestamps}
+			if since > 0 {
+				opts.Since = time.Now().Add(-since)
+			}
+			var mu sync.Mutex
+			out := &lockedWriter{w: g.stdout, mu: &mu}
+			var wg sync.WaitGroup
+			var firstErr error
+			for _, name := range names {
+				o := opts
+				if container == "" && len(names) > 1 {
+					o.Prefix = name + " | "
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := printLogs(ctx, rt, stack, pod, name, o, follow, out); err != nil {
+						mu.Lock()
+						if firstErr == nil {
+							firstErr = err
+						}
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			if ctx.Err() != nil {
+				return nil // Ctrl-C ends a follow
+			}
+			return firstErr
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", ".", "configuration directory that names the stack (or use --stack)")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
+	cmd.Flags().IntVar(&tail, "tail", -1, "print only the last N lines")
+	cmd.Flags().DurationVar(&since, "since", 0, "print only lines of the last D, e.g. 10m")
+	cmd.Flags().BoolVar(&timestamps, "timestamps", false, "print each line's time")
+	return cmd
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// printLogs prints one container's log; following, it polls the file and
+// switches to a new one when the container is replaced.
+func printLogs(ctx context.Context, rt *runtime.Client, stack, pod, name string, o logs.Options, follow bool, w io.Writer) error {
+	path, err := logPath(ctx, rt, stack, pod, name)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer func() { f.Close() }()
+	r := logs.NewReader(f)
+	lines, err := logs.Select(r, o)
+	if err != nil {
+		return err
+	}
+	for _, l := range lines {
+		o.Format(w, l)
+	}
+	if !follow {
+		return nil
+	}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		for {
+			l, err := r.Next()
+			if err != nil {
+				break
+			}
+			o.Format(w, l)
+		}
+		if n%8 != 7 {
+			continue
+		}
+		// Every two seconds: has the container moved to another log file
+		// (its pod was replaced)?
+		if p, err := logPath(ctx, rt, stack, pod, name); err == nil && p != path {
+			if nf, err := os.Open(p); err == nil {
+				f.Close()
+				f, path, r = nf, p, logs.NewReader(nf)
+			}
+		}
+	}
+}
+
+func logPath(ctx context.Context, rt *runtime.Client, stack, pod, name string) (string, error) {
+	ctrs, err := containersOf(ctx, rt, stack, pod, name)
+	if err != nil {
+		return "", err
+	}
+	st, err := rt.ContainerStatus(ctx, ctrs[name].Id)
+	if err != nil {
+		return "", err
+	}
+	if st.LogPath == "" {
+		return "", fmt.Errorf("container %s/%s has no log file", pod, name)
+	}
+	return st.LogPath, nil
+}
+
+func newExecCommand(g *globals) *cobra.Command {
+	var (
+		dir         string
+		interactive bool
+		tty         bool
+	)
+	cmd := &cobra.Command{
+		Use:   "exec POD/CONTAINER -- CMD [ARG...]",
+		Short: "Run a command in a container",
+		Long: `exec runs a command in a running container and prints its output; berth
+exits with the command's exit code.`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if interactive || tty {
+				return usageErrorf("interactive exec (-i, -t) is not implemented yet; run the command without them")
+			}
+			pod, container := splitTarget(args[0])
+			if container == "" {
+				return usageErrorf("name the container: %s/CONTAINER", pod)
+			}
+			stack, address, err := g.stackTarget(dir)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			rt, done, err := g.connect(ctx, address)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ctrs, err := containersOf(ctx, rt, stack, pod, container)
+			if err != nil {
+				return err
+			}
+			resp, err := rt.ExecSync(ctx, ctrs[container].Id, args[1:], 0)
+			if err != nil {
+				return err
+			}
+			g.stdout.Write(resp.Stdout)
+			g.stderr.Write(resp.Stderr)
+			if resp.ExitCode != 0 {
+				return reported(int(resp.ExitCode))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", ".", "configuration directory that names the stack (or use --stack)")
+	cmd.Flags().BoolVarP(&interactive, "interactive", "i", false, "keep standard input open (not implemented yet)")
+	cmd.Flags().BoolVarP(&tty, "tty", "t", false, "allocate a terminal (not implemented yet)")
+	return cmd
+}
