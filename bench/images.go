@@ -187,18 +187,7 @@ func runImages(o options) (err error) {
 		rep.pairs = append(rep.pairs, p)
 	}
 	rep.finished = time.Now()
-	rep.text(os.Stdout)
-	if o.markdown != "" {
-		f, err := os.Create(o.markdown)
-		if err != nil {
-			return err
-		}
-		rep.markdown(f)
-		if err := f.Close(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return emit(o.markdown, rep.text, rep.markdown)
 }
 
 // findCtr is containerd's ctr from hack/runtime.sh's cache, or BERTH_CTR.

@@ -172,18 +172,7 @@ func run(o options) (err error) {
 		rep.pairs = append(rep.pairs, p)
 	}
 	rep.finished = time.Now()
-	rep.text(os.Stdout)
-	if o.markdown != "" {
-		f, err := os.Create(o.markdown)
-		if err != nil {
-			return err
-		}
-		rep.markdown(f)
-		if err := f.Close(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return emit(o.markdown, rep.text, rep.markdown)
 }
 
 // cleanup removes whatever this run left: berth's pods (by its stack

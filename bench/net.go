@@ -178,18 +178,7 @@ func runNet(o options) (err error) {
 		rep.rounds = append(rep.rounds, r)
 	}
 	rep.finished = time.Now()
-	rep.text(os.Stdout)
-	if o.markdown != "" {
-		f, err := os.Create(o.markdown)
-		if err != nil {
-			return err
-		}
-		rep.markdown(f)
-		if err := f.Close(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return emit(o.markdown, rep.text, rep.markdown)
 }
 
 // setUp applies the stack, finds the pod's IP, starts the forwards and

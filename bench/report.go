@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -226,4 +227,19 @@ func fmtDur(d time.Duration) string {
 		return fmt.Sprintf("%.2fs", d.Seconds())
 	}
 	return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+}
+
+// emit prints a report and, when markdown names a file, writes the report's
+// Markdown section there.
+func emit(markdown string, text, md func(io.Writer)) error {
+	text(os.Stdout)
+	if markdown == "" {
+		return nil
+	}
+	f, err := os.Create(markdown)
+	if err != nil {
+		return err
+	}
+	md(f)
+	return f.Close()
 }
