@@ -100,10 +100,7 @@ func runImages(o options) (err error) {
 	if o.pairs < 1 || o.imageMB < 1 {
 		return errors.New("-pairs and -image-mb must be at least 1")
 	}
-	bin, address, mirror := os.Getenv("BERTH_BIN"), os.Getenv("BERTH_ADDRESS"), os.Getenv("BERTH_REGISTRY_MIRROR")
-	if bin == "" || address == "" {
-		return errors.New("BERTH_BIN and BERTH_ADDRESS must be set (make bench sets both)")
-	}
+	mirror := os.Getenv("BERTH_REGISTRY_MIRROR")
 	if mirror == "" {
 		return errors.New("BERTH_REGISTRY_MIRROR is not set: hack/registry.sh up, then source /tmp/berth-registry/env")
 	}
@@ -115,15 +112,12 @@ func runImages(o options) (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	rt, err := dialRaw(ctx, address)
+	e, err := openEnv(ctx)
 	if err != nil {
 		return err
 	}
-	defer rt.close()
-	ver, err := rt.version(ctx)
-	if err != nil {
-		return err
-	}
+	defer e.rt.close()
+	bin, address := e.bin, e.address
 	sock := strings.TrimPrefix(address, "unix://")
 	cl, err := containerd.New(sock, containerd.WithDefaultNamespace(criNamespace), containerd.WithTimeout(10*time.Second))
 	if err != nil {
@@ -176,7 +170,7 @@ func runImages(o options) (err error) {
 	if err := ib.writeConfigs(); err != nil {
 		return err
 	}
-	rep := &imageReport{opts: o, facts: machineFacts(ver, address, bin), started: started, ib: ib}
+	rep := &imageReport{opts: o, facts: e.facts, started: started, ib: ib}
 	rep.ctrVersion = ib.ctrVersion(ctx)
 	fmt.Fprintf(os.Stderr, "bench: %d image pairs, %s (%s, %.1f MB), stack %s\n", o.pairs, ib.pullRef, ib.manifest, mb(ib.size), stack)
 	for i := range o.pairs {

@@ -118,25 +118,18 @@ func run(o options) (err error) {
 	if workloads[o.workload] == nil {
 		return fmt.Errorf("-workload %q: use sleep or trap", o.workload)
 	}
-	bin, address := os.Getenv("BERTH_BIN"), os.Getenv("BERTH_ADDRESS")
-	if bin == "" || address == "" {
-		return errors.New("BERTH_BIN and BERTH_ADDRESS must be set (make bench sets both)")
-	}
 
 	// Ctrl-C cancels ctx: the running step stops, and the deferred cleanup
 	// below still removes everything, with a context of its own.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	rt, err := dialRaw(ctx, address)
+	e, err := openEnv(ctx)
 	if err != nil {
 		return err
 	}
-	defer rt.close()
-	ver, err := rt.version(ctx)
-	if err != nil {
-		return err
-	}
+	defer e.rt.close()
+	bin, rt := e.bin, e.rt
 
 	tmp, err := os.MkdirTemp("", "berth-bench-")
 	if err != nil {
@@ -162,7 +155,7 @@ func run(o options) (err error) {
 		return err
 	}
 
-	rep := &report{opts: o, facts: machineFacts(ver, address, bin), started: time.Now()}
+	rep := &report{opts: o, facts: e.facts, started: time.Now()}
 	fmt.Fprintf(os.Stderr, "bench: %d pairs of %d pods, stack %s\n", o.pairs, o.pods, b.stack)
 	for i := range o.pairs {
 		p, err := runPair(ctx, o, b, rt, i)
@@ -210,6 +203,32 @@ func cleanup(ctx context.Context, rt *raw, b *berth) error {
 type facts struct {
 	date, cpu, kernel, runtime, goVersion, berthBin, berthRev string
 	nproc                                                     int
+}
+
+// env is what every benchmark starts from: berth's binary, the runtime's
+// address, a raw CRI client, and the facts of the machine.
+type env struct {
+	bin, address string
+	rt           *raw
+	facts        facts
+}
+
+// openEnv reads BERTH_BIN and BERTH_ADDRESS and dials the runtime.
+func openEnv(ctx context.Context) (*env, error) {
+	bin, address := os.Getenv("BERTH_BIN"), os.Getenv("BERTH_ADDRESS")
+	if bin == "" || address == "" {
+		return nil, errors.New("BERTH_BIN and BERTH_ADDRESS must be set (make bench sets both)")
+	}
+	rt, err := dialRaw(ctx, address)
+	if err != nil {
+		return nil, err
+	}
+	ver, err := rt.version(ctx)
+	if err != nil {
+		rt.close()
+		return nil, err
+	}
+	return &env{bin: bin, address: address, rt: rt, facts: machineFacts(ver, address, bin)}, nil
 }
 
 func machineFacts(ver versionInfo, address, bin string) facts {

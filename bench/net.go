@@ -116,22 +116,15 @@ func runNet(o options) (err error) {
 	if o.pairs < 1 || o.netMB < 1 || o.netConns < 1 {
 		return errors.New("-pairs (the rounds), -net-mb and -net-conns must be at least 1")
 	}
-	bin, address := os.Getenv("BERTH_BIN"), os.Getenv("BERTH_ADDRESS")
-	if bin == "" || address == "" {
-		return errors.New("BERTH_BIN and BERTH_ADDRESS must be set (make bench sets both)")
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	rt, err := dialRaw(ctx, address)
+	e, err := openEnv(ctx)
 	if err != nil {
 		return err
 	}
-	defer rt.close()
-	ver, err := rt.version(ctx)
-	if err != nil {
-		return err
-	}
+	defer e.rt.close()
+	bin, rt := e.bin, e.rt
 
 	tmp, err := os.MkdirTemp("", "berth-bench-net-")
 	if err != nil {
@@ -168,7 +161,7 @@ func runNet(o options) (err error) {
 	if err := nb.setUp(ctx); err != nil {
 		return err
 	}
-	rep := &netReport{opts: o, facts: machineFacts(ver, address, bin), started: started, nb: nb}
+	rep := &netReport{opts: o, facts: e.facts, started: started, nb: nb}
 	fmt.Fprintf(os.Stderr, "bench: %d network rounds, %d MiB and %d connections per path, stack %s, pod IP %s\n", o.pairs, o.netMB, o.netConns, stack, nb.podIP)
 	for i := range o.pairs {
 		r, err := nb.runRound(ctx, i)
