@@ -59,11 +59,6 @@ var containerSchema = &hcl.BodySchema{
 	},
 }
 
-// notYet lists the pod and container settings of the language that this
-// version of berth parses but does not implement; using one is an error
-// rather than a setting silently ignored.
-var notYet = map[string]bool{"probe": true}
-
 // namePattern keeps pod and container names valid as CRI metadata names and
 // DNS labels.
 var namePattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
@@ -98,7 +93,6 @@ func decodePod(ctx *hcl.EvalContext, dir string, b *hcl.Block) (*Pod, hcl.Diagno
 
 	content, d := dynblock.Expand(b.Body, ctx).Content(podSchema)
 	e.diags = append(e.diags, d...)
-	rejectNotYet(e, content)
 
 	a := content.Attributes
 	p.Namespace = e.plainStr(a["namespace"], "default")
@@ -201,7 +195,6 @@ func decodeContainer(e *evaluator, dir string, b *hcl.Block, podRestart RestartP
 	checkName(e, "container", c.Name, b.LabelRanges[0])
 	content, d := b.Body.Content(containerSchema)
 	e.diags = append(e.diags, d...)
-	rejectNotYet(e, content)
 
 	a := content.Attributes
 	c.Image = e.plainStr(a["image"], "")
@@ -268,6 +261,7 @@ func decodeContainer(e *evaluator, dir string, b *hcl.Block, podRestart RestartP
 	checkReserved(e, a["labels"], c.Labels)
 	checkReserved(e, a["annotations"], c.Annotations)
 	decodeHost(e, dir, c, content)
+	decodeProbes(e, c, content)
 	c.LogPath = e.plainStr(a["log_path"], "")
 	if c.LogPath == "" { // unset or "": the language's default
 		c.LogPath = c.Name + ".log"
@@ -292,19 +286,6 @@ func checkReserved(e *evaluator, attr *hcl.Attribute, m map[string]string) {
 	for k := range m {
 		if strings.HasPrefix(k, LabelPrefix) {
 			e.errorf(attr.Expr.Range(), "Reserved key", "%q uses the prefix %q, which berth reserves for its own bookkeeping. Choose another key.", k, LabelPrefix)
-		}
-	}
-}
-
-func rejectNotYet(e *evaluator, content *hcl.BodyContent) {
-	for _, name := range sortedKeys(content.Attributes) {
-		if notYet[name] {
-			e.errorf(content.Attributes[name].NameRange, "Not supported yet", "%q is part of the berth language but not implemented in this version; remove it or upgrade berth.", name)
-		}
-	}
-	for _, b := range content.Blocks {
-		if notYet[b.Type] {
-			e.errorf(b.DefRange, "Not supported yet", "%q blocks are part of the berth language but not implemented in this version; remove the block or upgrade berth.", b.Type)
 		}
 	}
 }

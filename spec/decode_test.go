@@ -704,11 +704,99 @@ func TestDecodePods(t *testing.T) {
 			wantDiags: []diagWant{{summary: "Privileged container in an unprivileged pod", detail: `Add privileged = true to pod "db"`, file: "db.hcl", at: `container "postgres"`}},
 		},
 		{
-			name: "probes are not supported yet",
+			name: "probes of each kind and check",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "    image", `    probe "liveness" {
+      exec { command = ["pg_isready"] }
+      interval          = "5s"
+      failure_threshold = 2
+      start_period      = "1m"
+    }
+    probe "readiness" {
+      http {
+        port    = 8080
+        path    = "/ready"
+        headers = { Host = "db" }
+      }
+      success_threshold = 2
+    }
+    probe "startup" {
+      tcp { port = 5432 }
+      timeout = "500ms"
+    }
+    image`)
+			},
+			want: func(pods []*Pod) []*Pod {
+				pods[0].Containers[0].Probes = []Probe{
+					{Kind: Liveness, Exec: []string{"pg_isready"}, Interval: 5 * time.Second, Timeout: DefaultProbeTimeout, FailureThreshold: 2, SuccessThreshold: 1, StartPeriod: time.Minute},
+					{Kind: Readiness, HTTP: &HTTPCheck{Port: 8080, Path: "/ready", Scheme: "http", Headers: map[string]string{"Host": "db"}}, Interval: DefaultProbeInterval, Timeout: DefaultProbeTimeout, FailureThreshold: 3, SuccessThreshold: 2},
+					{Kind: Startup, TCP: &TCPCheck{Port: 5432}, Interval: DefaultProbeInterval, Timeout: 500 * time.Millisecond, FailureThreshold: 3, SuccessThreshold: 1},
+				}
+				return pods
+			},
+		},
+		{
+			name: "probe kind misspelt",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "    image", "    probe \"liveliness\" {\n      tcp { port = 1 }\n    }\n    image")
+			},
+			wantDiags: []diagWant{{summary: "Invalid probe kind", detail: `Did you mean "liveness"?`, file: "db.hcl", at: `"liveliness"`}},
+		},
+		{
+			name: "probe without a check",
 			mutate: func(t *testing.T, fs files) {
 				fs.replace(t, "db.hcl", "    image", "    probe \"liveness\" {}\n    image")
 			},
-			wantDiags: []diagWant{{summary: "Not supported yet", detail: `"probe" blocks`, file: "db.hcl", at: `probe "liveness"`}},
+			wantDiags: []diagWant{{summary: "One check per probe", detail: "this one has 0", file: "db.hcl", at: `probe "liveness"`}},
+		},
+		{
+			name: "probe with two checks",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "    image", "    probe \"liveness\" {\n      tcp { port = 1 }\n      exec { command = [\"true\"] }\n    }\n    image")
+			},
+			wantDiags: []diagWant{{summary: "One check per probe", detail: "this one has 2", file: "db.hcl", at: `probe "liveness"`}},
+		},
+		{
+			name: "two probes of one kind",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "    image", "    probe \"liveness\" {\n      tcp { port = 1 }\n    }\n    probe liveness {\n      tcp { port = 2 }\n    }\n    image")
+			},
+			wantDiags: []diagWant{{summary: "Duplicate probe", detail: "already has a liveness probe", file: "db.hcl", at: `probe liveness`}},
+		},
+		{
+			name: "probe on an init container",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "web.hcl", "    init  = true\n", "    init  = true\n    probe \"readiness\" {\n      tcp { port = 1 }\n    }\n")
+			},
+			wantDiags: []diagWant{{summary: "Probe on an init container", detail: "never probed", file: "web.hcl", at: `probe "readiness"`}},
+		},
+		{
+			name: "probe port out of range",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "    image", "    probe \"startup\" {\n      http { port = 70000 }\n    }\n    image")
+			},
+			wantDiags: []diagWant{{summary: "Invalid port", detail: "got 70000", file: "db.hcl", at: "70000"}},
+		},
+		{
+			name: "probe interval of zero",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "    image", "    probe \"liveness\" {\n      tcp { port = 1 }\n      interval = \"0s\"\n    }\n    image")
+			},
+			wantDiags: []diagWant{{summary: "Invalid duration", detail: "more than zero", file: "db.hcl", at: `"0s"`}},
+		},
+		{
+			name: "success_threshold on a liveness probe",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "    image", "    probe \"liveness\" {\n      tcp { port = 1 }\n      success_threshold = 2\n    }\n    image")
+			},
+			wantDiags: []diagWant{{summary: "Invalid threshold", detail: "Only readiness probes", file: "db.hcl", at: "2"}},
+		},
+		{
+			name: "http probe path without a slash",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "    image", "    probe \"readiness\" {\n      http {\n        port = 80\n        path = \"ready\"\n      }\n    }\n    image")
+			},
+			wantDiags: []diagWant{{summary: "Invalid path", detail: `starts with "/"`, file: "db.hcl", at: `"ready"`}},
 		},
 		{
 			name: "image from a sensitive variable",

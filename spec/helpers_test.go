@@ -178,6 +178,9 @@ func stripRanges(cfg *Config) {
 		}
 		for _, c := range p.Containers {
 			c.DeclRange = hcl.Range{}
+			for i := range c.Probes {
+				c.Probes[i].DeclRange = hcl.Range{}
+			}
 			for i := range c.Devices {
 				c.Devices[i].DeclRange = hcl.Range{}
 			}

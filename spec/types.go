@@ -154,6 +154,9 @@ type Container struct {
 	Tmpfs      []Tmpfs
 	Resources  Resources
 
+	// Probes are run by berth watch; at most one of each kind.
+	Probes []Probe
+
 	// Sensitive lists the record paths (e.g. "env.PASSWORD", "args")
 	// whose values came from sensitive variables and are never shown.
 	Sensitive []string
