@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/distribution/reference"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -84,9 +85,12 @@ type ObservedContainer struct {
 	Container *cri.Container
 	Record    *spec.ContainerRecord
 	Hash      string
-	// ExitCode and Reason are read only for exited containers.
-	ExitCode int32
-	Reason   string
+	// ExitCode, Reason and the start and finish times are read only for
+	// exited containers.
+	ExitCode   int32
+	Reason     string
+	StartedAt  time.Time
+	FinishedAt time.Time
 	// Resources are the live limits, read only when ResourcesKnown (see
 	// Observe); otherwise the record's are current.
 	Resources      *spec.ResourcesRecord
@@ -131,6 +135,9 @@ func Observe(ctx context.Context, rt Observer, cfg *spec.Config) (*Snapshot, err
 				return nil, err
 			}
 			c.ExitCode, c.Reason = st.ExitCode, st.Reason
+			if c.Exited() {
+				c.StartedAt, c.FinishedAt = unixNano(st.StartedAt), unixNano(st.FinishedAt)
+			}
 			c.Resources = resourcesFromStatus(st.GetResources().GetLinux())
 			c.ResourcesKnown = st.GetResources().GetLinux() != nil || !c.Exited()
 		}
@@ -140,6 +147,14 @@ func Observe(ctx context.Context, rt Observer, cfg *spec.Config) (*Snapshot, err
 
 // resourcesMayDiffer reports whether a running container's recorded
 // resources differ from the desired ones, so its live limits must be read.
+// unixNano reads a CRI timestamp; zero stays the zero time.
+func unixNano(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
 func resourcesMayDiffer(cfg *spec.Config, pod string, c *ObservedContainer) bool {
 	p := cfg.Pod(pod)
 	if p == nil || c.Record == nil || c.Container.State != cri.ContainerState_CONTAINER_RUNNING {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/apply"
 	"github.com/berth-dev/berth/criconfig"
+	"github.com/berth-dev/berth/decide"
 	"github.com/berth-dev/berth/lock"
 	"github.com/berth-dev/berth/planfile"
 	"github.com/berth-dev/berth/planner"
@@ -148,7 +149,7 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 	}
 	defer lk.Release()
 
-	plan, err := decide(ctx, rt, cfg, planner.Options{AllowReplace: opts.allowReplace, Adopt: opts.adopt, PruneImages: opts.pruneImages,
+	plan, err := decide.Plan(ctx, rt, cfg, planner.Options{AllowReplace: opts.allowReplace, Adopt: opts.adopt, PruneImages: opts.pruneImages,
 		ReplaceOnNetworkChange: opts.replaceNet, RuntimeSocket: socketPath(address)})
 	if err != nil {
 		return err
