@@ -17,28 +17,35 @@ import (
 // Plan is the whole decision: observe the runtime and the stack's host
 // files, diff, then check the host for what the plan would start.
 func Plan(ctx context.Context, rt *runtime.Client, cfg *spec.Config, opts planner.Options) (*planner.Plan, error) {
+	plan, _, err := PlanObserved(ctx, rt, cfg, opts)
+	return plan, err
+}
+
+// PlanObserved is Plan that also returns the snapshot the plan was made
+// from, for callers that act on what runs (watch probes what it saw).
+func PlanObserved(ctx context.Context, rt *runtime.Client, cfg *spec.Config, opts planner.Options) (*planner.Plan, *planner.Snapshot, error) {
 	snap, err := planner.Observe(ctx, rt, cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	certsDir := cfg.Berth.CertsDir
 	if certsDir == "" {
 		if certsDir, err = rt.RegistryConfigPath(ctx); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if err := planner.ObserveMirrors(snap, certsDir); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if opts.PruneImages {
 		if snap.StackImages, err = rt.ImagesLabelled(ctx, runtime.LabelStack, cfg.Berth.Stack); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if len(cfg.Images) > 0 {
 		planner.ObserveArchives(snap, cfg.Images)
 		if snap.Pinned, err = rt.PinnedImages(ctx); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	confDir, binDirs, cniErr := rt.CNIDirs(ctx)
@@ -46,7 +53,7 @@ func Plan(ctx context.Context, rt *runtime.Client, cfg *spec.Config, opts planne
 		confDir = cfg.Berth.CNIConfDir
 	}
 	if err := planner.ObserveNetworks(snap, confDir); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var warnings []string
 	snap.RemoteDigests, warnings = remoteDigests(ctx, rt, cfg, certsDir)
@@ -63,7 +70,7 @@ func Plan(ctx context.Context, rt *runtime.Client, cfg *spec.Config, opts planne
 	pf := preflight.Check(plan, host)
 	plan.Errors = append(plan.Errors, pf.Errors...)
 	plan.Warnings = append(plan.Warnings, pf.Warnings...)
-	return plan, nil
+	return plan, snap, nil
 }
 
 // remoteDigests asks the registries what the tags of pull = "always"

@@ -35,19 +35,25 @@ const PinnedLabel = "io.cri-containerd.pinned"
 const snapshotter = "overlayfs"
 
 // containerdClient reaches containerd's own API on the same socket, for
-// what CRI cannot do: import an archive, label an image. It is dialled on
-// first use, so plans never pay for it.
+// what CRI cannot do: import an archive, label an image, stream events. It
+// is dialled on first use, so plans never pay for it, and dialled again
+// after a failure, so a watcher outlives a runtime restart.
 type containerdClient struct {
-	once sync.Once
-	c    *containerd.Client
-	err  error
+	mu sync.Mutex
+	c  *containerd.Client
 }
 
 func (c *Client) containerd() (*containerd.Client, error) {
-	c.ctrd.once.Do(func() {
-		c.ctrd.c, c.ctrd.err = containerd.New(strings.TrimPrefix(c.address, "unix://"), containerd.WithDefaultNamespace(criNamespace))
-	})
-	return c.ctrd.c, c.ctrd.err
+	c.ctrd.mu.Lock()
+	defer c.ctrd.mu.Unlock()
+	if c.ctrd.c == nil {
+		cl, err := containerd.New(strings.TrimPrefix(c.address, "unix://"), containerd.WithDefaultNamespace(criNamespace))
+		if err != nil {
+			return nil, err
+		}
+		c.ctrd.c = cl
+	}
+	return c.ctrd.c, nil
 }
 
 // ImportImage imports an OCI or docker archive (optionally gzipped) as ref,

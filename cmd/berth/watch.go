@@ -1,0 +1,124 @@
+package main
+
+import (
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/forward"
+	"github.com/berth-dev/berth/lock"
+	"github.com/berth-dev/berth/spec"
+	"github.com/berth-dev/berth/watch"
+)
+
+func newWatchCommand(g *globals) *cobra.Command {
+	var (
+		v           varFlags
+		resync      time.Duration
+		debounce    time.Duration
+		parallelism int
+		via         string
+		backoff     = watch.DefaultBackoff
+	)
+	cmd := &cobra.Command{
+		Use:   "watch [DIR]",
+		Short: "Apply, then keep the stack converged as files change and containers die",
+		Long: `watch applies the configuration without asking, then keeps the runtime
+equal to it: it re-plans and applies whenever a file in DIR changes (a burst
+of changes, such as a git pull, gives one round), the runtime reports that a
+container or pod of the stack exited or was removed, a probe gives a
+verdict, and every --resync period as a safety net.
+
+Exited containers restart as their restart policy says, with a backoff per
+container: at once, then 1s doubling to 5m, reset after 10m of running.
+Liveness and startup probes that keep failing restart their container;
+readiness probes hold back the pods that depend on theirs. Forward blocks
+are held open. An invalid configuration is logged and changes nothing: the
+last good one stays in force until the files are fixed.
+
+Logs are structured (--log-format text|json), one line per decision.
+SIGTERM or Ctrl-C stop watching and leave the workloads running; SIGHUP
+forces a round that re-reads everything. A manual apply waits for the
+round under way.`,
+		Example: `  berth watch /srv/gitops/host1
+  berth watch --resync 5m --log-format json .`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("log-level") && !cmd.Root().PersistentFlags().Changed("log-level") {
+				g.logLevel = "info"
+				if err := g.setup(); err != nil {
+					return err
+				}
+			}
+			dir := dirArg(args)
+			if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+				return usageErrorf("%s is not a configuration directory", dir)
+			}
+			path := forward.DefaultPath()
+			switch via {
+			case "":
+			case string(forward.Namespace), string(forward.CRI):
+				path = forward.Path(via)
+			default:
+				return usageErrorf("--via %q: use netns or cri", via)
+			}
+			if resync <= 0 {
+				return usageErrorf("--resync %s: give a period above zero, such as 1m", resync)
+			}
+			load := func() (*spec.Config, hcl.Diagnostics) {
+				cfg, diags := spec.NewLoader(spec.Options{Vars: v.vars, VarFiles: v.varFiles}).Load(dir)
+				if cfg != nil && g.stack != "" {
+					cfg.Berth.Stack = g.stack
+				}
+				return cfg, diags
+			}
+			// The address comes from the first load; a broken configuration
+			// at start is reported by watch itself.
+			var first *spec.Config
+			if cfg, diags := load(); !diags.HasErrors() {
+				first = cfg
+				if parallelism == 0 {
+					parallelism = cfg.Berth.Parallelism
+				}
+			}
+			ctx := cmd.Context()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			reload := make(chan struct{}, 1)
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						select {
+						case reload <- struct{}{}:
+						default:
+						}
+					}
+				}
+			}()
+			return watch.Run(ctx, watch.Options{
+				Dir: dir, Load: load, Address: g.resolveAddress(first), LockDir: lock.DefaultDir(),
+				Resync: resync, Debounce: debounce, Backoff: backoff, Parallelism: parallelism,
+				Forward: path, Reload: reload, Log: g.log, Command: strings.Join(os.Args, " "),
+			})
+		},
+	}
+	v.register(cmd)
+	f := cmd.Flags()
+	f.DurationVar(&resync, "resync", watch.DefaultResync, "re-plan at least this often, whatever happens")
+	f.DurationVar(&debounce, "debounce", watch.DefaultDebounce, "quiet time that ends a burst of file changes")
+	f.IntVar(&parallelism, "parallelism", 0, "pods worked on at once (default from the berth block, else 8)")
+	f.StringVar(&via, "via", "", "how forwards reach pods: netns or cri (as berth forward)")
+	f.DurationVar(&backoff.Initial, "backoff-initial", backoff.Initial, "wait before a container's second restart in a row; doubles each time")
+	f.DurationVar(&backoff.Max, "backoff-max", backoff.Max, "longest wait between restarts")
+	f.DurationVar(&backoff.Reset, "backoff-reset", backoff.Reset, "running this long forgets a container's earlier crashes")
+	return cmd
+}

@@ -1,0 +1,72 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/berth-dev/berth/spec"
+)
+
+// watchFiles reports, once per burst, that files in dir changed: created,
+// written, removed or renamed onto (editors that save by rename, a git pull
+// touching many files). A burst ends when quiet lasts debounce. Editor
+// leftovers and hidden files are ignored.
+func watchFiles(ctx context.Context, dir string, debounce time.Duration, log *slog.Logger) (<-chan struct{}, error) {
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, fmt.Errorf("watch %s: %w", dir, err)
+	}
+	if err := fw.Add(dir); err != nil {
+		fw.Close()
+		return nil, fmt.Errorf("watch %s: %w", dir, err)
+	}
+	out := make(chan struct{}, 1)
+	go func() {
+		defer fw.Close()
+		var quiet *time.Timer
+		var fire <-chan time.Time
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-fw.Events:
+				if !ok {
+					return
+				}
+				if spec.IsIgnored(filepath.Base(ev.Name)) || ev.Op == fsnotify.Chmod {
+					continue
+				}
+				log.Debug("file event", "file", ev.Name, "op", ev.Op.String())
+				if quiet == nil {
+					quiet = time.NewTimer(debounce)
+				} else {
+					quiet.Reset(debounce)
+				}
+				fire = quiet.C
+			case err, ok := <-fw.Errors:
+				if !ok {
+					return
+				}
+				// An overflow loses events, not changes: the round that
+				// follows re-reads everything anyway.
+				log.Warn("file watch error; re-reading the directory", "dir", dir, "error", err.Error())
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			case <-fire:
+				fire = nil
+				select {
+				case out <- struct{}{}:
+				default: // a round is already due
+				}
+			}
+		}
+	}()
+	return out, nil
+}

@@ -1,0 +1,81 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/berth-dev/berth/forward"
+	"github.com/berth-dev/berth/spec"
+)
+
+// forwards holds the configuration's forward blocks open, one listener
+// each, so that one address in use does not keep the others closed. The
+// forwarder finds a replaced pod again by itself; a forward whose
+// listener failed is tried again at the next round.
+type forwards struct {
+	finder forward.Finder
+	path   forward.Path
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	running map[forward.Target]context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+func newForwards(f forward.Finder, path forward.Path, log *slog.Logger) *forwards {
+	if path == "" {
+		path = forward.DefaultPath()
+	}
+	return &forwards{finder: f, path: path, log: log, running: map[forward.Target]context.CancelFunc{}}
+}
+
+// sync opens the forwards cfg declares and closes the others.
+func (fs *forwards) sync(ctx context.Context, cfg *spec.Config) {
+	want := map[forward.Target]bool{}
+	for _, p := range cfg.Pods {
+		for _, f := range p.Forwards {
+			want[forward.Target{Address: fmt.Sprintf("pod.%s.forward.%s", p.Name, f.Name), Stack: cfg.Berth.Stack, Pod: p.Name, Port: f.Port, Listen: f.Listen}] = true
+		}
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for t, cancel := range fs.running {
+		if !want[t] {
+			cancel()
+			delete(fs.running, t)
+			fs.log.Info("forward closed", "resource", t.Address, "listen", t.Listen)
+		}
+	}
+	for t := range want {
+		if _, ok := fs.running[t]; ok {
+			continue
+		}
+		fctx, cancel := context.WithCancel(ctx)
+		fs.running[t] = cancel
+		fs.wg.Go(func() {
+			err := forward.Serve(fctx, fs.finder, []forward.Target{t}, fs.path, fs.log, func() {
+				fs.log.Info("forwarding", "resource", t.Address, "listen", t.Listen, "pod", t.Pod, "port", t.Port, "via", string(fs.path))
+			})
+			if err != nil {
+				fs.log.Error("forward failed; retrying at the next round", "resource", t.Address, "error", err.Error())
+				fs.mu.Lock()
+				delete(fs.running, t)
+				fs.mu.Unlock()
+				cancel()
+			}
+		})
+	}
+}
+
+// stop closes every forward and waits for their connections to end.
+func (fs *forwards) stop() {
+	fs.mu.Lock()
+	for t, cancel := range fs.running {
+		cancel()
+		delete(fs.running, t)
+	}
+	fs.mu.Unlock()
+	fs.wg.Wait()
+}

@@ -1,0 +1,200 @@
+package watch
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/planner"
+	"github.com/berth-dev/berth/probe"
+	"github.com/berth-dev/berth/spec"
+)
+
+// knownIDs are the sandboxes and containers of the stack at the last
+// observation: the runtime's events about anything else are not ours.
+type knownIDs struct {
+	mu  sync.Mutex
+	ids map[string]string // ID -> resource address
+}
+
+func newKnownIDs() knownIDs { return knownIDs{ids: map[string]string{}} }
+
+func (k *knownIDs) set(snap *planner.Snapshot) {
+	ids := map[string]string{}
+	for _, p := range snap.Pods {
+		ids[p.Sandbox.Id] = "pod." + p.Name
+		for _, c := range p.Containers {
+			ids[c.Container.Id] = "pod." + p.Name + ".container." + c.Name
+		}
+	}
+	k.mu.Lock()
+	k.ids = ids
+	k.mu.Unlock()
+}
+
+func (k *knownIDs) lookup(id string) (string, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	addr, ok := k.ids[id]
+	return addr, ok
+}
+
+// runtimeEvents streams the runtime's events about the stack, each burst
+// gathered into one message naming what happened. When the stream breaks
+// (the runtime stopped) it reconnects with backoff, and says so; a
+// reconnection is itself a reason for a round, since anything may have
+// changed meanwhile.
+func (w *watcher) runtimeEvents(ctx context.Context) <-chan string {
+	out := make(chan string)
+	go func() {
+		wait := time.Second
+		lost := false
+		for ctx.Err() == nil {
+			evs, errs := w.rt.Events(ctx)
+			first := true
+			var pending string
+			var settle <-chan time.Time
+		stream:
+			for {
+				select {
+				case ev, ok := <-evs:
+					if !ok {
+						break stream
+					}
+					if first {
+						first = false
+						wait = time.Second
+					}
+					addr, ours := w.known.lookup(ev.ID)
+					if !ours {
+						continue
+					}
+					if pending == "" {
+						pending = ev.Topic + " " + addr
+						settle = time.After(eventSettle)
+					}
+				case <-settle:
+					if !send(ctx, out, pending) {
+						return
+					}
+					pending, settle = "", nil
+				case <-ctx.Done():
+					return
+				}
+			}
+			err := <-errs
+			if ctx.Err() != nil {
+				return
+			}
+			if lost {
+				w.log.Debug("runtime event stream still down", "error", err.Error(), "retry_in", wait.String())
+			} else {
+				w.log.Warn("runtime event stream lost; reconnecting", "error", err.Error(), "retry_in", wait.String())
+			}
+			lost = true
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			wait = min(wait*2, retryMax)
+			// Whether the stream is back is seen by the round this sends:
+			// it plans only if the runtime answers.
+			if !send(ctx, out, "reconnect") {
+				return
+			}
+		}
+	}()
+	return out
+}
+
+func send(ctx context.Context, ch chan<- string, msg string) bool {
+	select {
+	case ch <- msg:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// syncProbes gives every running container that declares probes a worker,
+// and takes workers away from containers that are gone.
+func (w *watcher) syncProbes(ctx context.Context, cfg *spec.Config, snap *planner.Snapshot) {
+	var want []probe.Container
+	live := map[string]bool{}
+	for _, p := range cfg.Pods {
+		op := snap.Pods[p.Name]
+		if op == nil {
+			continue
+		}
+		live[op.Sandbox.Id] = true
+		for _, c := range p.Containers {
+			oc := op.Containers[c.Name]
+			if len(c.Probes) == 0 || oc == nil || oc.Container.State != cri.ContainerState_CONTAINER_RUNNING {
+				continue
+			}
+			want = append(want, probe.Container{Pod: p.Name, Name: c.Name, StartedAt: time.Unix(0, oc.Container.CreatedAt), Probes: c.Probes,
+				Target: probe.Target{ContainerID: oc.Container.Id, Host: w.podIP(ctx, p, op.Sandbox.Id)}})
+		}
+	}
+	for id := range w.podIPs {
+		if !live[id] {
+			delete(w.podIPs, id)
+		}
+	}
+	w.probes.Sync(ctx, want)
+}
+
+// podIP is the address tcp and http checks dial: the pod's IP, asked of
+// the runtime once per sandbox, or loopback on the host's network.
+func (w *watcher) podIP(ctx context.Context, p *spec.Pod, sandboxID string) string {
+	if p.HostNetwork {
+		return "127.0.0.1"
+	}
+	if ip, ok := w.podIPs[sandboxID]; ok {
+		return ip
+	}
+	st, err := w.rt.SandboxStatus(ctx, sandboxID)
+	if err != nil {
+		return ""
+	}
+	ip := st.GetNetwork().GetIp()
+	w.podIPs[sandboxID] = ip
+	return ip
+}
+
+// readiness reports whether a pod is ready for its dependents: every one
+// of its containers with a readiness probe runs and passed it. A pod
+// without readiness probes is ready once it runs, which apply's order of
+// levels already waits for.
+func (w *watcher) readiness(cfg *spec.Config, snap *planner.Snapshot) readiness {
+	return func(name string) (bool, string) {
+		p := cfg.Pod(name)
+		if p == nil {
+			return true, ""
+		}
+		op := snap.Pods[name]
+		for _, c := range p.Containers {
+			if c.Probe(spec.Readiness) == nil {
+				continue
+			}
+			var oc *planner.ObservedContainer
+			if op != nil {
+				oc = op.Containers[c.Name]
+			}
+			if oc == nil || oc.Container.State != cri.ContainerState_CONTAINER_RUNNING {
+				return false, "container " + c.Name + " is not running yet"
+			}
+			ready, probed := w.probes.Ready(oc.Container.Id)
+			switch {
+			case !probed:
+				return false, "container " + c.Name + " is not probed yet"
+			case !ready:
+				return false, "container " + c.Name + " has not passed its readiness probe"
+			}
+		}
+		return true, ""
+	}
+}

@@ -1,0 +1,448 @@
+// Package watch keeps a stack converged: it applies, then re-plans and
+// applies again whenever the configuration's files change, the runtime
+// reports that something of the stack exited or went away, a probe gives a
+// verdict, a crash backoff runs out, or the periodic resync comes round.
+//
+// Every round re-reads the whole directory and re-plans from a fresh
+// observation; no round acts on a single event. Rounds hold the stack lock,
+// so a manual apply waits for the round under way and the next round sees
+// what it did.
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/berth-dev/berth/apply"
+	"github.com/berth-dev/berth/criconfig"
+	"github.com/berth-dev/berth/decide"
+	"github.com/berth-dev/berth/forward"
+	"github.com/berth-dev/berth/lock"
+	"github.com/berth-dev/berth/planner"
+	"github.com/berth-dev/berth/probe"
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/spec"
+)
+
+// Options configure a watcher.
+type Options struct {
+	// Dir is the configuration directory; Load reads all of it.
+	Dir  string
+	Load func() (*spec.Config, hcl.Diagnostics)
+	// Address is the runtime's socket; LockDir holds the stack locks.
+	Address string
+	LockDir string
+	// Resync is the period of the safety-net round.
+	Resync time.Duration
+	// Debounce gathers a burst of file events into one round.
+	Debounce    time.Duration
+	Backoff     Backoff
+	Parallelism int
+	// Forward is how forwards reach their pods.
+	Forward forward.Path
+	// Reload forces a round that re-reads everything (SIGHUP).
+	Reload <-chan struct{}
+	Log    *slog.Logger
+	// Command names the watcher in the lock file, for whoever waits.
+	Command string
+}
+
+// Defaults for the options left zero.
+const (
+	DefaultResync   = time.Minute
+	DefaultDebounce = 300 * time.Millisecond
+	// eventSettle gathers the runtime events of one change (a task exit,
+	// then its container's deletion) into one round.
+	eventSettle = 100 * time.Millisecond
+	// maxFollowUps bounds the rounds that run back to back because each
+	// changed something.
+	maxFollowUps = 5
+	// retryMax caps the wait between rounds that fail on the runtime.
+	retryMax = 30 * time.Second
+)
+
+// watcher is the state of one Run.
+type watcher struct {
+	opts Options
+	log  *slog.Logger
+	rt   *runtime.Client
+
+	good     *spec.Config // the last configuration that loaded
+	badDiags string       // the diagnostics last logged, so each is logged once
+
+	crashes  crashes
+	probes   *probe.Manager
+	verdicts chan probe.Verdict
+	forwards *forwards
+	known    knownIDs
+	podIPs   map[string]string // by sandbox ID
+	heldLog  map[string]string // what was last said about each held change
+
+	wake    *time.Timer // the earliest held restart's due time
+	failing int         // rounds in a row that failed on the runtime
+}
+
+// Run applies the configuration and keeps it applied until ctx ends. It
+// returns nil when ctx ends; workloads are left running.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Resync <= 0 {
+		opts.Resync = DefaultResync
+	}
+	if opts.Debounce <= 0 {
+		opts.Debounce = DefaultDebounce
+	}
+	if opts.Backoff == (Backoff{}) {
+		opts.Backoff = DefaultBackoff
+	}
+	w := &watcher{opts: opts, log: opts.Log, crashes: crashes{}, verdicts: make(chan probe.Verdict, 16),
+		known: newKnownIDs(), podIPs: map[string]string{}, heldLog: map[string]string{}}
+
+	cfg, diags := opts.Load()
+	if diags.HasErrors() {
+		w.logDiagnostics(diags)
+		return fmt.Errorf("the configuration in %s is invalid; fix it, then start watch again", opts.Dir)
+	}
+	w.good = cfg
+	w.log = opts.Log.With("stack", cfg.Berth.Stack)
+
+	// One watcher per stack: a second one would fight the first.
+	only, err := lock.Acquire(ctx, lock.Path(opts.LockDir, cfg.Berth.Stack, opts.Address)+".watch", opts.Command, 100*time.Millisecond, nil)
+	if err != nil {
+		if errors.Is(err, lock.ErrTimeout) {
+			return fmt.Errorf("another berth watch keeps stack %q converged (%v); stop it first", cfg.Berth.Stack, err)
+		}
+		return err
+	}
+	defer only.Release()
+
+	if w.rt, err = w.dial(ctx); err != nil {
+		return nil // ctx ended while the runtime was away
+	}
+	defer w.rt.Close()
+	w.probes = probe.NewManager(w.rt, func(v probe.Verdict) {
+		select {
+		case w.verdicts <- v:
+		case <-ctx.Done():
+		}
+	})
+	defer w.probes.Stop()
+	w.forwards = newForwards(w.rt, opts.Forward, w.log)
+	defer w.forwards.stop()
+
+	files, err := watchFiles(ctx, opts.Dir, opts.Debounce, w.log)
+	if err != nil {
+		return err
+	}
+	events := w.runtimeEvents(ctx)
+	resync := time.NewTicker(opts.Resync)
+	defer resync.Stop()
+	w.wake = time.NewTimer(time.Hour)
+	w.wake.Stop()
+
+	w.log.Info("watching", "dir", opts.Dir, "address", opts.Address, "resync", opts.Resync.String())
+	next := w.round(ctx, "start")
+	followUps := 0
+	for {
+		var retry <-chan time.Time
+		switch {
+		case next == 0 && followUps < maxFollowUps:
+			followUps++
+			next = w.round(ctx, "follow-up")
+			continue
+		case next == 0:
+			// Every round changes something: let the runtime breathe.
+			next = time.Second
+			fallthrough
+		case next > 0:
+			retry = time.After(next)
+		}
+		followUps = 0
+		var why string
+		select {
+		case <-ctx.Done():
+			w.log.Info("stopped; workloads keep running")
+			return nil
+		case <-files:
+			why = "files changed"
+		case ev := <-events:
+			why = "runtime: " + ev
+		case v := <-w.verdicts:
+			why = w.onVerdict(ctx, v)
+		case <-opts.Reload:
+			why = "reload requested"
+		case <-resync.C:
+			why = "resync"
+		case <-w.wake.C:
+			why = "backoff over"
+		case <-retry:
+			why = "retry"
+		}
+		if why != "" {
+			next = w.round(ctx, why)
+		}
+	}
+}
+
+// dial connects to the runtime, retrying with backoff while it is away.
+func (w *watcher) dial(ctx context.Context) (*runtime.Client, error) {
+	wait := time.Second
+	for {
+		rt, err := runtime.Dial(ctx, w.opts.Address)
+		if err == nil {
+			return rt, nil
+		}
+		w.log.Warn("runtime unreachable; retrying", "address", w.opts.Address, "error", err.Error(), "retry_in", wait.String())
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, retryMax)
+	}
+}
+
+// round is one pass: load, lock, plan, hold back what must wait, apply. It
+// returns when to come back without an event: 0 at once (the round changed
+// things, and the next one observes them), a positive wait after a failure,
+// or -1 for "when something happens".
+func (w *watcher) round(ctx context.Context, why string) time.Duration {
+	cfg := w.load()
+	if cfg == nil {
+		return -1
+	}
+	lk, err := lock.Acquire(ctx, lock.Path(w.opts.LockDir, cfg.Berth.Stack, w.opts.Address), w.opts.Command, 0, func(h lock.Holder) {
+		w.log.Info("waiting for the stack lock", "holder", h.String())
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return -1
+		}
+		w.log.Error("cannot take the stack lock", "error", err.Error())
+		return w.retryLater()
+	}
+	defer lk.Release()
+
+	start := time.Now()
+	plan, snap, err := decide.PlanObserved(ctx, w.rt, cfg, planner.Options{RuntimeSocket: strings.TrimPrefix(w.opts.Address, "unix://")})
+	if err != nil {
+		if ctx.Err() != nil {
+			return -1
+		}
+		w.log.Warn("cannot plan: the runtime did not answer", "error", err.Error())
+		return w.retryLater()
+	}
+	if w.failing > 0 {
+		w.log.Info("runtime reachable again")
+		w.failing = 0
+	}
+	w.known.set(snap)
+	w.syncProbes(ctx, cfg, snap)
+	w.forwards.sync(ctx, cfg)
+
+	held := hold(plan, start, w.crashes, w.opts.Backoff, w.readiness(cfg, snap))
+	w.reportHeld(held)
+	for _, msg := range plan.Warnings {
+		w.log.Debug("plan warning", "warning", msg)
+	}
+	if len(plan.Errors) > 0 {
+		for _, msg := range plan.Errors {
+			w.log.Error("plan refused; nothing changed", "reason", msg)
+		}
+		return -1
+	}
+	if !plan.HasChanges() {
+		w.log.Debug("converged", "trigger", why, "took", time.Since(start).Round(time.Millisecond).String())
+		return -1
+	}
+
+	w.log.Info("converging", "trigger", why)
+	logDecisions(w.log, plan)
+	pulls := runtime.PullOptions{CertsDir: plan.CertsDir, Credentials: criconfig.HostCredentials(cfg.Registries),
+		Progress: func(p runtime.PullProgress) {
+			if p.Finished {
+				w.log.Info("pulled", "image", p.Ref, "bytes", p.Total)
+			}
+		}}
+	res := apply.Execute(ctx, plan, w.rt, apply.Options{Parallelism: w.opts.Parallelism, Pull: pulls, Report: w.logStep})
+	w.countRestarts(plan, res)
+	if res.Err() != nil {
+		if ctx.Err() != nil {
+			return -1
+		}
+		return w.retryLater()
+	}
+	w.failing = 0
+	return 0
+}
+
+// retryLater is the wait before the next attempt after a failed round:
+// 1s doubling to 30s.
+func (w *watcher) retryLater() time.Duration {
+	w.failing++
+	return min(time.Second<<min(w.failing-1, 5), retryMax)
+}
+
+// load re-reads the configuration, keeping the last good one when the
+// files are invalid.
+func (w *watcher) load() *spec.Config {
+	cfg, diags := w.opts.Load()
+	if diags.HasErrors() {
+		if text := diags.Error(); text != w.badDiags {
+			w.badDiags = text
+			w.logDiagnostics(diags)
+			w.log.Error("configuration invalid; nothing changes until it is fixed, the last good one stays in force", "dir", w.opts.Dir)
+		}
+		return w.good
+	}
+	if w.badDiags != "" {
+		w.log.Info("configuration valid again", "dir", w.opts.Dir)
+		w.badDiags = ""
+	}
+	if cfg.Berth.Stack != w.good.Berth.Stack {
+		w.log.Error("the stack name changed; restart watch to switch stacks, the old name stays in force", "was", w.good.Berth.Stack, "now", cfg.Berth.Stack)
+		return w.good
+	}
+	w.good = cfg
+	return cfg
+}
+
+func (w *watcher) logDiagnostics(diags hcl.Diagnostics) {
+	for _, d := range diags {
+		attrs := []any{"summary", d.Summary, "detail", d.Detail}
+		if d.Subject != nil {
+			attrs = append(attrs, "at", fmt.Sprintf("%s:%d", d.Subject.Filename, d.Subject.Start.Line))
+		}
+		if d.Severity == hcl.DiagError {
+			w.log.Error("invalid configuration", attrs...)
+		} else {
+			w.log.Warn("configuration warning", attrs...)
+		}
+	}
+}
+
+// reportHeld logs each held change when what is said of it changes, and
+// sets the wake-up for the earliest held restart.
+func (w *watcher) reportHeld(held []Held) {
+	w.wake.Stop()
+	var earliest time.Time
+	seen := map[string]bool{}
+	for _, h := range held {
+		seen[h.Address] = true
+		if w.heldLog[h.Address] != h.Reason {
+			w.heldLog[h.Address] = h.Reason
+			w.log.Info("decision", "resource", h.Address, "action", "wait", "reason", h.Reason)
+		}
+		if !h.Until.IsZero() && (earliest.IsZero() || h.Until.Before(earliest)) {
+			earliest = h.Until
+		}
+	}
+	for addr := range w.heldLog {
+		if !seen[addr] {
+			delete(w.heldLog, addr)
+		}
+	}
+	if !earliest.IsZero() {
+		w.wake.Reset(time.Until(earliest))
+	}
+}
+
+// logDecisions writes one line per change: resource, action, reason.
+func logDecisions(log *slog.Logger, plan *planner.Plan) {
+	for _, fc := range plan.Files {
+		if fc.Action != planner.NoOp {
+			log.Info("decision", "resource", fc.Address, "action", string(fc.Action), "reason", strings.Join(fc.Reasons, "; "))
+		}
+	}
+	for _, ic := range plan.Images {
+		if ic.Action != planner.NoOp {
+			log.Info("decision", "resource", ic.Address, "action", string(ic.Action), "reason", strings.Join(ic.Reasons, "; "))
+		}
+	}
+	for _, pc := range plan.Pods {
+		if pc.Action != planner.NoOp {
+			log.Info("decision", "resource", pc.Address, "action", string(pc.Action), "reason", reasonOf(pc.Reasons, pc.Action))
+		}
+		for _, cc := range pc.Containers {
+			if cc.Action != planner.NoOp && pc.Action == planner.NoOp {
+				log.Info("decision", "resource", cc.Address, "action", string(cc.Action), "reason", reasonOf(cc.Reasons, cc.Action))
+			}
+		}
+	}
+}
+
+func reasonOf(reasons []string, a planner.Action) string {
+	if len(reasons) == 0 && a == planner.Create {
+		return "declared, not running"
+	}
+	return strings.Join(reasons, "; ")
+}
+
+func (w *watcher) logStep(ev apply.Event) {
+	if ev.Action == planner.NoOp {
+		ev.Action = "converge" // the pod stays; some of its containers changed
+	}
+	switch ev.Status {
+	case apply.Done:
+		w.log.Info("done", "resource", ev.Address, "action", string(ev.Action), "detail", ev.Detail, "took", ev.Elapsed.Round(time.Millisecond).String())
+	case apply.Failed:
+		w.log.Error("failed", "resource", ev.Address, "action", string(ev.Action), "error", errString(ev.Err))
+	case apply.Skipped:
+		w.log.Warn("skipped", "resource", ev.Address, "action", string(ev.Action), "reason", errString(ev.Err))
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// countRestarts adds the restarts that went through to each container's
+// count in a row.
+func (w *watcher) countRestarts(plan *planner.Plan, res *apply.Result) {
+	ok := map[string]bool{}
+	for _, s := range res.Steps {
+		ok[s.Address] = s.Status == apply.Done
+	}
+	for _, pc := range plan.Pods {
+		for _, cc := range pc.Containers {
+			if cc.Action == planner.Restart && ok[pc.Address] {
+				w.crashes[key(pc.Name, cc.Name)]++
+			}
+		}
+	}
+}
+
+// onVerdict acts on a probe's verdict and says why a round should follow,
+// or "" when none is needed.
+func (w *watcher) onVerdict(ctx context.Context, v probe.Verdict) string {
+	addr := fmt.Sprintf("pod.%s.container.%s", v.Pod, v.Container)
+	if !v.Failed {
+		state := "ready"
+		if !v.Ready {
+			state = "not ready"
+		}
+		w.log.Info("readiness", "resource", addr, "state", state, "detail", v.Detail)
+		return "readiness of " + addr
+	}
+	w.log.Info("decision", "resource", addr, "action", "stop", "reason",
+		fmt.Sprintf("%s probe failed %d times in a row: %s; the restart policy decides what follows", v.Kind, v.Failures, v.Detail))
+	grace := spec.DefaultStopTimeout
+	if p := w.good.Pod(v.Pod); p != nil && p.Container(v.Container) != nil {
+		grace = p.Container(v.Container).StopTimeout
+	}
+	// Stopping may take the whole grace; the exit event brings the round.
+	go func() {
+		if err := w.rt.StopContainer(ctx, v.ContainerID, grace); err != nil && ctx.Err() == nil && !runtime.IsNotFound(err) {
+			w.log.Error("failed", "resource", addr, "action", "stop", "error", err.Error())
+		}
+	}()
+	return ""
+}
