@@ -271,6 +271,27 @@ func (c *Client) ExecSync(ctx context.Context, id string, cmd []string, timeout 
 	return resp, nil
 }
 
+// Exec asks the runtime for a streaming URL that runs cmd in a container
+// with stdin attached (stdin) and a terminal (tty); a terminal carries
+// stdout and stderr together.
+func (c *Client) Exec(ctx context.Context, id string, cmd []string, tty, stdin bool) (string, error) {
+	resp, err := c.runtime.Exec(ctx, &cri.ExecRequest{ContainerId: id, Cmd: cmd, Tty: tty, Stdin: stdin, Stdout: true, Stderr: !tty})
+	if err != nil {
+		return "", fmt.Errorf("exec in container %s: %w", short(id), err)
+	}
+	return resp.Url, nil
+}
+
+// ListContainerStats reports the CPU and memory counters of the containers
+// carrying all the given labels.
+func (c *Client) ListContainerStats(ctx context.Context, labels map[string]string) ([]*cri.ContainerStats, error) {
+	resp, err := c.runtime.ListContainerStats(ctx, &cri.ListContainerStatsRequest{Filter: &cri.ContainerStatsFilter{LabelSelector: labels}})
+	if err != nil {
+		return nil, fmt.Errorf("list container stats: %w", err)
+	}
+	return resp.Stats, nil
+}
+
 // RunSandbox creates and starts a pod sandbox.
 func (c *Client) RunSandbox(ctx context.Context, cfg *cri.PodSandboxConfig, handler string) (string, error) {
 	resp, err := c.runtime.RunPodSandbox(ctx, &cri.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})

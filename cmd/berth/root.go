@@ -71,6 +71,7 @@ The configuration directory is the positional argument (default ".").`,
 		newWatchCommand(g),
 		newLogsCommand(g),
 		newExecCommand(g),
+		newStatsCommand(g),
 		newVersionCommand(g),
 	)
 	return root
