@@ -5,6 +5,7 @@
 #   hack/runtime.sh up       install, start containerd under $BERTH_RUNTIME_DIR, import test images
 #   hack/runtime.sh down     remove all pods through CRI, stop containerd, clean up the host
 #   hack/runtime.sh images   build the test images, import them if the runtime is up
+#   hack/runtime.sh restart  stop the containerd daemon alone and start it again (containers keep running)
 #
 # Every subcommand is idempotent and fast when there is nothing to do, and
 # works without stdin (CI=true). After `up`, `source $BERTH_RUNTIME_DIR/env`.
@@ -276,6 +277,22 @@ cmd_up() {
 	log "up: source $DIR/env"
 }
 
+# restart stops the containerd daemon alone and starts it again on the same
+# state, as a package upgrade or a crash would: containers and their shims
+# keep running. Tests use it to check that berth outlives a runtime restart.
+cmd_restart() {
+	local pid i
+	pid=$(containerd_pid) || die "not up; run: $0 up"
+	log "restarting containerd ($pid); containers keep running"
+	kill -TERM "$pid"
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	start_containerd
+}
+
 # ---------------------------------------------------------------- down
 
 # Processes whose command line mentions our socket: the shims (-address SOCK).
@@ -375,7 +392,7 @@ cmd_down() {
 # ---------------------------------------------------------------- main
 
 usage() {
-	sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -390,6 +407,7 @@ case $1 in
 install) cmd_install ;;
 up) cmd_up ;;
 down) cmd_down ;;
+restart) cmd_restart ;;
 images) cmd_images ;;
 *) usage ;;
 esac
