@@ -70,6 +70,7 @@ The configuration directory is the positional argument (default ".").`,
 		newForwardCommand(g),
 		newLogsCommand(g),
 		newExecCommand(g),
+		newImportCommand(g),
 		newVersionCommand(g),
 	)
 	return root
