@@ -71,6 +71,7 @@ The configuration directory is the positional argument (default ".").`,
 		newLogsCommand(g),
 		newExecCommand(g),
 		newImportCommand(g),
+		newExportCommand(g),
 		newVersionCommand(g),
 	)
 	return root
