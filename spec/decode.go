@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -63,7 +64,14 @@ var containerSchema = &hcl.BodySchema{
 // DNS labels.
 var namePattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 
+// ValidName reports whether name can be a pod or container name.
+func ValidName(name string) bool { return namePattern.MatchString(name) }
+
 var signals = []string{"SIGTERM", "SIGINT", "SIGQUIT", "SIGKILL", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGPWR", "SIGSTOP"}
+
+// ValidStopSignal reports whether a container may declare name as its
+// stop_signal.
+func ValidStopSignal(name string) bool { return slices.Contains(signals, name) }
 
 func decodePods(ctx *hcl.EvalContext, dir string, blocks []*hcl.Block) ([]*Pod, hcl.Diagnostics) {
 	var diags hcl.Diagnostics

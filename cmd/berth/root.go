@@ -72,6 +72,8 @@ The configuration directory is the positional argument (default ".").`,
 		newLogsCommand(g),
 		newExecCommand(g),
 		newStatsCommand(g),
+		newImportCommand(g),
+		newExportCommand(g),
 		newVersionCommand(g),
 	)
 	return root
