@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -48,18 +49,34 @@ type Runtime interface {
 type Host struct {
 	Stat     func(string) (os.FileInfo, error)
 	ReadFile func(string) ([]byte, error)
+	ReadDir  func(string) ([]os.DirEntry, error)
 	// KVM opens /dev/kvm and returns its API version.
 	KVM func() (int, error)
 	// Tun opens /dev/net/tun.
 	Tun func() error
+	// Kubelets lists the kubelet processes running on the host.
+	Kubelets func() []Process
+}
+
+// Process is a running program, as /proc shows it.
+type Process struct {
+	PID     int
+	Cmdline []string
 }
 
 // cniPlugins are the CNI plugins berth's networks and ports rely on.
 var cniPlugins = []string{"bridge", "host-local", "loopback", "portmap"}
 
-// Run performs every check. rt may be nil when the runtime is unreachable;
-// then dialErr says why.
-func Run(ctx context.Context, rt Runtime, dialErr error, h Host) []Finding {
+// kubeletSocket is the kubelet's pod-resources socket: present while a
+// kubelet runs (or ran) on the host.
+const kubeletSocket = "/var/lib/kubelet/pod-resources/kubelet.sock"
+
+// defaultEndpoint is the runtime a kubelet uses when told none.
+const defaultEndpoint = "/run/containerd/containerd.sock"
+
+// Run performs every check of the runtime at address. rt may be nil when
+// the runtime is unreachable; then dialErr says why.
+func Run(ctx context.Context, rt Runtime, dialErr error, h Host, address string) []Finding {
 	var out []Finding
 	add := func(check string, level Level, msg, fix string) {
 		out = append(out, Finding{Check: check, Level: level, Message: msg, Fix: fix})
@@ -69,8 +86,9 @@ func Run(ctx context.Context, rt Runtime, dialErr error, h Host) []Finding {
 		add("runtime", Fail, dialErr.Error(), "Start containerd with its CRI plugin, or point berth at it with --address or BERTH_ADDRESS.")
 	} else {
 		var found []Finding
-		found, restrictOOM = runtimeChecks(ctx, rt)
+		found, restrictOOM = runtimeChecks(ctx, rt, h)
 		out = append(out, found...)
+		out = append(out, kubeletCheck(ctx, rt, h, address))
 	}
 	out = append(out, hostChecks(h, restrictOOM)...)
 	return out
@@ -78,7 +96,7 @@ func Run(ctx context.Context, rt Runtime, dialErr error, h Host) []Finding {
 
 // runtimeChecks also says whether the runtime restricts oom_score_adj,
 // which decides whether a missing CAP_SYS_RESOURCE matters.
-func runtimeChecks(ctx context.Context, rt Runtime) (out []Finding, restrictOOM bool) {
+func runtimeChecks(ctx context.Context, rt Runtime, h Host) (out []Finding, restrictOOM bool) {
 	add := func(check string, level Level, msg, fix string) {
 		out = append(out, Finding{Check: check, Level: level, Message: msg, Fix: fix})
 	}
@@ -105,11 +123,7 @@ func runtimeChecks(ctx context.Context, rt Runtime) (out []Finding, restrictOOM 
 		add("cri", Fail, err.Error(), "Enable containerd's CRI plugin (it is on by default; check disabled_plugins).")
 	} else {
 		for _, c := range st.Status.GetConditions() {
-			level, fix := OK, ""
-			if !c.Status {
-				level, fix = Fail, c.Message
-			}
-			add("cri."+c.Type, level, strings.TrimSpace(fmt.Sprintf("%s is %v %s", c.Type, c.Status, c.Reason)), fix)
+			add(condition(c))
 		}
 		var config struct {
 			RestrictOOMScoreAdj bool `json:"restrictOOMScoreAdj"`
@@ -127,12 +141,24 @@ func runtimeChecks(ctx context.Context, rt Runtime) (out []Finding, restrictOOM 
 		}
 	}
 	if cniConf != "" {
-		add("cni.conf_dir", OK, cniConf, "")
+		add(confDirCheck(h, cniConf))
 	}
 	if len(cniBins) > 0 {
+		var absent []string
+		for _, d := range cniBins {
+			if info, err := h.Stat(d); err != nil || !info.IsDir() {
+				absent = append(absent, d)
+			}
+		}
+		if len(absent) > 0 {
+			add("cni.bin_dirs", Fail, "missing: "+strings.Join(absent, ", "),
+				"Install the CNI plugins there (Debian: apt-get install containernetworking-plugins puts them in /usr/lib/cni), or point the runtime's [plugins.\"io.containerd.cri.v1.runtime\".cni] bin_dirs at them.")
+		} else {
+			add("cni.bin_dirs", OK, strings.Join(cniBins, ", "), "")
+		}
 		var missing []string
 		for _, p := range cniPlugins {
-			if !inAny(cniBins, p) {
+			if !inAny(h, cniBins, p) {
 				missing = append(missing, p)
 			}
 		}
@@ -149,6 +175,10 @@ func runtimeChecks(ctx context.Context, rt Runtime) (out []Finding, restrictOOM 
 	} else if path == "" {
 		add("registry.config_path", Warn, "not set: mirror blocks would be inert",
 			"Set it in containerd's config (version 3): [plugins.\"io.containerd.cri.v1.images\".registry] config_path = \"/etc/containerd/certs.d\", then restart containerd.")
+	} else if strings.Contains(path, ":") {
+		// containerd 2's default is "/etc/containerd/certs.d:/etc/docker/certs.d".
+		add("registry.config_path", Warn, path+" lists several directories; berth's mirror blocks need one to write to",
+			"Set config_path to one directory in containerd's config, or set certs_dir in the berth block to the one berth should write.")
 	} else {
 		add("registry.config_path", OK, path, "")
 	}
@@ -175,17 +205,118 @@ func runtimeChecks(ctx context.Context, rt Runtime) (out []Finding, restrictOOM 
 			add("sandbox_image", OK, pause+" is present", "")
 		}
 	}
+	return out, restrictOOM
+}
+
+// condition grades one of the runtime's CRI conditions. Only RuntimeReady
+// and NetworkReady are required (CRI says so); the others, such as
+// containerd's ContainerdHasNoDeprecationWarnings, are warnings.
+func condition(c *cri.RuntimeCondition) (string, Level, string, string) {
+	check := "cri." + c.Type
+	if c.Status {
+		return check, OK, c.Type + " is true", ""
+	}
+	level := Warn
+	if c.Type == cri.RuntimeReady || c.Type == cri.NetworkReady {
+		level = Fail
+	}
+	msg := strings.TrimSpace(fmt.Sprintf("%s is false: %s", c.Type, c.Reason))
+	fix := c.Message
+	// containerd puts its deprecations in the message as a JSON object.
+	var deps map[string]string
+	if json.Unmarshal([]byte(c.Message), &deps) == nil && len(deps) > 0 {
+		ids := make([]string, 0, len(deps))
+		for id := range deps {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		var fixes []string
+		for _, id := range ids {
+			fixes = append(fixes, deps[id])
+		}
+		msg = fmt.Sprintf("%s is false: %s", c.Type, strings.Join(ids, ", "))
+		fix = strings.Join(fixes, " ")
+	}
+	return check, level, msg, fix
+}
+
+// confDirCheck says whether the runtime's CNI conf dir holds a network:
+// without one, pods get none (and the runtime reports NetworkReady false).
+func confDirCheck(h Host, dir string) (string, Level, string, string) {
+	entries, err := h.ReadDir(dir)
+	if err != nil {
+		return "cni.conf_dir", Warn, fmt.Sprintf("%s: %v", dir, err), "Create it, and give it a network: a network block in the configuration (berth writes the conflist), or your own CNI configuration."
+	}
+	var nets []string
+	for _, e := range entries {
+		switch filepath.Ext(e.Name()) {
+		case ".conf", ".conflist", ".json":
+			nets = append(nets, e.Name())
+		}
+	}
+	if len(nets) == 0 {
+		return "cni.conf_dir", Warn, dir + " holds no network configuration, so pods get no network",
+			"Declare a network block (berth writes the conflist there), or install a CNI configuration."
+	}
+	return "cni.conf_dir", OK, fmt.Sprintf("%s (pods get %s)", dir, nets[0]), ""
+}
+
+// kubeletCheck looks for a kubelet using this runtime: a kubelet removes
+// sandboxes it did not make. Its pods on the runtime are proof; a kubelet
+// process whose endpoint is this socket (or the default, when it names
+// none and this is the default socket) is as good.
+func kubeletCheck(ctx context.Context, rt Runtime, h Host, address string) Finding {
+	const check = "kubelet"
+	fix := "A kubelet removes sandboxes it did not make, and berth's would be among them. Give berth a runtime of its own (hack/runtime.sh shows a private containerd)."
 	if sbs, err := rt.ListSandboxes(ctx, nil); err == nil {
+		n := 0
 		for _, sb := range sbs {
-			if _, kube := sb.Labels["io.kubernetes.pod.uid"]; kube {
-				if _, berth := sb.Labels[runtime.LabelStack]; !berth {
-					add("kubelet", Warn, "pods of a kubelet run on this runtime", "A kubelet removes sandboxes it did not make, and berth's would be among them. Give berth a runtime of its own.")
-					break
+			_, kube := sb.Labels["io.kubernetes.pod.uid"]
+			_, berth := sb.Labels[runtime.LabelStack]
+			if kube && !berth {
+				n++
+			}
+		}
+		if n > 0 {
+			return Finding{Check: check, Level: Warn, Message: fmt.Sprintf("%d pods of a kubelet run on this runtime", n), Fix: fix}
+		}
+	}
+	socket := strings.TrimPrefix(address, "unix://")
+	var procs []Process
+	if h.Kubelets != nil {
+		procs = h.Kubelets()
+	}
+	var elsewhere []string
+	for _, p := range procs {
+		text := strings.Join(p.Cmdline, " ")
+		// The endpoint may be in the kubelet's configuration file.
+		for i, arg := range p.Cmdline {
+			file, ok := strings.CutPrefix(arg, "--config=")
+			if !ok && arg == "--config" && i+1 < len(p.Cmdline) {
+				file, ok = p.Cmdline[i+1], true
+			}
+			if ok {
+				if b, err := h.ReadFile(file); err == nil {
+					text += "\n" + string(b)
 				}
 			}
 		}
+		named := strings.Contains(text, "container-runtime-endpoint") || strings.Contains(text, "containerRuntimeEndpoint")
+		switch {
+		case strings.Contains(text, socket):
+			return Finding{Check: check, Level: Warn, Message: fmt.Sprintf("a kubelet (pid %d) uses this runtime", p.PID), Fix: fix}
+		case !named && socket == defaultEndpoint:
+			return Finding{Check: check, Level: Warn, Message: fmt.Sprintf("a kubelet (pid %d) names no runtime endpoint, so it uses the default, this runtime", p.PID), Fix: fix}
+		}
+		elsewhere = append(elsewhere, strconv.Itoa(p.PID))
 	}
-	return out, restrictOOM
+	if len(elsewhere) > 0 {
+		return Finding{Check: check, Level: OK, Message: "a kubelet runs (pid " + strings.Join(elsewhere, ", ") + "), on another runtime"}
+	}
+	if _, err := h.Stat(kubeletSocket); err == nil {
+		return Finding{Check: check, Level: Warn, Message: kubeletSocket + " exists: a kubelet runs or ran here, and no process says which runtime it uses", Fix: fix}
+	}
+	return Finding{Check: check, Level: OK, Message: "no kubelet on this host, and no kubelet's pods on this runtime"}
 }
 
 func hostChecks(h Host, restrictOOM bool) []Finding {
@@ -233,9 +364,9 @@ func hasCap(status string, bit uint) bool {
 	return false
 }
 
-func inAny(dirs []string, name string) bool {
+func inAny(h Host, dirs []string, name string) bool {
 	for _, d := range dirs {
-		if info, err := os.Stat(filepath.Join(d, name)); err == nil && !info.IsDir() {
+		if info, err := h.Stat(filepath.Join(d, name)); err == nil && !info.IsDir() {
 			return true
 		}
 	}

@@ -68,17 +68,3 @@ func TestVMExamplesPlan(t *testing.T) {
 		})
 	}
 }
-
-// doctor finds nothing failing on the test runtime and reports what
-// mirrors need.
-func TestDoctor(t *testing.T) {
-	r := runBerth(t, nil, "doctor")
-	if r.code != 0 || strings.Contains(r.stdout, "fail ") {
-		t.Fatalf("doctor: %s", r)
-	}
-	for _, want := range []string{"ok    runtime ", "registry.config_path", "cni.plugins", "sandbox_image"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("doctor lacks %q:\n%s", want, r.stdout)
-		}
-	}
-}

@@ -91,6 +91,8 @@ type ObservedContainer struct {
 	Reason     string
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// Status is the detailed status, when Observe read it (see above).
+	Status *cri.ContainerStatus
 	// Resources are the live limits, read only when ResourcesKnown (see
 	// Observe); otherwise the record's are current.
 	Resources      *spec.ResourcesRecord
@@ -134,7 +136,7 @@ func Observe(ctx context.Context, rt Observer, cfg *spec.Config) (*Snapshot, err
 				}
 				return nil, err
 			}
-			c.ExitCode, c.Reason = st.ExitCode, st.Reason
+			c.ExitCode, c.Reason, c.Status = st.ExitCode, st.Reason, st
 			if c.Exited() {
 				c.StartedAt, c.FinishedAt = unixNano(st.StartedAt), unixNano(st.FinishedAt)
 			}
@@ -268,6 +270,21 @@ func (s *Snapshot) digestOf(id, ref string) string {
 	for _, rd := range s.RepoDigests[id] {
 		if strings.HasPrefix(rd, prefix) {
 			return strings.TrimPrefix(rd, prefix)
+		}
+	}
+	return ""
+}
+
+// ImageDigest is the manifest digest of the image with ID id: the one
+// under ref's repository, else the image's only repo digest, else "" (an
+// imported image has none).
+func (s *Snapshot) ImageDigest(id, ref string) string {
+	if d := s.digestOf(id, ref); d != "" {
+		return d
+	}
+	if rds := s.RepoDigests[id]; len(rds) == 1 {
+		if _, d, ok := strings.Cut(rds[0], "@"); ok {
+			return d
 		}
 	}
 	return ""

@@ -15,11 +15,12 @@ func newDoctorCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check the host and the runtime, and say how to fix what is wrong",
-		Long: `doctor checks the runtime (reachable, version, CRI conditions, CNI plugins,
-the registry config_path that mirrors need, deprecated registry settings,
-the sandbox image, a kubelet on the same runtime) and the host (/dev/kvm,
-/dev/net/tun, cgroup version, CAP_SYS_RESOURCE). It exits 1 when a check
-fails.`,
+		Long: `doctor checks the runtime (reachable, version, CRI conditions, CNI conf
+and bin dirs and plugins, the registry config_path that mirrors need,
+deprecated registry settings, the sandbox image, a kubelet on the same
+runtime) and the host (/dev/kvm, /dev/net/tun, cgroup version,
+CAP_SYS_RESOURCE). Each finding is ok, warn or fail, with its fix. It
+exits 1 when a check fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -30,7 +31,7 @@ fails.`,
 				defer done()
 				rt = client
 			}
-			findings := doctor.Run(ctx, rt, err, doctor.DefaultHost())
+			findings := doctor.Run(ctx, rt, err, doctor.DefaultHost(), address)
 			if asJSON {
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")

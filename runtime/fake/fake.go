@@ -37,8 +37,13 @@ type Runtime struct {
 	Errors map[string]error
 	// Stops records the grace of each StopContainer call, by container ID.
 	Stops map[string]time.Duration
-	calls map[string]int
-	log   []string
+	// IPs are the sandboxes' pod IPs, by sandbox ID; RunSandbox assigns them.
+	IPs map[string]string
+	// started and finished are the containers' start and exit times (fake
+	// clock ticks), by container ID.
+	started, finished map[string]int64
+	calls             map[string]int
+	log               []string
 }
 
 // New returns an empty fake runtime holding the given images.
@@ -47,7 +52,8 @@ func New(images ...string) *Runtime {
 		Sandboxes: map[string]*cri.PodSandbox{}, Containers: map[string]*cri.Container{},
 		Images: map[string]*cri.Image{}, Configs: map[string]*cri.ContainerConfig{},
 		SandboxConfigs: map[string]*cri.PodSandboxConfig{}, ExitCodes: map[string]int32{},
-		Errors: map[string]error{}, Stops: map[string]time.Duration{}, calls: map[string]int{},
+		Errors: map[string]error{}, Stops: map[string]time.Duration{}, IPs: map[string]string{},
+		started: map[string]int64{}, finished: map[string]int64{}, calls: map[string]int{},
 	}
 	for _, ref := range images {
 		r.Images[ref] = &cri.Image{Id: "sha256:" + ref, RepoTags: []string{ref}}
@@ -167,7 +173,11 @@ func (r *Runtime) ContainerStatus(_ context.Context, id string) (*cri.ContainerS
 	if c == nil {
 		return nil, notFound("container", id)
 	}
-	st := &cri.ContainerStatus{Id: id, Metadata: c.Metadata, State: c.State, Labels: c.Labels, Annotations: c.Annotations}
+	st := &cri.ContainerStatus{Id: id, Metadata: c.Metadata, State: c.State, Labels: c.Labels, Annotations: c.Annotations,
+		CreatedAt: c.CreatedAt, StartedAt: r.started[id], FinishedAt: r.finished[id], Image: c.Image, ImageRef: c.ImageRef}
+	if cfg := r.Configs[id]; cfg != nil {
+		st.Mounts, st.LogPath = cfg.Mounts, cfg.LogPath
+	}
 	if cfg := r.Configs[id]; cfg != nil && cfg.Linux != nil && cfg.Linux.Resources != nil {
 		st.Resources = &cri.ContainerResources{Linux: cfg.Linux.Resources}
 	}
@@ -177,6 +187,25 @@ func (r *Runtime) ContainerStatus(_ context.Context, id string) (*cri.ContainerS
 		if st.ExitCode != 0 {
 			st.Reason = "Error"
 		}
+	}
+	return st, nil
+}
+
+// SandboxStatus reports a sandbox's state and pod IP.
+func (r *Runtime) SandboxStatus(_ context.Context, id string) (*cri.PodSandboxStatus, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.enter("PodSandboxStatus", ""); err != nil {
+		return nil, err
+	}
+	sb := r.Sandboxes[id]
+	if sb == nil {
+		return nil, notFound("sandbox", id)
+	}
+	st := &cri.PodSandboxStatus{Id: id, Metadata: sb.Metadata, State: sb.State, CreatedAt: sb.CreatedAt,
+		Labels: sb.Labels, Annotations: sb.Annotations, RuntimeHandler: sb.RuntimeHandler}
+	if sb.State == cri.PodSandboxState_SANDBOX_READY {
+		st.Network = &cri.PodSandboxNetworkStatus{Ip: r.IPs[id]}
 	}
 	return st, nil
 }
@@ -247,6 +276,7 @@ func (r *Runtime) RunSandbox(_ context.Context, cfg *cri.PodSandboxConfig, handl
 	r.Sandboxes[id] = &cri.PodSandbox{Id: id, Metadata: cfg.Metadata, State: cri.PodSandboxState_SANDBOX_READY,
 		CreatedAt: r.tick(), Labels: cfg.Labels, Annotations: cfg.Annotations, RuntimeHandler: handler}
 	r.SandboxConfigs[id] = cfg
+	r.IPs[id] = fmt.Sprintf("10.88.0.%d", len(r.IPs)+2)
 	return id, nil
 }
 
@@ -299,6 +329,9 @@ func (r *Runtime) CreateContainer(_ context.Context, podID string, cfg *cri.Cont
 	id := r.id("c")
 	r.Containers[id] = &cri.Container{Id: id, PodSandboxId: podID, Metadata: cfg.Metadata, Image: cfg.Image,
 		State: cri.ContainerState_CONTAINER_CREATED, CreatedAt: r.tick(), Labels: cfg.Labels, Annotations: cfg.Annotations}
+	if img := r.Images[cfg.Image.GetImage()]; img != nil {
+		r.Containers[id].ImageRef = img.Id
+	}
 	r.Configs[id] = cfg
 	return id, nil
 }
@@ -319,8 +352,10 @@ func (r *Runtime) StartContainer(_ context.Context, id string) error {
 		return notFound("container", id)
 	}
 	c.State = cri.ContainerState_CONTAINER_RUNNING
+	r.started[id] = r.tick()
 	if _, exits := r.ExitCodes[c.Metadata.Name]; exits {
 		c.State = cri.ContainerState_CONTAINER_EXITED
+		r.finished[id] = r.tick()
 	}
 	return nil
 }
@@ -333,8 +368,9 @@ func (r *Runtime) StopContainer(_ context.Context, id string, grace time.Duratio
 		return err
 	}
 	r.Stops[id] = grace
-	if c := r.Containers[id]; c != nil {
+	if c := r.Containers[id]; c != nil && c.State != cri.ContainerState_CONTAINER_EXITED {
 		c.State = cri.ContainerState_CONTAINER_EXITED
+		r.finished[id] = r.tick()
 	}
 	return nil
 }
@@ -372,4 +408,5 @@ func (r *Runtime) Exit(id string, code int32) {
 	c := r.Containers[id]
 	c.State = cri.ContainerState_CONTAINER_EXITED
 	r.ExitCodes[c.Metadata.Name] = code
+	r.finished[id] = r.tick()
 }
