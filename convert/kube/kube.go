@@ -16,11 +16,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/berth-dev/berth/spec"
@@ -329,7 +331,58 @@ func (r *Result) container(at string, c *spec.Container, v *volumes, secret stri
 	if c.LogPath != c.Name+".log" {
 		r.note("%s: log_path %q: the kubelet decides where logs go", at, c.LogPath)
 	}
+	for i := range c.Probes {
+		p := &c.Probes[i]
+		kp := r.probe(at, p)
+		switch p.Kind {
+		case spec.Liveness:
+			kc.LivenessProbe = kp
+		case spec.Readiness:
+			kc.ReadinessProbe = kp
+		case spec.Startup:
+			kc.StartupProbe = kp
+		}
+	}
 	return kc
+}
+
+// probe maps a berth probe onto the kubelet's, which has the same kinds,
+// checks and thresholds.
+func (r *Result) probe(at string, p *spec.Probe) *corev1.Probe {
+	kp := &corev1.Probe{
+		PeriodSeconds:    seconds(p.Interval),
+		TimeoutSeconds:   seconds(p.Timeout),
+		FailureThreshold: int32(p.FailureThreshold),
+		SuccessThreshold: int32(p.SuccessThreshold),
+	}
+	switch {
+	case len(p.Exec) > 0:
+		kp.Exec = &corev1.ExecAction{Command: p.Exec}
+	case p.TCP != nil:
+		kp.TCPSocket = &corev1.TCPSocketAction{Port: intstr.FromInt32(int32(p.TCP.Port))}
+	case p.HTTP != nil:
+		get := &corev1.HTTPGetAction{Path: p.HTTP.Path, Port: intstr.FromInt32(int32(p.HTTP.Port)), Scheme: corev1.URISchemeHTTP}
+		if p.HTTP.Scheme == "https" {
+			get.Scheme = corev1.URISchemeHTTPS
+		}
+		for _, k := range sortedKeys(p.HTTP.Headers) {
+			get.HTTPHeaders = append(get.HTTPHeaders, corev1.HTTPHeader{Name: k, Value: p.HTTP.Headers[k]})
+		}
+		kp.HTTPGet = get
+	}
+	if p.StartPeriod > 0 {
+		// The kubelet does not probe at all before initialDelaySeconds,
+		// where berth probes but ignores failures: close, not the same.
+		kp.InitialDelaySeconds = seconds(p.StartPeriod)
+		r.note("%s: %s probe start_period %s is initialDelaySeconds: the kubelet does not probe at all before it", at, p.Kind, p.StartPeriod)
+	}
+	return kp
+}
+
+// seconds rounds a duration up to whole seconds, at least one: the
+// kubelet's probe periods and timeouts are in seconds.
+func seconds(d time.Duration) int32 {
+	return int32(max(1, (d+time.Second-1)/time.Second))
 }
 
 func redacted(s []string) []string {

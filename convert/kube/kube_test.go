@@ -13,8 +13,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	kyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/berth-dev/berth/spec"
@@ -228,6 +230,23 @@ pod "db" {
     tmpfs "/run" {
       size = "64Mi"
     }
+    probe "readiness" {
+      http {
+        port    = 8080
+        path    = "/ready"
+        scheme  = "https"
+        headers = { Host = "db" }
+      }
+      interval          = "2500ms"
+      success_threshold = 2
+    }
+    probe "liveness" {
+      exec { command = ["pg_isready"] }
+      start_period = "1m"
+    }
+    probe "startup" {
+      tcp { port = 5432 }
+    }
     resources {
       cpus       = 1.5
       cpu_shares = 512
@@ -287,6 +306,13 @@ pod "cache" {
 		{"requests.cpu", ps.Containers[0].Resources.Requests.Cpu().String(), "500m"},
 		{"workingDir", ps.Containers[0].WorkingDir, "/var/lib/db"},
 		{"grace", *ps.TerminationGracePeriodSeconds, int64(10)},
+		{"readiness", *ps.Containers[0].ReadinessProbe, corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+			Path: "/ready", Port: intstr.FromInt32(8080), Scheme: corev1.URISchemeHTTPS, HTTPHeaders: []corev1.HTTPHeader{{Name: "Host", Value: "db"}}}},
+			PeriodSeconds: 3, TimeoutSeconds: 2, FailureThreshold: 3, SuccessThreshold: 2}},
+		{"liveness", *ps.Containers[0].LivenessProbe, corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"pg_isready"}}},
+			InitialDelaySeconds: 60, PeriodSeconds: 10, TimeoutSeconds: 2, FailureThreshold: 3, SuccessThreshold: 1}},
+		{"startup", *ps.Containers[0].StartupProbe, corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(5432)}},
+			PeriodSeconds: 10, TimeoutSeconds: 2, FailureThreshold: 3, SuccessThreshold: 1}},
 	}
 	for _, c := range checks {
 		if !equal(c.got, c.want) {
@@ -320,6 +346,8 @@ func equal(a, b any) bool {
 		return slices.Equal(a, b.([]string))
 	case []corev1.Capability:
 		return slices.Equal(a, b.([]corev1.Capability))
+	case corev1.Probe:
+		return apiequality.Semantic.DeepEqual(a, b)
 	}
 	return a == b
 }
