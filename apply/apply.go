@@ -65,6 +65,11 @@ type Options struct {
 	// Report receives progress events; it is called from several goroutines
 	// but never concurrently.
 	Report func(Event)
+	// WaitReady, when set, is called before a pod is created or replaced
+	// for each pod it depends on, and must return once that pod is ready
+	// (its readiness probes passed), or an error that skips the dependent.
+	// Each dependency is waited for once per apply.
+	WaitReady func(ctx context.Context, dep *spec.Pod) error
 }
 
 // Status is where a step is.
@@ -76,6 +81,8 @@ const (
 	Done    Status = "done"
 	Failed  Status = "failed"
 	Skipped Status = "skipped"
+	// Waiting says a pod waits for a dependency's readiness probes.
+	Waiting Status = "waiting"
 )
 
 // Event reports progress of one pod or container step.
@@ -97,7 +104,9 @@ type Result struct {
 func (r *Result) Err() error {
 	var errs []error
 	for _, s := range r.Steps {
-		if s.Status == Failed {
+		// A skip is an error of its own only when it has a cause of its
+		// own (a dependency not ready); others follow a failure.
+		if s.Status == Failed || (s.Status == Skipped && s.Err != nil) {
 			errs = append(errs, fmt.Errorf("%s: %w", s.Address, s.Err))
 		}
 	}
@@ -116,6 +125,10 @@ type executor struct {
 	// removed holds the outcome of removing replaced pods' old sandboxes
 	// ahead of a network change.
 	removed map[string]error
+	// desired are the plan's pods by name, and ready their readiness as
+	// dependents waited for it.
+	desired map[string]*spec.Pod
+	ready   map[string]*readyWait
 }
 
 // Execute runs the plan. It returns when every step has finished, failed or
@@ -130,7 +143,13 @@ func Execute(ctx context.Context, plan *planner.Plan, rt Runtime, opts Options) 
 	if opts.TmpfsRoot == "" {
 		opts.TmpfsRoot = tmpfs.DefaultRoot
 	}
-	x := &executor{rt: rt, stack: plan.Stack, opts: opts, failed: map[string]bool{}, removed: map[string]error{}}
+	x := &executor{rt: rt, stack: plan.Stack, opts: opts, failed: map[string]bool{}, removed: map[string]error{},
+		desired: map[string]*spec.Pod{}, ready: map[string]*readyWait{}}
+	for _, pc := range plan.Pods {
+		if pc.Desired != nil {
+			x.desired[pc.Name] = pc.Desired
+		}
+	}
 
 	var destroys []*planner.PodChange
 	var levels [][]*planner.PodChange
@@ -222,6 +241,11 @@ func (x *executor) parallel(ctx context.Context, pods []*planner.PodChange, step
 			continue
 		}
 		g.Go(func() error {
+			if dep, err := x.waitDependencies(ctx, pc); err != nil {
+				x.finish(pc, Event{Address: pc.Address, Action: pc.Action, Status: Skipped, Err: err,
+					Detail: fmt.Sprintf("pod.%s, which it depends on, is not ready: %v", dep, err)})
+				return nil
+			}
 			start := time.Now()
 			x.report(Event{Address: pc.Address, Action: pc.Action, Status: Started})
 			detail, err := step(ctx, pc)
@@ -234,6 +258,48 @@ func (x *executor) parallel(ctx context.Context, pods []*planner.PodChange, step
 		})
 	}
 	_ = g.Wait() // steps never return errors; failures are recorded
+}
+
+// waitDependencies waits, before a pod starts, for the readiness of the
+// pods it depends on; it returns the first that is not ready and why.
+func (x *executor) waitDependencies(ctx context.Context, pc *planner.PodChange) (string, error) {
+	if x.opts.WaitReady == nil || (pc.Action != planner.Create && pc.Action != planner.Replace) {
+		return "", nil
+	}
+	for _, dep := range pc.DependsOn {
+		x.mu.Lock()
+		w := x.ready[dep]
+		if w == nil {
+			w = &readyWait{}
+			x.ready[dep] = w
+		}
+		x.mu.Unlock()
+		d := x.desired[dep]
+		if d == nil || !hasReadinessProbe(d) {
+			continue
+		}
+		x.report(Event{Address: pc.Address, Action: pc.Action, Status: Waiting, Detail: "pod." + dep})
+		w.once.Do(func() { w.err = x.opts.WaitReady(ctx, d) })
+		if w.err != nil {
+			return dep, w.err
+		}
+	}
+	return "", nil
+}
+
+func hasReadinessProbe(p *spec.Pod) bool {
+	for _, c := range p.Containers {
+		if c.Probe(spec.Readiness) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// readyWait is one dependency's readiness, waited for once.
+type readyWait struct {
+	once sync.Once
+	err  error
 }
 
 func (x *executor) failedDependency(pc *planner.PodChange) string {

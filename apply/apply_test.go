@@ -146,3 +146,90 @@ func TestDestroyUsesRecordedGrace(t *testing.T) {
 		}
 	}
 }
+
+// Pods wait for the readiness of the pods they depend on, once per
+// dependency; a dependency that never gets ready skips its dependents.
+func TestWaitReady(t *testing.T) {
+	const src = `
+pod "db" {
+  container "main" {
+    image = "docker.io/library/busybox:1.36"
+    probe "readiness" {
+      tcp { port = 5432 }
+    }
+  }
+}
+pod "api" {
+  depends_on = ["pod.db"]
+  container "main" { image = "docker.io/library/busybox:1.36" }
+}
+pod "worker" {
+  depends_on = ["pod.db", "pod.api"]
+  container "main" { image = "docker.io/library/busybox:1.36" }
+}
+`
+	tests := []struct {
+		name      string
+		notReady  error
+		wantWaits int // waiting events for pod.db: one per dependent that got that far
+		wantSteps map[string]apply.Status
+	}{
+		{name: "ready", wantWaits: 2, wantSteps: map[string]apply.Status{"pod.db": apply.Done, "pod.api": apply.Done, "pod.worker": apply.Done}},
+		{name: "never ready", notReady: errors.New("readiness probe did not pass"), wantWaits: 1,
+			wantSteps: map[string]apply.Status{"pod.db": apply.Done, "pod.api": apply.Skipped, "pod.worker": apply.Skipped}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := fake.New(image)
+			cfg := spectest.Load(t, src)
+			snap, err := planner.Observe(context.Background(), rt, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var waited []string
+			var events []apply.Event
+			res := apply.Execute(context.Background(), planner.Diff(cfg, snap, planner.Options{}), rt, apply.Options{
+				LogRoot: t.TempDir(), Parallelism: 2,
+				Report: func(ev apply.Event) { events = append(events, ev) },
+				WaitReady: func(_ context.Context, dep *spec.Pod) error {
+					waited = append(waited, dep.Name)
+					if !strings.Contains(strings.Join(rt.Log(), "\n"), "RunPodSandbox "+dep.Name) {
+						t.Errorf("waited for pod.%s before it was created", dep.Name)
+					}
+					return tt.notReady
+				},
+			})
+			got := map[string]apply.Status{}
+			for _, s := range res.Steps {
+				got[s.Address] = s.Status
+			}
+			for addr, st := range tt.wantSteps {
+				if got[addr] != st {
+					t.Errorf("%s: %s, want %s", addr, got[addr], st)
+				}
+			}
+			if strings.Join(waited, ",") != "db" {
+				t.Errorf("waited for %v, want db once (api has no readiness probe)", waited)
+			}
+			waits := 0
+			for _, ev := range events {
+				if ev.Status == apply.Waiting && ev.Detail == "pod.db" {
+					waits++
+				}
+			}
+			if waits != tt.wantWaits {
+				t.Errorf("%d waiting events for pod.db, want %d", waits, tt.wantWaits)
+			}
+			if (res.Err() != nil) != (tt.notReady != nil) {
+				t.Errorf("Err() = %v", res.Err())
+			}
+			if tt.notReady != nil {
+				for _, s := range res.Steps {
+					if s.Address == "pod.api" && !strings.Contains(s.Detail, "pod.db, which it depends on, is not ready: readiness probe did not pass") {
+						t.Errorf("api skipped with %q", s.Detail)
+					}
+				}
+			}
+		})
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-dev/berth/lock"
 	"github.com/berth-dev/berth/planfile"
 	"github.com/berth-dev/berth/planner"
+	"github.com/berth-dev/berth/probe"
 	"github.com/berth-dev/berth/render"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
@@ -174,7 +175,8 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 	fmt.Fprintln(g.stdout)
 	pulls := runtime.PullOptions{CertsDir: plan.CertsDir, Credentials: criconfig.HostCredentials(cfg.Registries),
 		Progress: newPullReporter(g.stdout, g.isTerminal(g.stdout)).report}
-	res := apply.Execute(ctx, plan, rt, apply.Options{Parallelism: opts.parallelism, Report: g.progress, Pull: pulls})
+	waitReady := func(ctx context.Context, dep *spec.Pod) error { return probe.WaitReady(ctx, rt, cfg.Berth.Stack, dep) }
+	res := apply.Execute(ctx, plan, rt, apply.Options{Parallelism: opts.parallelism, Report: g.progress, Pull: pulls, WaitReady: waitReady})
 	if err := res.Err(); err != nil {
 		failed := 0
 		for _, s := range res.Steps {
@@ -238,5 +240,7 @@ func (g *globals) progress(ev apply.Event) {
 		fmt.Fprintf(g.stdout, "%s: %s failed after %s: %v\n", ev.Address, verbs[1], elapsed, ev.Err)
 	case apply.Skipped:
 		fmt.Fprintf(g.stdout, "%s: Skipped, because %s\n", ev.Address, ev.Detail)
+	case apply.Waiting:
+		fmt.Fprintf(g.stdout, "%s: Waiting for %s to be ready...\n", ev.Address, ev.Detail)
 	}
 }
