@@ -30,13 +30,30 @@ func watchFiles(ctx context.Context, dir string, debounce time.Duration, log *sl
 		defer fw.Close()
 		var quiet *time.Timer
 		var fire <-chan time.Time
+		// A directory removed or renamed away (a checkout replaced whole)
+		// loses its watch; it is added again once the path exists.
+		var rewatch <-chan time.Time
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-rewatch:
+				if err := fw.Add(dir); err != nil {
+					rewatch = time.After(time.Second)
+					continue
+				}
+				log.Info("watching the directory again", "dir", dir)
+				rewatch = nil
+				fire = time.After(0) // whatever it holds now is new
 			case ev, ok := <-fw.Events:
 				if !ok {
 					return
+				}
+				if filepath.Clean(ev.Name) == filepath.Clean(dir) && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 {
+					log.Warn("the configuration directory went away; the last good configuration stays in force", "dir", dir)
+					_ = fw.Remove(dir)
+					rewatch = time.After(time.Second)
+					continue
 				}
 				if spec.IsIgnored(filepath.Base(ev.Name)) || ev.Op == fsnotify.Chmod {
 					continue
