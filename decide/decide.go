@@ -30,9 +30,11 @@ func PlanObserved(ctx context.Context, rt *runtime.Client, cfg *spec.Config, opt
 	}
 	certsDir := cfg.Berth.CertsDir
 	if certsDir == "" {
-		if certsDir, err = rt.RegistryConfigPath(ctx); err != nil {
+		configPath, err := rt.RegistryConfigPath(ctx)
+		if err != nil {
 			return nil, nil, err
 		}
+		certsDir = runtime.CertsDir(configPath)
 	}
 	if err := planner.ObserveMirrors(snap, certsDir); err != nil {
 		return nil, nil, err

@@ -176,9 +176,9 @@ func runtimeChecks(ctx context.Context, rt Runtime, h Host) (out []Finding, rest
 		add("registry.config_path", Warn, "not set: mirror blocks would be inert",
 			"Set it in containerd's config (version 3): [plugins.\"io.containerd.cri.v1.images\".registry] config_path = \"/etc/containerd/certs.d\", then restart containerd.")
 	} else if strings.Contains(path, ":") {
-		// containerd 2's default is "/etc/containerd/certs.d:/etc/docker/certs.d".
-		add("registry.config_path", Warn, path+" lists several directories; berth's mirror blocks need one to write to",
-			"Set config_path to one directory in containerd's config, or set certs_dir in the berth block to the one berth should write.")
+		// containerd 2's default is "/etc/containerd/certs.d:/etc/docker/certs.d":
+		// the first directory wins, and berth writes there.
+		add("registry.config_path", OK, path+" (mirror blocks are written to "+runtime.CertsDir(path)+", which containerd reads first)", "")
 	} else {
 		add("registry.config_path", OK, path, "")
 	}

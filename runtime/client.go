@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -111,6 +112,17 @@ func (c *Client) Calls() map[string]int {
 // Version reports the runtime's name and version.
 func (c *Client) Version(ctx context.Context) (*cri.VersionResponse, error) {
 	return c.runtime.Version(ctx, &cri.VersionRequest{})
+}
+
+// CertsDir is the directory berth writes hosts.toml files into, out of a
+// registry config_path: containerd reads a ':'-separated list of them in
+// order (2.x defaults to "/etc/containerd/certs.d:/etc/docker/certs.d"),
+// so the first is the one that wins. "" stays "": mirrors are off.
+func CertsDir(configPath string) string {
+	if dirs := filepath.SplitList(configPath); len(dirs) > 0 {
+		return dirs[0]
+	}
+	return ""
 }
 
 // RegistryConfigPath is the CRI image service's registry config_path: the

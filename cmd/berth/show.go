@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/inspect"
+	"github.com/berth-dev/berth/runtime"
 )
 
 func newShowCommand(g *globals) *cobra.Command {
@@ -46,7 +47,8 @@ data.`,
 					if cfg.Berth.CertsDir != "" {
 						return cfg.Berth.CertsDir, nil
 					}
-					return rt.RegistryConfigPath(ctx)
+					path, err := rt.RegistryConfigPath(ctx)
+					return runtime.CertsDir(path), err
 				},
 				CNIConfDir: func() (string, error) {
 					if cfg.Berth.CNIConfDir != "" {
