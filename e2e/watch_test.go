@@ -29,6 +29,8 @@ type watcher struct {
 	raw   strings.Builder
 	more  chan struct{} // closed and replaced on every new line
 	ended chan struct{}
+
+	stopOnce sync.Once
 }
 
 // watch starts berth watch on the stack's directory. It is stopped with
@@ -48,23 +50,29 @@ func (s *stack) watch(args ...string) *watcher {
 	}
 	w := &watcher{t: s.t, cmd: cmd, more: make(chan struct{}), ended: make(chan struct{})}
 	go w.read(stderr)
-	s.t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
+	s.t.Cleanup(w.stop)
+	return w
+}
+
+// stop sends SIGTERM and checks that berth watch ends cleanly, saying so.
+// It may be called more than once.
+func (w *watcher) stop() {
+	w.stopOnce.Do(func() {
+		_ = w.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-w.ended:
 		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
+			_ = w.cmd.Process.Kill()
 			<-w.ended
-			s.t.Error("berth watch did not stop on SIGTERM")
+			w.t.Error("berth watch did not stop on SIGTERM")
 		}
-		if err := cmd.Wait(); err != nil {
-			s.t.Errorf("berth watch ended with %v; its log:\n%s", err, w.log())
+		if err := w.cmd.Wait(); err != nil {
+			w.t.Errorf("berth watch ended with %v; its log:\n%s", err, w.log())
 		}
 		if !w.seen(map[string]string{"msg": "stopped; workloads keep running"}) {
-			s.t.Errorf("berth watch did not say it stopped; its log:\n%s", w.log())
+			w.t.Errorf("berth watch did not say it stopped; its log:\n%s", w.log())
 		}
 	})
-	return w
 }
 
 func (w *watcher) read(r io.Reader) {
@@ -364,6 +372,19 @@ func TestWatchRepairsDrift(t *testing.T) {
 	})
 	round := w.waitFor(5*time.Second, map[string]string{"msg": "converging", "trigger": "runtime: "})
 	t.Logf("repaired on %v", round["trigger"])
+
+	// One watcher per stack.
+	second := s.berth("watch", s.dir)
+	if second.code == 0 || !strings.Contains(second.stderr, "another berth watch keeps stack") {
+		t.Errorf("a second watcher of the stack: %s", second)
+	}
+	// Stopping the watcher leaves the workloads running.
+	running := s.containers()["app/c"]
+	w.stop()
+	time.Sleep(500 * time.Millisecond)
+	if c := s.containers()["app/c"]; c == nil || c.Id != running.Id || c.State != cri.ContainerState_CONTAINER_RUNNING {
+		t.Error("the workload did not keep running after watch stopped")
+	}
 }
 
 // A liveness probe that starts failing restarts its container.
