@@ -20,11 +20,17 @@
 // connection rate from the host into a pod's port through a host port,
 // berth forward (both of its paths) and the pod's IP directly.
 //
+// With -watch it measures berth watch instead (watch.go): how soon it has
+// a changed container running after a file is saved, and a crashed one
+// running again, against a watcher that only resyncs; and its CPU and
+// memory while idle.
+//
 // Usage (see BENCHMARKS.md):
 //
 //	make bench BENCH_ARGS="-pods 50 -pairs 5 -markdown /tmp/bench.md"
 //	make bench BENCH_ARGS="-images -pairs 5"
 //	make bench BENCH_ARGS="-net"
+//	make bench BENCH_ARGS="-watch"
 package main
 
 import (
@@ -77,6 +83,14 @@ type options struct {
 	netMB    int
 	netConns int
 	netCRI   bool
+	// watch runs the watch benchmark instead: watchRuns pairs of a file
+	// save and a crash, against a watcher that only resyncs every
+	// watchResync, after watchIdle of both idle with watchPods pods each.
+	watch       bool
+	watchRuns   int
+	watchPods   int
+	watchIdle   time.Duration
+	watchResync time.Duration
 }
 
 func main() {
@@ -94,16 +108,29 @@ func main() {
 	flag.IntVar(&o.netMB, "net-mb", 1024, "MiB per bulk transfer of the network benchmark")
 	flag.IntVar(&o.netConns, "net-conns", 500, "sequential connections per path and round of the network benchmark")
 	flag.BoolVar(&o.netCRI, "net-cri", true, "the network benchmark also measures berth forward --via cri (the runtime's streaming PortForward)")
+	flag.BoolVar(&o.watch, "watch", false, "run only the watch benchmark: berth watch's reaction to a file save and a crash, event-driven and resync-only, and its idle cost")
+	flag.IntVar(&o.watchRuns, "watch-runs", 7, "pairs (event-driven and resync-only) of a file save and a crash in the watch benchmark")
+	flag.IntVar(&o.watchPods, "watch-pods", 20, "pods per watched stack (at least 3 + -watch-runs)")
+	flag.DurationVar(&o.watchIdle, "watch-idle", time.Minute, "how long both watchers sit idle while their CPU and memory are sampled")
+	flag.DurationVar(&o.watchResync, "watch-resync", 5*time.Second, "--resync of the resync-only watcher")
 	flag.Parse()
 	runner := run
+	chosen := 0
+	for _, b := range []bool{o.images, o.net, o.watch} {
+		if b {
+			chosen++
+		}
+	}
 	switch {
-	case o.images && o.net:
-		fmt.Fprintln(os.Stderr, "bench: -images and -net each run only their own benchmark; choose one")
+	case chosen > 1:
+		fmt.Fprintln(os.Stderr, "bench: -images, -net and -watch each run only their own benchmark; choose one")
 		os.Exit(2)
 	case o.images:
 		runner = runImages
 	case o.net:
 		runner = runNet
+	case o.watch:
+		runner = runWatch
 	}
 	if err := runner(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

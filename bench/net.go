@@ -660,6 +660,12 @@ func procCPU(pid int) time.Duration {
 	if sum > 0 {
 		return sum
 	}
+	return statCPU(pid)
+}
+
+// statCPU is a process's user and system time from /proc/PID/stat, in
+// clock ticks of 10ms (USER_HZ is 100); 0 if unknown.
+func statCPU(pid int) time.Duration {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
@@ -673,9 +679,9 @@ func procCPU(pid int) time.Duration {
 	if len(f) < 13 {
 		return 0
 	}
-	utime, _ := strconv.ParseUint(f[11], 10, 64)              // field 14
-	stime, _ := strconv.ParseUint(f[12], 10, 64)              // field 15
-	return time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ is 100
+	utime, _ := strconv.ParseUint(f[11], 10, 64) // field 14
+	stime, _ := strconv.ParseUint(f[12], 10, 64) // field 15
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // machineCPU is the busy and total jiffies of all CPUs (/proc/stat).

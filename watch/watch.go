@@ -51,6 +51,10 @@ type Options struct {
 	Log    *slog.Logger
 	// Command names the watcher in the lock file, for whoever waits.
 	Command string
+	// OnlyResync starts neither the file watch nor the runtime's event
+	// stream: rounds come from the resync, probes, backoffs and reloads
+	// only. The benchmark compares the two (berth watch --only-resync).
+	OnlyResync bool
 }
 
 // Defaults for the options left zero.
@@ -135,17 +139,25 @@ func Run(ctx context.Context, opts Options) error {
 	w.forwards = newForwards(w.rt, opts.Forward, w.log)
 	defer w.forwards.stop()
 
-	files, err := watchFiles(ctx, opts.Dir, opts.Debounce, w.log)
-	if err != nil {
-		return err
+	// Nil channels never fire: without them only the other triggers do.
+	var files <-chan struct{}
+	var events <-chan string
+	if !opts.OnlyResync {
+		if files, err = watchFiles(ctx, opts.Dir, opts.Debounce, w.log); err != nil {
+			return err
+		}
+		events = w.runtimeEvents(ctx)
 	}
-	events := w.runtimeEvents(ctx)
 	resync := time.NewTicker(opts.Resync)
 	defer resync.Stop()
 	w.wake = time.NewTimer(time.Hour)
 	w.wake.Stop()
 
-	w.log.Info("watching", "dir", opts.Dir, "address", opts.Address, "resync", opts.Resync.String())
+	attrs := []any{"dir", opts.Dir, "address", opts.Address, "resync", opts.Resync.String()}
+	if opts.OnlyResync {
+		attrs = append(attrs, "only_resync", true)
+	}
+	w.log.Info("watching", attrs...)
 	next := w.round(ctx, "start")
 	followUps := 0
 	for {

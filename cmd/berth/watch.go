@@ -23,6 +23,7 @@ func newWatchCommand(g *globals) *cobra.Command {
 		debounce    time.Duration
 		parallelism int
 		via         string
+		onlyResync  bool
 		backoff     = watch.DefaultBackoff
 	)
 	cmd := &cobra.Command{
@@ -108,6 +109,7 @@ round under way.`,
 				Dir: dir, Load: load, Address: g.resolveAddress(first), LockDir: lock.DefaultDir(),
 				Resync: resync, Debounce: debounce, Backoff: backoff, Parallelism: parallelism,
 				Forward: path, Reload: reload, Log: g.log, Command: strings.Join(os.Args, " "),
+				OnlyResync: onlyResync,
 			})
 		},
 	}
@@ -120,5 +122,9 @@ round under way.`,
 	f.DurationVar(&backoff.Initial, "backoff-initial", backoff.Initial, "wait before a container's second restart in a row; doubles each time")
 	f.DurationVar(&backoff.Max, "backoff-max", backoff.Max, "longest wait between restarts")
 	f.DurationVar(&backoff.Reset, "backoff-reset", backoff.Reset, "running this long forgets a container's earlier crashes")
+	// For the benchmark (BENCHMARKS.md), not for users: the same watcher
+	// blind to file and runtime events, to compare with the resync alone.
+	f.BoolVar(&onlyResync, "only-resync", false, "ignore file changes and runtime events; converge on --resync only")
+	_ = f.MarkHidden("only-resync") // the flag exists: MarkHidden cannot fail
 	return cmd
 }

@@ -1,0 +1,756 @@
+package main
+
+// The watch benchmark (-watch): how soon berth watch acts on a saved file
+// and on a crashed container, against the same watcher blind to events
+// (berth watch --only-resync, converging on its resync alone), and what a
+// watcher costs while nothing happens.
+//
+// Two stacks of the same pods, each kept by a real berth watch process:
+//
+//   - event:  berth watch DIR, the defaults (fsnotify with a 300ms
+//     debounce, the runtime's event stream, a resync every minute)
+//   - resync: berth watch --only-resync --resync P DIR (-watch-resync)
+//
+// Both run for the whole benchmark. First both sit idle, converged, for
+// -watch-idle, and their CPU time and RSS are read from /proc. Then, in
+// -watch-runs pairs (which side goes first alternates), each side has one
+// edited file and one crashed container:
+//
+//   - file save: a pod's file is written to a hidden temporary file and
+//     renamed over the old one, as editors save, with a new value of an
+//     environment variable. Timed from the rename until the raw CRI API
+//     lists a RUNNING container of that pod, not the old one, whose spec
+//     annotation carries the new value.
+//   - crash: ExecSync "kill 1" in a container whose shell exits with 1 on
+//     SIGTERM. Timed from the ExecSync call until a RUNNING container of
+//     that pod, not the old one, is listed. Every run crashes a pod of its
+//     own, so that every restart measured is a container's first, which
+//     the watcher makes at once (later ones back off).
+//
+// Observation is by polling ListContainers every 10ms with a raw CRI
+// client (raw.go), none of berth's code. The watchers' log lines are
+// time-stamped as they arrive on their stderr pipes, to split a latency
+// into detection (the watcher's "decision" line) and the work after it.
+// A resync-only run starts at a uniformly random phase of the resync
+// period (a random wait in [0, P) before the change), so that its latency
+// averages half a period plus the work, not whatever phase the run's
+// rhythm would fall on.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// The watchers compared, in the order of even pairs.
+const (
+	modeEvent  = "event"
+	modeResync = "resync"
+)
+
+var modeTitles = map[string]string{
+	modeEvent:  "event-driven",
+	modeResync: "resync-only",
+}
+
+// Pods and containers of the watch stacks. labelPodName is berth's pod
+// label, spelled out as labelStack is.
+const (
+	labelPodName = "berth.io/pod"
+	watchEnvVar  = "BENCH_EDIT"
+	editPods     = 3
+	// pollEvery is how often the raw client lists a pod's containers
+	// while it waits for the new one.
+	pollEvery = 10 * time.Millisecond
+	// quietFor is how long a watcher must have logged nothing before a
+	// measurement starts: the rounds of the one before are over.
+	quietFor = time.Second
+)
+
+// crashCommand exits with 1 on SIGTERM: a "kill 1" from ExecSync makes
+// it crash. (A plain sleep, PID 1 of its own PID namespace, would ignore
+// the signal.)
+var crashCommand = []string{"sh", "-c", "trap 'exit 1' TERM; sleep 3600 & wait"}
+
+type watchBench struct {
+	o      options
+	rt     *raw
+	stacks map[string]*watchStack
+	// pods is the pod count of each stack: editPods edited ones,
+	// -watch-runs crashed ones, and idle ones up to -watch-pods.
+	pods, idlePods int
+}
+
+// watchStack is one stack and the watcher that keeps it.
+type watchStack struct {
+	mode  string
+	b     *berth
+	flags []string // berth watch's flags, before DIR
+	proc  *watchProc
+}
+
+// watchSample is one measured reaction.
+type watchSample struct {
+	total   time.Duration // the change until the new container is RUNNING in CRI
+	decided time.Duration // the change until the watcher's decision line; 0 if none was seen
+	oldDown time.Duration // the change until the old container was seen not running
+	trigger string        // what the round that decided says it was for
+	action  string        // the decision's action (replace, restart; wait would be a backoff)
+}
+
+type watchPair struct {
+	eventFirst  bool
+	file, crash map[string]*watchSample // by mode
+	pods        [2]string               // the pods edited and crashed
+}
+
+// idleUse is one watcher's cost over the idle window.
+type idleUse struct {
+	window           time.Duration
+	statCPU, runCPU  time.Duration // utime+stime (/proc/PID/stat); the threads' run time (schedstat)
+	rssMax           int64         // kB: the most VmRSS sampled
+	samples, lines   int           // /proc samples taken; log lines the watcher wrote in the window
+	convergingRounds int           // rounds in the window that changed something (should be 0)
+}
+
+func runWatch(o options) (err error) {
+	if o.watchRuns < 1 || o.watchPods < 1 || o.watchIdle <= 0 || o.watchResync <= 0 {
+		return errors.New("-watch-runs and -watch-pods must be at least 1, -watch-idle and -watch-resync above zero")
+	}
+	if workloads[o.workload] == nil {
+		return fmt.Errorf("-workload %q: use sleep or trap", o.workload)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	e, err := openEnv(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.rt.close()
+	tmp, err := os.MkdirTemp("", "berth-bench-watch-")
+	if err != nil {
+		return err
+	}
+	runID := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().Unix()%100000)
+	e.rt.runID = runID // the sweep's second selector; nothing carries it
+	wb := &watchBench{o: o, rt: e.rt, stacks: map[string]*watchStack{}}
+	wb.pods = max(o.watchPods, editPods+o.watchRuns)
+	wb.idlePods = wb.pods - editPods - o.watchRuns
+	for _, mode := range []string{modeEvent, modeResync} {
+		stack := "bench-watch-" + runID + "-" + mode
+		s := &watchStack{mode: mode, b: &berth{bin: e.bin, stack: stack, dir: filepath.Join(tmp, stack), lockDir: filepath.Join(tmp, "locks")}}
+		if mode == modeResync {
+			s.flags = []string{"--only-resync", "--resync", o.watchResync.String()}
+		}
+		wb.stacks[mode] = s
+	}
+	defer func() {
+		// A context of its own: ctx may be cancelled (Ctrl-C).
+		cctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		err = errors.Join(err, wb.cleanup(cctx))
+		os.RemoveAll(tmp)
+	}()
+
+	rep := &watchReport{opts: o, facts: e.facts, started: time.Now(), wb: wb}
+	for _, mode := range []string{modeEvent, modeResync} {
+		if err := wb.start(ctx, wb.stacks[mode]); err != nil {
+			return err
+		}
+	}
+	if rep.idle, err = wb.idle(ctx); err != nil {
+		return err
+	}
+	for i := range o.watchRuns {
+		p, err := wb.runPair(ctx, i)
+		if err != nil {
+			return fmt.Errorf("pair %d: %w", i+1, err)
+		}
+		rep.pairs = append(rep.pairs, p)
+	}
+	// The comparison means something only if the resync-only watcher
+	// never acted on an event.
+	if t := wb.stacks[modeResync].proc.eventTriggers(); len(t) > 0 {
+		return fmt.Errorf("berth watch --only-resync ran rounds for events: %s", strings.Join(t, "; "))
+	}
+	rep.finished = time.Now()
+	return emit(o.markdown, rep.text, rep.markdown)
+}
+
+// ---------------------------------------------------------------- stacks
+
+// writeConfig writes the stack's files: the berth block, a file per
+// edited pod (the one a run saves anew), the crashed pods, the idle ones.
+func (wb *watchBench) writeConfig(s *watchStack) error {
+	if err := os.MkdirAll(s.b.dir, 0o755); err != nil {
+		return err
+	}
+	files := map[string]string{"main.hcl": fmt.Sprintf("berth {\n  stack = %q\n}\n", s.b.stack)}
+	for k := range editPods {
+		files[editFile(k)] = podHCL(editPod(k), workloads[wb.o.workload], "0")
+	}
+	var crash, idle strings.Builder
+	for i := range wb.o.watchRuns {
+		crash.WriteString(podHCL(crashPod(i), crashCommand, ""))
+	}
+	for j := range wb.idlePods {
+		idle.WriteString(podHCL(fmt.Sprintf("idle-%03d", j), workloads[wb.o.workload], ""))
+	}
+	files["crash.hcl"], files["idle.hcl"] = crash.String(), idle.String()
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(s.b.dir, name), []byte(text), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func editPod(k int) string  { return fmt.Sprintf("edit-%d", k) }
+func editFile(k int) string { return editPod(k) + ".hcl" }
+func crashPod(i int) string { return fmt.Sprintf("crash-%d", i) }
+
+// podHCL is a pod of one container "main"; env, if set, is the value of
+// the variable the file-save runs change.
+func podHCL(name string, command []string, env string) string {
+	quoted := make([]string, len(command))
+	for i, arg := range command {
+		quoted[i] = strconv.Quote(arg) // Go and HCL quote these strings alike
+	}
+	envLine := ""
+	if env != "" {
+		envLine = fmt.Sprintf("    env          = { %s = %q }\n", watchEnvVar, env)
+	}
+	return fmt.Sprintf(`
+pod %q {
+  container "main" {
+    image        = %q
+    command      = [%s]
+    stop_timeout = %q
+%s  }
+}
+`, name, image, strings.Join(quoted, ", "), grace.String(), envLine)
+}
+
+// start writes the stack, starts its watcher and waits until the watcher
+// has applied it: every pod runs one container, and the watcher is quiet.
+func (wb *watchBench) start(ctx context.Context, s *watchStack) error {
+	if err := wb.writeConfig(s); err != nil {
+		return err
+	}
+	args := append(append([]string{"watch"}, s.flags...), s.b.dir)
+	p, err := startWatch(s.b, args)
+	if err != nil {
+		return err
+	}
+	s.proc = p
+	began := time.Now()
+	deadline := began.Add(3 * time.Minute)
+	sel := map[string]string{labelStack: s.b.stack}
+	for {
+		err := wb.rt.expectRunning(ctx, sel, wb.pods)
+		if err == nil {
+			break
+		}
+		if perr := p.alive(); perr != nil {
+			return perr
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("berth watch of %s has not applied the stack in 3m: %w\n--- stderr\n%s", s.b.stack, err, tail(p.text()))
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "  %s watcher: pid %d, %d pods running after %s (berth %s)\n", modeTitles[s.mode], p.pid(), wb.pods, fmtDur(time.Since(began)), strings.Join(args, " "))
+	return p.quiet(ctx, 2*time.Second)
+}
+
+// cleanup stops the watchers (SIGTERM), destroys the stacks with berth,
+// then sweeps through CRI whatever is left (cleanup in main.go).
+func (wb *watchBench) cleanup(ctx context.Context) error {
+	var err error
+	for _, s := range wb.stacks {
+		if s.proc != nil {
+			err = errors.Join(err, s.proc.stop())
+		}
+	}
+	for _, mode := range []string{modeEvent, modeResync} {
+		s := wb.stacks[mode]
+		if readable(filepath.Join(s.b.dir, "main.hcl")) {
+			if _, derr := s.b.mustRun(ctx, 0, "destroy", "--auto-approve", "--stack", s.b.stack, s.b.dir); derr != nil {
+				err = errors.Join(err, fmt.Errorf("berth destroy: %w", derr))
+			}
+		}
+		if cerr := cleanup(ctx, wb.rt, s.b); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("cleanup of %s: %w", s.b.stack, cerr))
+		}
+	}
+	return err
+}
+
+// ---------------------------------------------------------------- idle
+
+// idle waits until both watchers are quiet, then samples their CPU time
+// and memory once a second for -watch-idle, both at once, so that both
+// see the same runtime (others' containers' events reach the event
+// watcher's stream too, and are filtered there).
+func (wb *watchBench) idle(ctx context.Context) (map[string]*idleUse, error) {
+	for _, s := range wb.stacks {
+		if err := s.proc.quiet(ctx, 5*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "  idle: sampling both watchers for %s\n", wb.o.watchIdle)
+	type reading struct {
+		stat, run time.Duration
+		lines     int
+	}
+	read := func() map[string]reading {
+		r := map[string]reading{}
+		for mode, s := range wb.stacks {
+			r[mode] = reading{statCPU(s.proc.pid()), procCPU(s.proc.pid()), s.proc.count()}
+		}
+		return r
+	}
+	use := map[string]*idleUse{modeEvent: {}, modeResync: {}}
+	sample := func() error {
+		for mode, s := range wb.stacks {
+			if err := s.proc.alive(); err != nil {
+				return err
+			}
+			rss, _ := procStatusKB(s.proc.pid(), "VmRSS")
+			use[mode].rssMax = max(use[mode].rssMax, rss)
+			use[mode].samples++
+		}
+		return nil
+	}
+	start, before := time.Now(), read()
+	if err := sample(); err != nil {
+		return nil, err
+	}
+	for time.Since(start) < wb.o.watchIdle {
+		if err := sleep(ctx, min(time.Second, wb.o.watchIdle-time.Since(start))); err != nil {
+			return nil, err
+		}
+		if err := sample(); err != nil {
+			return nil, err
+		}
+	}
+	after, window := read(), time.Since(start)
+	for mode, s := range wb.stacks {
+		u := use[mode]
+		u.window = window
+		u.statCPU, u.runCPU = after[mode].stat-before[mode].stat, after[mode].run-before[mode].run
+		u.lines = after[mode].lines - before[mode].lines
+		u.convergingRounds = s.proc.countSince(start, "msg=converging")
+		fmt.Fprintf(os.Stderr, "  idle %-12s CPU %s (stat) %s (schedstat), VmRSS max %d kB, %d log lines\n", modeTitles[mode], fmtDur(u.statCPU), fmtDur(u.runCPU), u.rssMax, u.lines)
+	}
+	return use, nil
+}
+
+// ---------------------------------------------------------------- latency
+
+// runPair measures both watchers on a file save, then on a crash. Even
+// pairs start with the event-driven watcher, odd ones with the other.
+func (wb *watchBench) runPair(ctx context.Context, i int) (*watchPair, error) {
+	p := &watchPair{eventFirst: i%2 == 0, file: map[string]*watchSample{}, crash: map[string]*watchSample{}}
+	order := []string{modeEvent, modeResync}
+	if !p.eventFirst {
+		order[0], order[1] = order[1], order[0]
+	}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "  pair %d/%d: %s\n", i+1, wb.o.watchRuns, fmt.Sprintf(format, args...))
+	}
+	show := func(what string, mode string, s *watchSample) {
+		logf("%-5s %-12s %s (decision after %s, %s; old container down after %s)", what, modeTitles[mode], fmtDur(s.total), fmtDur(s.decided), s.trigger, fmtDur(s.oldDown))
+	}
+	k := i % editPods
+	p.pods = [2]string{editPod(k), crashPod(i)}
+	for _, mode := range order {
+		s, err := wb.edit(ctx, wb.stacks[mode], k, fmt.Sprintf("run%d-%s", i+1, randomHex(3)))
+		if err != nil {
+			return nil, fmt.Errorf("%s, file save: %w", modeTitles[mode], err)
+		}
+		p.file[mode] = s
+		show("file", mode, s)
+	}
+	for _, mode := range order {
+		s, err := wb.crash(ctx, wb.stacks[mode], crashPod(i))
+		if err != nil {
+			return nil, fmt.Errorf("%s, crash: %w", modeTitles[mode], err)
+		}
+		p.crash[mode] = s
+		show("crash", mode, s)
+	}
+	return p, nil
+}
+
+// prepare waits until the watcher is quiet and, for the resync-only one,
+// a random part of its period.
+func (wb *watchBench) prepare(ctx context.Context, s *watchStack) error {
+	if err := s.proc.quiet(ctx, quietFor); err != nil {
+		return err
+	}
+	if s.mode == modeResync {
+		return sleep(ctx, rand.N(wb.o.watchResync))
+	}
+	return nil
+}
+
+// edit saves edit-K's file anew, as an editor does (a temporary file
+// renamed over it), with value in the environment, and times the change.
+func (wb *watchBench) edit(ctx context.Context, s *watchStack, k int, value string) (*watchSample, error) {
+	if err := wb.prepare(ctx, s); err != nil {
+		return nil, err
+	}
+	pod := editPod(k)
+	old, err := wb.runningContainer(ctx, s, pod)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(s.b.dir, editFile(k))
+	tmp := filepath.Join(s.b.dir, "."+editFile(k)+".tmp") // hidden: the watcher ignores it
+	if err := os.WriteFile(tmp, []byte(podHCL(pod, workloads[wb.o.workload], value)), 0o644); err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, err
+	}
+	return wb.await(ctx, s, pod, old, t0, func(c *cri.Container) bool { return specEnv(c)[watchEnvVar] == value })
+}
+
+// crash makes the pod's container exit with 1 and times its restart.
+func (wb *watchBench) crash(ctx context.Context, s *watchStack, pod string) (*watchSample, error) {
+	if err := wb.prepare(ctx, s); err != nil {
+		return nil, err
+	}
+	old, err := wb.runningContainer(ctx, s, pod)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	// The exec'd kill may itself be killed as PID 1 exits and takes its
+	// namespace with it, so the call's error means little; the wait below
+	// tells whether the container went down.
+	ectx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_, execErr := wb.rt.rs.ExecSync(ectx, &cri.ExecSyncRequest{ContainerId: old, Cmd: []string{"kill", "1"}, Timeout: 5})
+	cancel()
+	sample, err := wb.await(ctx, s, pod, old, t0, func(*cri.Container) bool { return true })
+	if err != nil && execErr != nil {
+		err = fmt.Errorf("%w (ExecSync kill 1: %v)", err, execErr)
+	}
+	return sample, err
+}
+
+// runningContainer is the ID of the pod's one container, which must run.
+func (wb *watchBench) runningContainer(ctx context.Context, s *watchStack, pod string) (string, error) {
+	if err := s.proc.alive(); err != nil {
+		return "", err
+	}
+	ctrs, err := wb.podContainers(ctx, s, pod)
+	if err != nil {
+		return "", err
+	}
+	if len(ctrs) != 1 || ctrs[0].State != cri.ContainerState_CONTAINER_RUNNING {
+		states := make([]string, len(ctrs))
+		for i, c := range ctrs {
+			states[i] = c.State.String()
+		}
+		return "", fmt.Errorf("pod %s of %s: want one running container, have [%s]", pod, s.b.stack, strings.Join(states, " "))
+	}
+	return ctrs[0].Id, nil
+}
+
+func (wb *watchBench) podContainers(ctx context.Context, s *watchStack, pod string) ([]*cri.Container, error) {
+	res, err := wb.rt.rs.ListContainers(ctx, &cri.ListContainersRequest{Filter: &cri.ContainerFilter{
+		LabelSelector: map[string]string{labelStack: s.b.stack, labelPodName: pod}}})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	return res.Containers, nil
+}
+
+// await polls the pod's containers from t0 until one that is not old runs
+// and satisfies ok, then reads the watcher's decision from its log.
+func (wb *watchBench) await(ctx context.Context, s *watchStack, pod, old string, t0 time.Time, ok func(*cri.Container) bool) (*watchSample, error) {
+	limit := time.Minute + 2*wb.o.watchResync
+	sample := &watchSample{}
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	for sample.total == 0 {
+		ctrs, err := wb.podContainers(ctx, s, pod)
+		if err != nil {
+			return nil, err
+		}
+		now := time.Since(t0)
+		oldRuns := false
+		for _, c := range ctrs {
+			switch {
+			case c.Id == old:
+				oldRuns = c.State == cri.ContainerState_CONTAINER_RUNNING
+			case c.State == cri.ContainerState_CONTAINER_RUNNING && ok(c):
+				sample.total = now
+			}
+		}
+		if !oldRuns && sample.oldDown == 0 {
+			sample.oldDown = now
+		}
+		if sample.total > 0 {
+			break
+		}
+		if now > limit {
+			return nil, fmt.Errorf("pod %s of %s: no new running container after %s\n--- watcher's stderr\n%s", pod, s.b.stack, limit, tail(s.proc.text()))
+		}
+		if err := s.proc.alive(); err != nil {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	resource := "resource=pod." + pod + ".container.main "
+	if at, line, trigger, found := s.proc.decision(t0, resource); found {
+		sample.decided, sample.trigger, sample.action = at.Sub(t0), trigger, logField(line, "action")
+	} else {
+		sample.trigger = "no decision line"
+	}
+	return sample, nil
+}
+
+// specEnv is the environment berth recorded in the container's spec
+// annotation (berth.io/spec, a JSON record of what was declared).
+func specEnv(c *cri.Container) map[string]string {
+	var rec struct {
+		Env map[string]string `json:"env"`
+	}
+	_ = json.Unmarshal([]byte(c.Annotations["berth.io/spec"]), &rec) // no record, no env
+	return rec.Env
+}
+
+// ---------------------------------------------------------------- the watcher process
+
+// watchProc is a running berth watch, its stderr kept line by line with
+// the time each line arrived.
+type watchProc struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	mu     sync.Mutex
+	lines  []timedLine
+}
+
+type timedLine struct {
+	at   time.Time
+	text string
+}
+
+func startWatch(b *berth, args []string) (*watchProc, error) {
+	p := &watchProc{exited: make(chan struct{})}
+	p.cmd = exec.Command(b.bin, args...)
+	p.cmd.Env = append(os.Environ(), "NO_COLOR=1", "BERTH_LOCK_DIR="+b.lockDir) // BERTH_ADDRESS passes through
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("berth %s: %w", strings.Join(args, " "), err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, timedLine{time.Now(), sc.Text()})
+			p.mu.Unlock()
+		}
+		_ = p.cmd.Wait()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+func (p *watchProc) pid() int { return p.cmd.Process.Pid }
+
+// alive fails, with what the watcher logged, if it has exited.
+func (p *watchProc) alive() error {
+	select {
+	case <-p.exited:
+		return fmt.Errorf("berth %s exited: %s\n--- stderr\n%s", strings.Join(p.cmd.Args[1:], " "), p.cmd.ProcessState, tail(p.text()))
+	default:
+		return nil
+	}
+}
+
+// stop sends SIGTERM, as a service manager would, and kills the watcher
+// if it does not exit in 15s.
+func (p *watchProc) stop() error {
+	select {
+	case <-p.exited:
+	default:
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(15 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+			return fmt.Errorf("berth watch (pid %d) did not stop on SIGTERM; killed", p.pid())
+		}
+	}
+	if st := p.cmd.ProcessState; st != nil && !st.Success() {
+		// A terminal's Ctrl-C reaches it too; that is a clean stop.
+		if ws, ok := st.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGINT {
+			return fmt.Errorf("berth watch (pid %d): %s\n%s", p.pid(), st, tail(p.text()))
+		}
+	}
+	return nil
+}
+
+func (p *watchProc) text() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var s strings.Builder
+	for _, l := range p.lines {
+		s.WriteString(l.text + "\n")
+	}
+	return s.String()
+}
+
+func (p *watchProc) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.lines)
+}
+
+// countSince counts the lines from t on that contain s.
+func (p *watchProc) countSince(t time.Time, s string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, l := range p.lines {
+		if !l.at.Before(t) && strings.Contains(l.text, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// quiet waits until the watcher has logged nothing for d (its rounds are
+// over), for up to two minutes.
+func (p *watchProc) quiet(ctx context.Context, d time.Duration) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if err := p.alive(); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		last := time.Time{}
+		if n := len(p.lines); n > 0 {
+			last = p.lines[n-1].at
+		}
+		p.mu.Unlock()
+		wait := d - time.Since(last)
+		if wait <= 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("berth watch (pid %d) has not been quiet for %s in 2m\n--- stderr\n%s", p.pid(), d, tail(p.text()))
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// decision finds the first decision line about resource logged from t0
+// on, and the trigger of the round it belongs to (the converging line
+// before it).
+func (p *watchProc) decision(t0 time.Time, resource string) (time.Time, string, string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	trigger := ""
+	for _, l := range p.lines {
+		if strings.Contains(l.text, "msg=converging ") {
+			trigger = logField(l.text, "trigger")
+		}
+		if !l.at.Before(t0) && strings.Contains(l.text, "msg=decision ") && strings.Contains(l.text, resource) {
+			return l.at, l.text, trigger, true
+		}
+	}
+	return time.Time{}, "", "", false
+}
+
+// eventTriggers lists the rounds run for file or runtime events.
+func (p *watchProc) eventTriggers() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, l := range p.lines {
+		if t := logField(l.text, "trigger"); t == "files changed" || strings.HasPrefix(t, "runtime:") {
+			out = append(out, l.text)
+		}
+	}
+	return out
+}
+
+// logFieldRE matches key=value of slog's text format, the value bare or
+// quoted.
+var logFieldRE = regexp.MustCompile(`(?:^| )([a-z_]+)=("(?:[^"\\]|\\.)*"|\S*)`)
+
+// logField is the value of key in a slog text line, or "".
+func logField(line, key string) string {
+	for _, m := range logFieldRE.FindAllStringSubmatch(line, -1) {
+		if m[1] != key {
+			continue
+		}
+		if v, err := strconv.Unquote(m[2]); err == nil {
+			return v
+		}
+		return m[2]
+	}
+	return ""
+}
+
+// ---------------------------------------------------------------- /proc
+
+// procStatusKB reads a "Key: N kB" line of /proc/PID/status.
+func procStatusKB(pid int, key string) (int64, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(raw)) {
+		if k, v, ok := strings.Cut(line, ":"); ok && k == key {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, key)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
