@@ -126,7 +126,8 @@ func Run(ctx context.Context, opts Options) error {
 	defer only.Release()
 
 	if w.rt, err = w.dial(ctx); err != nil {
-		return nil // ctx ended while the runtime was away
+		w.log.Info("stopped before the runtime answered") // ctx ended while it was away
+		return nil
 	}
 	defer w.rt.Close()
 	w.probes = probe.NewManager(w.rt, func(v probe.Verdict) {
