@@ -23,6 +23,7 @@ import (
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/spec"
 )
 
 // Target is one forward: connections to Listen go to Port of the stack's
@@ -33,6 +34,18 @@ type Target struct {
 	Pod     string
 	Port    int
 	Listen  string
+}
+
+// Targets are the forward blocks of a configuration, in order.
+func Targets(cfg *spec.Config) []Target {
+	var out []Target
+	for _, p := range cfg.Pods {
+		for _, f := range p.Forwards {
+			out = append(out, Target{Address: fmt.Sprintf("pod.%s.forward.%s", p.Name, f.Name),
+				Stack: cfg.Berth.Stack, Pod: p.Name, Port: f.Port, Listen: f.Listen})
+		}
+	}
+	return out
 }
 
 // Finder finds pods, their network namespaces and streaming URLs.

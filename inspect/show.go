@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agext/levenshtein"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/hostsfile"
@@ -176,7 +175,7 @@ func (e *UnknownError) Error() string {
 	fmt.Fprintf(&b, "%s: no such resource in stack %q", e.Address, e.Stack)
 	if e.Hint != "" {
 		fmt.Fprintf(&b, ": %s", e.Hint)
-	} else if s := suggest(e.Address, e.Valid); s != "" {
+	} else if s := spec.Suggest(e.Address, e.Valid); s != "" {
 		fmt.Fprintf(&b, ". Did you mean %q?", s)
 	}
 	if len(e.Valid) == 0 {
@@ -499,18 +498,6 @@ func (s *shower) unknown(address, hint string) error {
 	}
 	sort.Strings(valid)
 	return &UnknownError{Address: address, Stack: s.stack, Hint: hint, Valid: valid}
-}
-
-// suggest returns the valid address closest to given, if it is close
-// enough to be a slip of the keyboard.
-func suggest(given string, options []string) string {
-	best, bestDist := "", 4
-	for _, o := range options {
-		if d := levenshtein.Distance(given, o, nil); d < bestDist {
-			best, bestDist = o, d
-		}
-	}
-	return best
 }
 
 // IsUnknown reports whether err is an address that names nothing.

@@ -343,7 +343,7 @@ func checkDependencies(pods []*Pod) hcl.Diagnostics {
 				continue
 			}
 			detail := fmt.Sprintf("pod %q depends on pod.%s, which is not declared.", p.Name, dep)
-			if s := suggest(dep, names); s != "" {
+			if s := Suggest(dep, names); s != "" {
 				detail += fmt.Sprintf(" Did you mean \"pod.%s\"?", s)
 			}
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown dependency", Detail: detail, Subject: p.DeclRange.Ptr()})

@@ -193,16 +193,16 @@ func (e *evaluator) enum(attr *hcl.Attribute, def string, allowed ...string) str
 		}
 	}
 	detail := fmt.Sprintf("%q must be one of %s; got %q.", attr.Name, quoteList(allowed), s)
-	if sug := suggest(s, allowed); sug != "" {
+	if sug := Suggest(s, allowed); sug != "" {
 		detail += fmt.Sprintf(" Did you mean %q?", sug)
 	}
 	e.errorf(attr.Expr.Range(), "Invalid value", "%s", detail)
 	return def
 }
 
-// suggest returns the option closest to given, if it is close enough to be a
-// likely misspelling.
-func suggest(given string, options []string) string {
+// Suggest returns the option closest to given, if it is close enough to be
+// a likely misspelling: what "did you mean" offers.
+func Suggest(given string, options []string) string {
 	best, bestDist := "", 4
 	for _, o := range options {
 		if d := levenshtein.Distance(given, o, nil); d < bestDist {

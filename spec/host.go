@@ -135,7 +135,7 @@ func decodeCapabilities(e *evaluator, b *hcl.Block) (add, drop []string) {
 			n = strings.TrimPrefix(strings.ToUpper(n), "CAP_")
 			if !slices.Contains(capabilityNames, n) {
 				detail := fmt.Sprintf("%q is not a Linux capability.", n)
-				if s := suggest(n, capabilityNames); s != "" {
+				if s := Suggest(n, capabilityNames); s != "" {
 					detail += fmt.Sprintf(" Did you mean %q?", s)
 				}
 				e.errorf(attr.Expr.Range(), "Unknown capability", "%s", detail)

@@ -85,7 +85,7 @@ func decodeProbe(e *evaluator, b *hcl.Block) (Probe, bool) {
 	case Liveness, Readiness, Startup:
 	default:
 		detail := "A probe is \"liveness\", \"readiness\" or \"startup\"; got " + quote(string(p.Kind)) + "."
-		if sug := suggest(string(p.Kind), []string{string(Liveness), string(Readiness), string(Startup)}); sug != "" {
+		if sug := Suggest(string(p.Kind), []string{string(Liveness), string(Readiness), string(Startup)}); sug != "" {
 			detail += " Did you mean " + quote(sug) + "?"
 		}
 		e.errorf(b.LabelRanges[0], "Invalid probe kind", "%s", detail)

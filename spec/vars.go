@@ -263,7 +263,7 @@ func parseRawValue(raw string, v *variable, source string) (cty.Value, hcl.Diagn
 
 func undeclared(name string, declared []string, source string, rng *hcl.Range) *hcl.Diagnostic {
 	detail := fmt.Sprintf("%s sets variable %q, but no variable block declares it.", source, name)
-	if s := suggest(name, declared); s != "" {
+	if s := Suggest(name, declared); s != "" {
 		detail += fmt.Sprintf(" Did you mean %q?", s)
 	} else {
 		detail += fmt.Sprintf(" Declare it with variable %q {}.", name)

@@ -2,7 +2,6 @@ package watch
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 
@@ -34,10 +33,8 @@ func newForwards(f forward.Finder, path forward.Path, log *slog.Logger) *forward
 // sync opens the forwards cfg declares and closes the others.
 func (fs *forwards) sync(ctx context.Context, cfg *spec.Config) {
 	want := map[forward.Target]bool{}
-	for _, p := range cfg.Pods {
-		for _, f := range p.Forwards {
-			want[forward.Target{Address: fmt.Sprintf("pod.%s.forward.%s", p.Name, f.Name), Stack: cfg.Berth.Stack, Pod: p.Name, Port: f.Port, Listen: f.Listen}] = true
-		}
+	for _, t := range forward.Targets(cfg) {
+		want[t] = true
 	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()

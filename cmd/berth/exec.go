@@ -35,12 +35,8 @@ resized with it.`,
 			if tty && !g.interactive() {
 				return usageErrorf("-t needs a terminal on standard input; without one, leave out -t (add -i to pass input on)")
 			}
-			stack, address, err := g.stackTarget(dir)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			rt, done, err := g.connect(ctx, address)
+			stack, rt, done, err := g.connectStack(ctx, dir)
 			if err != nil {
 				return err
 			}

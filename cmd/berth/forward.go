@@ -27,13 +27,7 @@ the next connection. Ctrl-C stops.`,
 			if err != nil {
 				return err
 			}
-			var targets []forward.Target
-			for _, p := range cfg.Pods {
-				for _, f := range p.Forwards {
-					targets = append(targets, forward.Target{Address: fmt.Sprintf("pod.%s.forward.%s", p.Name, f.Name),
-						Stack: cfg.Berth.Stack, Pod: p.Name, Port: f.Port, Listen: f.Listen})
-				}
-			}
+			targets := forward.Targets(cfg)
 			if len(targets) == 0 {
 				return fmt.Errorf("the configuration in %s declares no forward blocks", cfg.Dir)
 			}
@@ -43,13 +37,9 @@ the next connection. Ctrl-C stops.`,
 				return err
 			}
 			defer done()
-			path := forward.DefaultPath()
-			switch via {
-			case "":
-			case string(forward.Namespace), string(forward.CRI):
-				path = forward.Path(via)
-			default:
-				return usageErrorf("--via %q: use netns or cri", via)
+			path, err := forwardPath(via)
+			if err != nil {
+				return err
 			}
 			return forward.Serve(ctx, rt, targets, path, g.log, func() {
 				for _, t := range targets {
@@ -62,4 +52,15 @@ the next connection. Ctrl-C stops.`,
 	v.register(cmd)
 	cmd.Flags().StringVar(&via, "via", "", "how to reach pods: netns (dial inside the pod's network namespace; the default for root) or cri (the runtime's streaming PortForward)")
 	return cmd
+}
+
+// forwardPath reads --via: how forwards reach pods.
+func forwardPath(via string) (forward.Path, error) {
+	switch via {
+	case "":
+		return forward.DefaultPath(), nil
+	case string(forward.Namespace), string(forward.CRI):
+		return forward.Path(via), nil
+	}
+	return "", usageErrorf("--via %q: use netns or cri", via)
 }

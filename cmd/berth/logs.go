@@ -30,6 +30,17 @@ func (g *globals) stackTarget(dir string) (stack, address string, err error) {
 	return cfg.Berth.Stack, g.resolveAddress(cfg), nil
 }
 
+// connectStack finds the stack as stackTarget does and connects to its
+// runtime; done closes the connection.
+func (g *globals) connectStack(ctx context.Context, dir string) (stack string, rt *runtime.Client, done func(), err error) {
+	stack, address, err := g.stackTarget(dir)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	rt, done, err = g.connect(ctx, address)
+	return stack, rt, done, err
+}
+
 // containersOf lists the newest attempt of each of a pod's containers,
 // or of the one named, by name.
 func containersOf(ctx context.Context, rt *runtime.Client, stack, pod, container string) (map[string]*cri.Container, error) {
@@ -81,12 +92,8 @@ container of a pod, each line prefixed with its container's name. -f
 follows them, across container restarts and replacements.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			stack, address, err := g.stackTarget(dir)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			rt, done, err := g.connect(ctx, address)
+			stack, rt, done, err := g.connectStack(ctx, dir)
 			if err != nil {
 				return err
 			}

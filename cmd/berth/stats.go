@@ -27,12 +27,8 @@ terminal it refreshes every 2s until Ctrl-C; otherwise, or with
 --no-stream, it prints once. --json prints the rows once as JSON.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			stack, address, err := g.stackTarget(dirArg(args))
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			rt, done, err := g.connect(ctx, address)
+			stack, rt, done, err := g.connectStack(ctx, dirArg(args))
 			if err != nil {
 				return err
 			}

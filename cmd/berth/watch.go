@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
-	"github.com/berth-dev/berth/forward"
 	"github.com/berth-dev/berth/lock"
 	"github.com/berth-dev/berth/spec"
 	"github.com/berth-dev/berth/watch"
@@ -60,13 +59,9 @@ round under way.`,
 			if info, err := os.Stat(dir); err != nil || !info.IsDir() {
 				return usageErrorf("%s is not a configuration directory", dir)
 			}
-			path := forward.DefaultPath()
-			switch via {
-			case "":
-			case string(forward.Namespace), string(forward.CRI):
-				path = forward.Path(via)
-			default:
-				return usageErrorf("--via %q: use netns or cri", via)
+			path, err := forwardPath(via)
+			if err != nil {
+				return err
 			}
 			if resync <= 0 {
 				return usageErrorf("--resync %s: give a period above zero, such as 1m", resync)
