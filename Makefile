@@ -57,11 +57,15 @@ test: lint build
 		BERTH_E2E_REQUIRED=1 BERTH_BIN=$(BERTH) $(GO) test -count=1 -p 1 -timeout 30m ./... ; \
 		rc=$$?; [ "$(KEEP_RUNTIME)" = 1 ] || { hack/registry.sh down; hack/runtime.sh down; }; exit $$rc
 
+# Every benchmark in turn (pods, images, networks, watch), or the one
+# BENCH_ARGS names, e.g. BENCH_ARGS="-watch".
 bench: build
 	hack/runtime.sh up
 	hack/registry.sh up
-	source $(RUNTIME_ENV) && source $(REGISTRY_ENV) && BERTH_BIN=$(BERTH) $(GO) run ./bench $(BENCH_ARGS) ; \
-		rc=$$?; [ "$(KEEP_RUNTIME)" = 1 ] || { hack/registry.sh down; hack/runtime.sh down; }; exit $$rc
+	source $(RUNTIME_ENV) && source $(REGISTRY_ENV) && rc=0 && \
+		if [ -n "$(BENCH_ARGS)" ]; then BERTH_BIN=$(BERTH) $(GO) run ./bench $(BENCH_ARGS) || rc=$$?; \
+		else for mode in pods -images -net -watch; do BERTH_BIN=$(BERTH) $(GO) run ./bench $${mode#pods} || rc=$$?; done; fi; \
+		[ "$(KEEP_RUNTIME)" = 1 ] || { hack/registry.sh down; hack/runtime.sh down; }; exit $$rc
 
 clean:
 	rm -rf bin
