@@ -680,7 +680,8 @@ func (ib *imageBench) cleanup(ctx context.Context) error {
 
 // runPair runs the pull pair, then the import pair, each followed by its
 // reference: ctr --local, the containerd client's own pull or import in
-// ctr's process, as berth does it in its own. Odd pairs run berth first,
+// ctr's process, as berth imports in its own (and pulls, on a runtime
+// without the transfer service). Odd pairs run berth first,
 // even pairs ctr; the reference always runs last. Each side starts with
 // nothing of the image in the runtime and leaves nothing behind.
 func (ib *imageBench) runPair(ctx context.Context, i int) (*imagePair, error) {

@@ -74,7 +74,7 @@ func (r *imageReport) factLines() []string {
 		fmt.Sprintf("pull: berth apply --auto-approve DIR, DIR holding only `image %q {}`; against `ctr -n k8s.io images pull --plain-http REF` (the daemon's transfer service, which unpacks: ctr 2.x's pull has no flag to skip it)", ib.pullRef),
 		fmt.Sprintf("import: berth apply of `image %q { source = ARCHIVE }`; against `ctr -n k8s.io images import --base-name %s ARCHIVE` (the transfer service again; it unpacks unless --no-unpack)", ib.importRef, name),
 		fmt.Sprintf("checks: before every side, no name, blob or snapshot of the image in k8s.io%s; after it, the name, every blob, and the layer unpacked (committed) in %s; %s; then every name of the image (the tag, berth's repo@digest, the CRI plugin's sha256:<config>) removed with `ctr images rm --sync`", onDisk, imageSnapshotter, fetched),
-		"reference: the same ctr commands with --local, the containerd client's own pull or import in ctr's process (the path berth takes in its own), instead of the daemon's transfer service; it unpacks too",
+		"reference: the same ctr commands with --local, the containerd client's own pull or import in ctr's process (the path berth's import takes in its own, and its pull on a runtime without the transfer service), instead of the daemon's transfer service; it unpacks too",
 		fmt.Sprintf("pairs: %d, each a pull pair then an import pair, berth first in odd pairs and ctr first in even ones, the ctr --local reference last; every side is the wall time of the whole process", o.pairs),
 	}
 }

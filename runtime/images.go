@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
@@ -18,9 +17,6 @@ import (
 	"github.com/containerd/containerd/v2/core/remotes/docker/config"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
-	"github.com/distribution/reference"
-	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // criNamespace is the containerd namespace the CRI plugin keeps its images in.
@@ -275,129 +271,4 @@ func (c *Client) RemoteDigest(ctx context.Context, ref, certsDir string, creds C
 		return "", fmt.Errorf("resolve %s: %w", ref, err)
 	}
 	return desc.Digest.String(), nil
-}
-
-// PullProgress is a snapshot of one pull's transfer.
-type PullProgress struct {
-	Ref string
-	// Layers is how many blobs are known so far; Done of them are complete.
-	Layers, Done int
-	// Bytes and Total count the bytes of the blobs being fetched.
-	Bytes, Total int64
-	Finished     bool
-}
-
-// PullOptions are how to reach the registry and whom to tell.
-type PullOptions struct {
-	Platform    string
-	CertsDir    string
-	Credentials Credentials
-	// Progress, if set, is called every interval while the pull runs, and
-	// once more when it finishes.
-	Progress func(PullProgress)
-}
-
-// Pull fetches ref through containerd, resolving hosts as the runtime does,
-// unpacks it for the CRI plugin and names it the way CRI names its pulls
-// (the tag and repo@digest), so CRI sees it as its own.
-func (c *Client) Pull(ctx context.Context, ref string, opts PullOptions) error {
-	cl, err := c.containerd()
-	if err != nil {
-		return fmt.Errorf("connect to containerd: %w", err)
-	}
-	hostOpts := config.HostOptions{Credentials: opts.Credentials}
-	if opts.CertsDir != "" {
-		hostOpts.HostDir = config.HostDirFromRoot(opts.CertsDir)
-	}
-	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: config.ConfigureHosts(ctx, hostOpts)})
-
-	// The blobs of this pull, to tell its transfers from others'.
-	var mu sync.Mutex
-	blobs := map[digest.Digest]bool{}
-	track := images.HandlerFunc(func(_ context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-		mu.Lock()
-		blobs[desc.Digest] = true
-		mu.Unlock()
-		return nil, nil
-	})
-	remoteOpts := []containerd.RemoteOpt{containerd.WithResolver(resolver), containerd.WithPullUnpack,
-		containerd.WithPullSnapshotter(snapshotter), containerd.WithImageHandler(track),
-		containerd.WithPullLabel(criManagedLabel, "managed")}
-	if opts.Platform != "" {
-		remoteOpts = append(remoteOpts, containerd.WithPlatform(opts.Platform))
-	}
-
-	stop := make(chan struct{})
-	reported := make(chan struct{})
-	go func() {
-		defer close(reported)
-		if opts.Progress == nil {
-			return
-		}
-		tick := time.NewTicker(progressInterval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				mu.Lock()
-				known := maps.Clone(blobs)
-				mu.Unlock()
-				opts.Progress(transferProgress(ctx, cl, ref, known))
-			}
-		}
-	}()
-	img, err := cl.Pull(ctx, ref, remoteOpts...)
-	close(stop)
-	<-reported
-	if err != nil {
-		return fmt.Errorf("pull %s: %w", ref, err)
-	}
-	if opts.Progress != nil {
-		p := PullProgress{Ref: ref, Layers: len(blobs), Done: len(blobs), Finished: true}
-		if size, err := img.Size(ctx); err == nil {
-			p.Bytes, p.Total = size, size
-		}
-		opts.Progress(p)
-	}
-	return nameByDigest(ctx, cl.ImageService(), img.Metadata())
-}
-
-// criManagedLabel marks images the CRI plugin considers its own.
-const criManagedLabel = "io.cri-containerd.image"
-
-const progressInterval = 200 * time.Millisecond
-
-// transferProgress sums the in-flight transfers of a pull's blobs.
-func transferProgress(ctx context.Context, cl *containerd.Client, ref string, blobs map[digest.Digest]bool) PullProgress {
-	p := PullProgress{Ref: ref, Layers: len(blobs)}
-	active := 0
-	if statuses, err := cl.ContentStore().ListStatuses(ctx); err == nil {
-		for _, st := range statuses {
-			// Ingest refs are "<kind>-<digest>" (remotes.MakeRefKey).
-			_, d, _ := strings.Cut(st.Ref, "-")
-			if !blobs[digest.Digest(d)] && !blobs[st.Expected] {
-				continue
-			}
-			active++
-			p.Bytes += st.Offset
-			p.Total += st.Total
-		}
-	}
-	p.Done = len(blobs) - active
-	return p
-}
-
-// nameByDigest adds the repo@digest name CRI gives the images it pulls.
-func nameByDigest(ctx context.Context, is images.Store, img images.Image) error {
-	named, err := reference.ParseNormalizedNamed(img.Name)
-	if err != nil {
-		return nil // not a name CRI would give a digest name either
-	}
-	byDigest := images.Image{Name: named.Name() + "@" + img.Target.Digest.String(), Target: img.Target, Labels: img.Labels}
-	if _, err := is.Create(ctx, byDigest); err != nil && !errdefs.IsAlreadyExists(err) {
-		return fmt.Errorf("name %s: %w", byDigest.Name, err)
-	}
-	return nil
 }

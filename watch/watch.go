@@ -281,7 +281,7 @@ func (w *watcher) round(ctx context.Context, why string) time.Duration {
 			if p.Finished {
 				w.log.Info("pulled", "image", p.Ref, "bytes", p.Total)
 			}
-		}}
+		}, Log: w.log}
 	res := apply.Execute(ctx, plan, w.rt, apply.Options{Parallelism: w.opts.Parallelism, Pull: pulls, Report: w.logStep})
 	w.countRestarts(plan, res)
 	if res.Err() != nil {

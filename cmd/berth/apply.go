@@ -174,7 +174,7 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 
 	fmt.Fprintln(g.stdout)
 	pulls := runtime.PullOptions{CertsDir: plan.CertsDir, Credentials: criconfig.HostCredentials(cfg.Registries),
-		Progress: newPullReporter(g.stdout, g.isTerminal(g.stdout)).report}
+		Progress: newPullReporter(g.stdout, g.isTerminal(g.stdout)).report, Log: g.log}
 	waitReady := func(ctx context.Context, dep *spec.Pod) error { return probe.WaitReady(ctx, rt, cfg.Berth.Stack, dep) }
 	res := apply.Execute(ctx, plan, rt, apply.Options{Parallelism: opts.parallelism, Report: g.progress, Pull: pulls, WaitReady: waitReady})
 	if err := res.Err(); err != nil {

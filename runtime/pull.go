@@ -1,0 +1,364 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	"github.com/containerd/containerd/v2/core/remotes/docker/config"
+	"github.com/containerd/containerd/v2/core/transfer"
+	transferimage "github.com/containerd/containerd/v2/core/transfer/image"
+	"github.com/containerd/containerd/v2/core/transfer/registry"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// PullProgress is a snapshot of one pull's transfer.
+type PullProgress struct {
+	Ref string
+	// Layers is how many blobs are known so far; Done of them are complete.
+	Layers, Done int
+	// Bytes of the known blobs' Total have arrived so far.
+	Bytes, Total int64
+	Finished     bool
+}
+
+// PullOptions are how to reach the registry and whom to tell.
+type PullOptions struct {
+	Platform    string
+	CertsDir    string
+	Credentials Credentials
+	// Progress, if set, is called every interval while the pull runs, and
+	// once more when it finishes.
+	Progress func(PullProgress)
+	// Log, if set, hears which way the pull went (debug level).
+	Log *slog.Logger
+}
+
+func (o PullOptions) debug(msg string, args ...any) {
+	if o.Log != nil {
+		o.Log.Debug(msg, args...)
+	}
+}
+
+// criManagedLabel marks images the CRI plugin considers its own.
+const criManagedLabel = "io.cri-containerd.image"
+
+const progressInterval = 200 * time.Millisecond
+
+// Pull fetches ref, resolving hosts as the runtime does (the hosts.toml
+// files of opts.CertsDir), unpacks it for the CRI plugin and names it the
+// way CRI names its pulls (the tag and repo@digest, with CRI's managed
+// label), so CRI sees it as its own.
+//
+// containerd's transfer service does the fetch and the unpack inside the
+// daemon, so the layers do not travel through berth. A runtime without it
+// (containerd before 1.7) gets the containerd client's pull, which fetches
+// in berth's process and writes every blob into containerd.
+func (c *Client) Pull(ctx context.Context, ref string, opts PullOptions) error {
+	cl, err := c.containerd()
+	if err != nil {
+		return fmt.Errorf("connect to containerd: %w", err)
+	}
+	platform := platforms.DefaultSpec()
+	if opts.Platform != "" {
+		if platform, err = platforms.Parse(opts.Platform); err != nil {
+			return fmt.Errorf("pull %s: platform %q: %w", ref, opts.Platform, err)
+		}
+	}
+	img, err := pullByTransfer(ctx, cl, ref, platform, opts)
+	if transferMissing(err) {
+		opts.debug("the runtime has no transfer service; pulling through the containerd client", "image", ref, "error", err.Error())
+		img, err = pullByClient(ctx, cl, ref, opts)
+	}
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	return nameByDigest(ctx, cl.ImageService(), img)
+}
+
+// transferMissing tells a runtime that lacks the transfer (or streaming)
+// service: gRPC answers an unknown service with Unimplemented.
+func transferMissing(err error) bool {
+	return errdefs.IsNotImplemented(err)
+}
+
+// pullByTransfer has containerd's transfer service pull ref from its
+// registry into the image store, unpacked for platform.
+func pullByTransfer(ctx context.Context, cl *containerd.Client, ref string, platform ocispec.Platform, opts PullOptions) (images.Image, error) {
+	// Ends the goroutines that serve the credential and progress streams.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// The daemon reads the hosts.toml files itself, from the same path.
+	regOpts := []registry.Opt{registry.WithHostDir(opts.CertsDir)}
+	var creds *credentialRelay
+	if opts.Credentials != nil {
+		creds = &credentialRelay{get: opts.Credentials}
+		regOpts = append(regOpts, registry.WithCredentials(creds))
+	}
+	src, err := registry.NewOCIRegistry(ctx, ref, regOpts...)
+	if err != nil {
+		return images.Image{}, err
+	}
+	dst := transferimage.NewStore(ref,
+		transferimage.WithPlatforms(platform),
+		transferimage.WithUnpack(platform, snapshotter),
+		transferimage.WithImageLabels(map[string]string{criManagedLabel: "managed"}))
+
+	var tally pullTally
+	var topts []transfer.Opt
+	if opts.Progress != nil {
+		topts = append(topts, transfer.WithProgress(tally.observe))
+	}
+	stop := reportEvery(opts.Progress, func() PullProgress { return tally.progress(ref) })
+	err = cl.Transfer(ctx, src, dst, topts...)
+	stop()
+	if err != nil {
+		if cerr := creds.failure(); cerr != nil {
+			return images.Image{}, fmt.Errorf("%w (and the credentials failed: %v)", err, cerr)
+		}
+		return images.Image{}, err
+	}
+
+	img, err := cl.ImageService().Get(ctx, ref)
+	if err != nil {
+		return images.Image{}, fmt.Errorf("the pulled image: %w", err)
+	}
+	// The transfer service unpacks only for the platforms its own
+	// configuration lists, and skips others with a warning in its log;
+	// CRI needs the snapshot, so make sure.
+	pulled := containerd.NewImageWithPlatform(cl, img, platforms.Only(platform))
+	if unpacked, err := pulled.IsUnpacked(ctx, snapshotter); err != nil || !unpacked {
+		opts.debug("the transfer service did not unpack the image; unpacking it here", "image", ref, "snapshotter", snapshotter)
+		if err := pulled.Unpack(ctx, snapshotter); err != nil {
+			return images.Image{}, fmt.Errorf("unpack: %w", err)
+		}
+	}
+	reportFinished(ctx, opts.Progress, ref, tally.blobs(), pulled)
+	return img, nil
+}
+
+// credentialRelay answers the transfer service's credential requests from
+// berth's Credentials. An error cannot travel back (containerd's client
+// logs it and leaves the request unanswered, and the pull would wait
+// forever), so it answers "none" and keeps the error for the pull's own.
+type credentialRelay struct {
+	get Credentials
+	mu  sync.Mutex
+	err error
+}
+
+func (r *credentialRelay) GetCredentials(_ context.Context, _, host string) (registry.Credentials, error) {
+	user, secret, err := r.get(host)
+	if err != nil {
+		r.mu.Lock()
+		r.err = err
+		r.mu.Unlock()
+		return registry.Credentials{Host: host}, nil
+	}
+	// No user with a secret is an identity token; the daemon's resolver
+	// reads it the same way the client's does.
+	return registry.Credentials{Host: host, Username: user, Secret: secret}, nil
+}
+
+func (r *credentialRelay) failure() error {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// pullTally sums the transfer service's progress events of one pull. The
+// events name blobs by their ingest ref ("layer-sha256:..."); the others
+// (status lines, the image itself) carry no blob.
+type pullTally struct {
+	mu    sync.Mutex
+	state map[string]*blobTally
+}
+
+type blobTally struct {
+	size, fetched int64
+	complete      bool
+}
+
+func (t *pullTally) observe(p transfer.Progress) {
+	switch p.Event {
+	case "waiting", "downloading", "complete", "already exists", "extracting", "extracted":
+	default:
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.state == nil {
+		t.state = map[string]*blobTally{}
+	}
+	b := t.state[p.Name]
+	if b == nil {
+		b = &blobTally{}
+		t.state[p.Name] = b
+	}
+	if p.Total > 0 {
+		b.size = p.Total
+	} else if p.Desc != nil {
+		b.size = p.Desc.Size
+	}
+	switch p.Event {
+	case "downloading":
+		b.fetched = max(b.fetched, p.Progress)
+	case "complete", "already exists", "extracting", "extracted":
+		// Unpacking reads a layer from the content store: it has arrived.
+		b.fetched, b.complete = b.size, true
+	}
+}
+
+func (t *pullTally) progress(ref string) PullProgress {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := PullProgress{Ref: ref, Layers: len(t.state)}
+	for _, b := range t.state {
+		p.Bytes += b.fetched
+		p.Total += b.size
+		if b.complete {
+			p.Done++
+		}
+	}
+	return p
+}
+
+func (t *pullTally) blobs() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.state)
+}
+
+// reportEvery calls report with snapshot() every progressInterval until
+// stop is called; stop returns once no call is running, so nothing is
+// reported after it.
+func reportEvery(report func(PullProgress), snapshot func() PullProgress) (stop func()) {
+	if report == nil {
+		return func() {}
+	}
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(progressInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+				report(snapshot())
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
+}
+
+// reportFinished sends a pull's last report: every blob there, and the
+// image's size for its platform.
+func reportFinished(ctx context.Context, report func(PullProgress), ref string, blobs int, img containerd.Image) {
+	if report == nil {
+		return
+	}
+	p := PullProgress{Ref: ref, Layers: blobs, Done: blobs, Finished: true}
+	if size, err := img.Size(ctx); err == nil {
+		p.Bytes, p.Total = size, size
+	}
+	report(p)
+}
+
+// pullByClient is the containerd client's own pull: berth's process
+// fetches the blobs, writes them into containerd's content store and has
+// them unpacked. For runtimes without the transfer service.
+func pullByClient(ctx context.Context, cl *containerd.Client, ref string, opts PullOptions) (images.Image, error) {
+	hostOpts := config.HostOptions{Credentials: opts.Credentials}
+	if opts.CertsDir != "" {
+		hostOpts.HostDir = config.HostDirFromRoot(opts.CertsDir)
+	}
+	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: config.ConfigureHosts(ctx, hostOpts)})
+
+	// The blobs of this pull, to tell its transfers from others'.
+	var mu sync.Mutex
+	blobs := map[digest.Digest]bool{}
+	track := images.HandlerFunc(func(_ context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		mu.Lock()
+		blobs[desc.Digest] = true
+		mu.Unlock()
+		return nil, nil
+	})
+	remoteOpts := []containerd.RemoteOpt{containerd.WithResolver(resolver), containerd.WithPullUnpack,
+		containerd.WithPullSnapshotter(snapshotter), containerd.WithImageHandler(track),
+		containerd.WithPullLabel(criManagedLabel, "managed")}
+	if opts.Platform != "" {
+		remoteOpts = append(remoteOpts, containerd.WithPlatform(opts.Platform))
+	}
+
+	stop := reportEvery(opts.Progress, func() PullProgress {
+		mu.Lock()
+		known := maps.Clone(blobs)
+		mu.Unlock()
+		return contentProgress(ctx, cl, ref, known)
+	})
+	img, err := cl.Pull(ctx, ref, remoteOpts...)
+	stop()
+	if err != nil {
+		return images.Image{}, err
+	}
+	mu.Lock()
+	n := len(blobs)
+	mu.Unlock()
+	reportFinished(ctx, opts.Progress, ref, n, img)
+	return img.Metadata(), nil
+}
+
+// contentProgress sums the in-flight writes of a pull's blobs into the
+// content store.
+func contentProgress(ctx context.Context, cl *containerd.Client, ref string, blobs map[digest.Digest]bool) PullProgress {
+	p := PullProgress{Ref: ref, Layers: len(blobs)}
+	active := 0
+	if statuses, err := cl.ContentStore().ListStatuses(ctx); err == nil {
+		for _, st := range statuses {
+			// Ingest refs are "<kind>-<digest>" (remotes.MakeRefKey).
+			_, d, _ := strings.Cut(st.Ref, "-")
+			if !blobs[digest.Digest(d)] && !blobs[st.Expected] {
+				continue
+			}
+			active++
+			p.Bytes += st.Offset
+			p.Total += st.Total
+		}
+	}
+	p.Done = len(blobs) - active
+	return p
+}
+
+// nameByDigest adds the repo@digest name CRI gives the images it pulls.
+func nameByDigest(ctx context.Context, is images.Store, img images.Image) error {
+	named, err := reference.ParseNormalizedNamed(img.Name)
+	if err != nil {
+		return nil // not a name CRI would give a digest name either
+	}
+	byDigest := images.Image{Name: named.Name() + "@" + img.Target.Digest.String(), Target: img.Target, Labels: img.Labels}
+	if _, err := is.Create(ctx, byDigest); err != nil && !errdefs.IsAlreadyExists(err) {
+		return fmt.Errorf("name %s: %w", byDigest.Name, err)
+	}
+	return nil
+}
