@@ -63,7 +63,7 @@ func NewMeter(src Source, stack string) *Meter {
 // Read samples every running container of the stack and returns its rows,
 // sorted by pod and container.
 func (m *Meter) Read(ctx context.Context) ([]Row, error) {
-	cur, err := collect(ctx, m.src, m.stack)
+	cur, err := collect(ctx, m.src, m.stack, m.prev)
 	if err != nil {
 		return nil, err
 	}
@@ -77,8 +77,10 @@ func (m *Meter) Read(ctx context.Context) ([]Row, error) {
 
 // collect takes one sample of each running container of the stack: one
 // list of containers (for names), one list of stats, and a status per
-// container (for its memory limit, which can change in place).
-func collect(ctx context.Context, src Source, stack string) ([]Sample, error) {
+// container not in prev (for its memory limit, which CRI's stats leave
+// out; refreshes reuse the one read, so a top-like view costs two list
+// calls a round).
+func collect(ctx context.Context, src Source, stack string, prev map[string]Sample) ([]Sample, error) {
 	sel := map[string]string{runtime.LabelStack: stack}
 	ctrs, err := src.ListContainers(ctx, sel)
 	if err != nil {
@@ -106,7 +108,9 @@ func collect(ctx context.Context, src Source, stack string) ([]Sample, error) {
 			}
 			s.Memory = value(st.GetMemory().GetWorkingSetBytes())
 		}
-		if status, err := src.ContainerStatus(ctx, c.Id); err == nil {
+		if p, seen := prev[c.Id]; seen {
+			s.Limit = p.Limit
+		} else if status, err := src.ContainerStatus(ctx, c.Id); err == nil {
 			s.Limit = status.GetResources().GetLinux().GetMemoryLimitInBytes()
 		} else if !runtime.IsNotFound(err) { // gone since the list: no limit to show
 			return nil, err

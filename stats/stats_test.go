@@ -175,11 +175,15 @@ func TestMeter(t *testing.T) {
 	}
 
 	src.set("run", t0.Add(4*time.Second), 3_000_000_000, 6<<20) // 1 s of CPU in 4 s
+	statuses := src.statuses
 	rows, err = m.Read(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := rows[0].CPUPercent; got == nil || math.Abs(*got-25) > 1e-9 || *rows[0].MemoryBytes != 6<<20 {
 		t.Fatalf("second read of app: %+v", rows[0])
+	}
+	if *rows[0].MemoryLimitBytes != 128<<20 || src.statuses != statuses {
+		t.Errorf("second read: limit %v after %d more status calls; want the first read's limit and none", rows[0].MemoryLimitBytes, src.statuses-statuses)
 	}
 }
