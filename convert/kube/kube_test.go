@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	kyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/berth-dev/berth/spec"
+	"github.com/berth-dev/berth/spec/spectest"
 )
 
 // decodeStrict decodes every document of a manifest with the API
@@ -74,18 +74,6 @@ func load(t *testing.T, dir string, vars ...string) *spec.Config {
 		t.Fatalf("%s: %s", dir, diags)
 	}
 	return cfg
-}
-
-func loadSource(t *testing.T, src string) *spec.Config {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "stack")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return load(t, dir)
 }
 
 func TestExamplesDecodeStrictly(t *testing.T) {
@@ -179,7 +167,7 @@ func TestExamplesDecodeStrictly(t *testing.T) {
 
 // TestConvert covers the mapping of one representative pod field by field.
 func TestConvert(t *testing.T) {
-	cfg := loadSource(t, `
+	cfg := spectest.Load(t, `
 berth { stack = "shop" }
 mirror "docker.io" {
   endpoint "https://mirror.example.com" {}
