@@ -22,21 +22,7 @@ func TestForward(t *testing.T) {
 func testForward(t *testing.T, via string) {
 	s := newStack(t)
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	web := func(hostname, page string) string {
-		return fmt.Sprintf(`
-pod "web" {
-  hostname = %q
-  forward "http" {
-    port   = 80
-    listen = %q
-  }
-  container "httpd" {
-    image        = "docker.io/library/busybox:1.36"
-    command      = ["sh", "-c", "mkdir -p /tmp/www && echo %s > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www"]
-    stop_timeout = "1s"
-  }
-}`, hostname, listen, page)
-	}
+	web := func(hostname, page string) string { return forwardedWeb(hostname, listen, page) }
 	s.write(web("one", "first"))
 	s.apply()
 
@@ -94,4 +80,22 @@ pod "web" {
 		t.Fatal("berth forward did not stop on Ctrl-C")
 	}
 	exited <- nil // for the cleanup
+}
+
+// forwardedWeb is a pod "web" serving page on port 80, forwarded from
+// listen; a new hostname replaces the pod.
+func forwardedWeb(hostname, listen, page string) string {
+	return fmt.Sprintf(`
+pod "web" {
+  hostname = %q
+  forward "http" {
+    port   = 80
+    listen = %q
+  }
+  container "httpd" {
+    image        = "docker.io/library/busybox:1.36"
+    command      = ["sh", "-c", "mkdir -p /tmp/www && echo %s > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www"]
+    stop_timeout = "1s"
+  }
+}`, hostname, listen, page)
 }

@@ -503,27 +503,13 @@ func TestWatchAndApplySerialised(t *testing.T) {
 func TestWatchForward(t *testing.T) {
 	s := newStack(t)
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	web := func(page string) string {
-		return fmt.Sprintf(`
-pod "web" {
-  forward "http" {
-    port   = 80
-    listen = %q
-  }
-  container "httpd" {
-    image        = "docker.io/library/busybox:1.36"
-    command      = ["sh", "-c", "mkdir -p /tmp/www && echo %s > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www"]
-    stop_timeout = "1s"
-  }
-}`, listen, page)
-	}
-	s.write(web("first"))
+	s.write(forwardedWeb("web", listen, "first"))
 	w := s.watch("--resync", "1h")
 	w.waitFor(30*time.Second, map[string]string{"msg": "forwarding", "resource": "pod.web.forward.http"})
 	if body := getWithRetry(t, "http://"+listen+"/"); strings.TrimSpace(body) != "first" {
 		t.Fatalf("through the forward: %q", body)
 	}
-	saveByRename(t, filepath.Join(s.dir, "main.hcl"), web("second"))
+	saveByRename(t, filepath.Join(s.dir, "main.hcl"), forwardedWeb("web", listen, "second"))
 	w.waitFor(30*time.Second, map[string]string{"msg": "done", "resource": "pod.web", "action": "converge"})
 	eventually(t, 30*time.Second, "the forward reaches the new container", func() bool {
 		body, err := get("http://" + listen + "/")
