@@ -114,14 +114,7 @@ func (m *Manager) Ready(containerID string) (ready, probed bool) {
 	return ready, probed
 }
 
-func (c Container) probe(kind spec.ProbeKind) *spec.Probe {
-	for i := range c.Probes {
-		if c.Probes[i].Kind == kind {
-			return &c.Probes[i]
-		}
-	}
-	return nil
-}
+func (c Container) probe(kind spec.ProbeKind) *spec.Probe { return spec.ProbeOf(c.Probes, kind) }
 
 // run is one container's worker: the startup probe until it passes, then
 // liveness and readiness side by side. It returns when a liveness or

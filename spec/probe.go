@@ -173,10 +173,13 @@ func probePort(e *evaluator, attr *hcl.Attribute) (int, bool) {
 }
 
 // Probe returns the container's probe of the given kind, or nil.
-func (c *Container) Probe(kind ProbeKind) *Probe {
-	for i := range c.Probes {
-		if c.Probes[i].Kind == kind {
-			return &c.Probes[i]
+func (c *Container) Probe(kind ProbeKind) *Probe { return ProbeOf(c.Probes, kind) }
+
+// ProbeOf returns the probe of the given kind among probes, or nil.
+func ProbeOf(probes []Probe, kind ProbeKind) *Probe {
+	for i := range probes {
+		if probes[i].Kind == kind {
+			return &probes[i]
 		}
 	}
 	return nil
