@@ -26,12 +26,12 @@ import (
 	"golang.org/x/sync/singleflight"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-dev/berth/criconfig"
-	"github.com/berth-dev/berth/hostsfile"
+	"github.com/berth-dev/berth/internal/hostsfile"
+	"github.com/berth-dev/berth/internal/tmpfs"
 	"github.com/berth-dev/berth/planner"
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/criconfig"
 	"github.com/berth-dev/berth/spec"
-	"github.com/berth-dev/berth/tmpfs"
 )
 
 // Runtime is what apply needs from the container runtime.

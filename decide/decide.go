@@ -7,10 +7,10 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/berth-dev/berth/criconfig"
+	"github.com/berth-dev/berth/internal/preflight"
 	"github.com/berth-dev/berth/planner"
-	"github.com/berth-dev/berth/preflight"
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/criconfig"
 	"github.com/berth-dev/berth/spec"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/pmezard/go-difflib/difflib"
 
-	"github.com/berth-dev/berth/hostsfile"
+	"github.com/berth-dev/berth/internal/hostsfile"
 	"github.com/berth-dev/berth/spec"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/berth-dev/berth/hostsfile"
+	"github.com/berth-dev/berth/internal/hostsfile"
 	"github.com/berth-dev/berth/planner"
 	"github.com/berth-dev/berth/runtime/fake"
 	"github.com/berth-dev/berth/spec"

@@ -15,7 +15,7 @@ import (
 	"github.com/distribution/reference"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-dev/berth/hostsfile"
+	"github.com/berth-dev/berth/internal/hostsfile"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
 )

@@ -11,14 +11,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/apply"
-	"github.com/berth-dev/berth/criconfig"
 	"github.com/berth-dev/berth/decide"
-	"github.com/berth-dev/berth/lock"
-	"github.com/berth-dev/berth/planfile"
+	"github.com/berth-dev/berth/internal/lock"
+	"github.com/berth-dev/berth/internal/planfile"
+	"github.com/berth-dev/berth/internal/probe"
+	"github.com/berth-dev/berth/internal/render"
 	"github.com/berth-dev/berth/planner"
-	"github.com/berth-dev/berth/probe"
-	"github.com/berth-dev/berth/render"
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/criconfig"
 	"github.com/berth-dev/berth/spec"
 )
 

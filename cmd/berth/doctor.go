@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/berth-dev/berth/doctor"
+	"github.com/berth-dev/berth/internal/doctor"
 )
 
 func newDoctorCommand(g *globals) *cobra.Command {

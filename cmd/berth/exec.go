@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/berth-dev/berth/execstream"
+	"github.com/berth-dev/berth/internal/execstream"
 	"github.com/berth-dev/berth/runtime"
 )
 

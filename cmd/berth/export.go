@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/berth-dev/berth/convert/kube"
+	"github.com/berth-dev/berth/internal/convert/kube"
 )
 
 func newExportCommand(g *globals) *cobra.Command {

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/berth-dev/berth/forward"
+	"github.com/berth-dev/berth/internal/forward"
 )
 
 func newForwardCommand(g *globals) *cobra.Command {

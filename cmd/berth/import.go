@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/berth-dev/berth/convert/crictl"
+	"github.com/berth-dev/berth/internal/convert/crictl"
 )
 
 func newImportCommand(g *globals) *cobra.Command {

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-dev/berth/logs"
+	"github.com/berth-dev/berth/internal/logs"
 	"github.com/berth-dev/berth/runtime"
 )
 

@@ -7,9 +7,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/decide"
-	"github.com/berth-dev/berth/planfile"
+	"github.com/berth-dev/berth/internal/planfile"
+	"github.com/berth-dev/berth/internal/render"
 	"github.com/berth-dev/berth/planner"
-	"github.com/berth-dev/berth/render"
 	"github.com/berth-dev/berth/spec"
 )
 

@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/berth-dev/berth/inspect"
+	"github.com/berth-dev/berth/internal/inspect"
 	"github.com/berth-dev/berth/runtime"
 )
 

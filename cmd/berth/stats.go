@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/berth-dev/berth/stats"
+	"github.com/berth-dev/berth/internal/stats"
 )
 
 // statsInterval is how often the terminal view refreshes.

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/berth-dev/berth/inspect"
+	"github.com/berth-dev/berth/internal/inspect"
 	"github.com/berth-dev/berth/spec"
 )
 

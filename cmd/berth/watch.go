@@ -10,9 +10,9 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
-	"github.com/berth-dev/berth/lock"
+	"github.com/berth-dev/berth/internal/lock"
+	"github.com/berth-dev/berth/internal/watch"
 	"github.com/berth-dev/berth/spec"
-	"github.com/berth-dev/berth/watch"
 )
 
 func newWatchCommand(g *globals) *cobra.Command {

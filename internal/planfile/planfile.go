@@ -14,7 +14,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/berth-dev/berth/render"
+	"github.com/berth-dev/berth/internal/render"
 )
 
 // FormatVersion is bumped when a plan file of an older berth can no longer

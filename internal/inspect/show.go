@@ -11,7 +11,7 @@ import (
 
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-dev/berth/hostsfile"
+	"github.com/berth-dev/berth/internal/hostsfile"
 	"github.com/berth-dev/berth/planner"
 	"github.com/berth-dev/berth/spec"
 )

@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/apply"
+	"github.com/berth-dev/berth/internal/render"
 	"github.com/berth-dev/berth/planner"
-	"github.com/berth-dev/berth/render"
 	"github.com/berth-dev/berth/runtime/fake"
 	"github.com/berth-dev/berth/spec/spectest"
 )

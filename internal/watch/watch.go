@@ -20,13 +20,13 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/berth-dev/berth/apply"
-	"github.com/berth-dev/berth/criconfig"
 	"github.com/berth-dev/berth/decide"
-	"github.com/berth-dev/berth/forward"
-	"github.com/berth-dev/berth/lock"
+	"github.com/berth-dev/berth/internal/forward"
+	"github.com/berth-dev/berth/internal/lock"
+	"github.com/berth-dev/berth/internal/probe"
 	"github.com/berth-dev/berth/planner"
-	"github.com/berth-dev/berth/probe"
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/criconfig"
 	"github.com/berth-dev/berth/spec"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/berth-dev/berth/render"
+	"github.com/berth-dev/berth/internal/render"
 )
 
 func TestRoundTrip(t *testing.T) {

@@ -142,7 +142,7 @@ func TestExamplesDecodeStrictly(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.dir, func(t *testing.T) {
-			cfg := load(t, filepath.Join("..", "..", "examples", tt.dir), tt.vars...)
+			cfg := load(t, filepath.Join("..", "..", "..", "examples", tt.dir), tt.vars...)
 			res := Convert(cfg)
 			out, err := res.YAML()
 			if err != nil {

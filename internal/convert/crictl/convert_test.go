@@ -17,7 +17,7 @@ import (
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/berth-dev/berth/criconfig"
+	"github.com/berth-dev/berth/runtime/criconfig"
 	"github.com/berth-dev/berth/spec"
 )
 

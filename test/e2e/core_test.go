@@ -15,7 +15,7 @@ import (
 
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-dev/berth/lock"
+	"github.com/berth-dev/berth/internal/lock"
 	"github.com/berth-dev/berth/runtime"
 )
 
@@ -349,7 +349,7 @@ func TestLock(t *testing.T) {
 // The hello example serves its page on the pod's own IP.
 func TestHelloExample(t *testing.T) {
 	s := newStack(t)
-	src, err := os.ReadFile("../examples/hello/main.hcl")
+	src, err := os.ReadFile("../../examples/hello/main.hcl")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,13 +18,13 @@ func TestVMExamplesPlan(t *testing.T) {
 		dir  string
 		want []string
 	}{
-		{"../examples/windows", []string{
+		{"../../examples/windows", []string{
 			`+ image = "docker.io/dockurr/windows:latest"`,
 			`+ env.VERSION = "11"`, `+ env.RAM_SIZE = "4G"`, `+ env.CPU_CORES = "2"`, `+ env.DISK_SIZE = "64G"`,
 			`+ env.USERNAME = "(sensitive)"`, `+ env.PASSWORD = "(sensitive)"`,
 			`+ ports.rdp.host = 3389`, `+ ports.rdp-udp.protocol = "udp"`,
 		}},
-		{"../examples/macos", []string{
+		{"../../examples/macos", []string{
 			`+ image = "docker.io/dockurr/macos:latest"`,
 			`+ env.VERSION = "13"`, `+ env.RAM_SIZE = "4G"`,
 			`+ ports.vnc.host = 5900`, `+ ports.vnc-udp.protocol = "udp"`,

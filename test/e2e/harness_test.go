@@ -61,7 +61,7 @@ func testMain(m *testing.M) int {
 	berthBin = os.Getenv("BERTH_BIN")
 	if berthBin == "" {
 		berthBin = filepath.Join(tmp, "berth")
-		build := exec.Command("go", "build", "-o", berthBin, "../cmd/berth")
+		build := exec.Command("go", "build", "-o", berthBin, "../../cmd/berth")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "e2e: building berth:", err)

@@ -537,7 +537,7 @@ func TestWatchRuntimeRestart(t *testing.T) {
 	w := s.watch("--resync", "1h", "--log-level", "debug")
 	w.waitFor(30*time.Second, map[string]string{"msg": "done", "resource": "pod.app", "action": "create"})
 
-	restart := exec.Command("../hack/runtime.sh", "restart")
+	restart := exec.Command("../../hack/runtime.sh", "restart")
 	restart.Stdout, restart.Stderr = os.Stderr, os.Stderr
 	if err := restart.Run(); err != nil {
 		t.Fatalf("hack/runtime.sh restart: %v", err)

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/berth-dev/berth/forward"
+	"github.com/berth-dev/berth/internal/forward"
 	"github.com/berth-dev/berth/spec"
 )
 

@@ -13,8 +13,8 @@ import (
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/apply"
-	"github.com/berth-dev/berth/hostsfile"
-	"github.com/berth-dev/berth/inspect"
+	"github.com/berth-dev/berth/internal/hostsfile"
+	"github.com/berth-dev/berth/internal/inspect"
 	"github.com/berth-dev/berth/planner"
 	"github.com/berth-dev/berth/runtime/fake"
 	"github.com/berth-dev/berth/spec"

@@ -7,8 +7,8 @@ import (
 
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-dev/berth/internal/probe"
 	"github.com/berth-dev/berth/planner"
-	"github.com/berth-dev/berth/probe"
 	"github.com/berth-dev/berth/spec"
 )
 

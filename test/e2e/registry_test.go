@@ -163,7 +163,7 @@ func TestMirrorTLS(t *testing.T) {
 // retag points a tag of the mirror registry at another image.
 func retag(t *testing.T, from, to string) {
 	t.Helper()
-	out, err := exec.Command("../hack/registry.sh", "retag", from, to, "mirror").CombinedOutput()
+	out, err := exec.Command("../../hack/registry.sh", "retag", from, to, "mirror").CombinedOutput()
 	if err != nil {
 		t.Fatalf("retag %s %s: %v\n%s", from, to, err, out)
 	}

@@ -14,7 +14,7 @@ import (
 
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-dev/berth/inspect"
+	"github.com/berth-dev/berth/internal/inspect"
 	"github.com/berth-dev/berth/runtime"
 )
 
