@@ -375,7 +375,7 @@ func (x *executor) ensureImage(ctx context.Context, ic *planner.ImageChange) err
 		}
 	}
 	// The stack's mark, so that --prune-images finds the image again.
-	return x.rt.LabelImage(ctx, ic.Ref, runtime.LabelStack, x.stack)
+	return x.rt.LabelImage(ctx, ic.Ref, spec.LabelStack, x.stack)
 }
 
 // pull fetches an image once per apply, however many pods wait for it.
@@ -579,7 +579,7 @@ func (x *executor) removeContainer(ctx context.Context, id string, grace time.Du
 		if err == nil {
 			err = x.rt.RemoveContainer(ctx, id)
 		}
-		if !runtime.IsStarting(err) || time.Now().After(deadline) {
+		if !errors.Is(err, runtime.ErrStarting) || time.Now().After(deadline) {
 			return err
 		}
 		select {

@@ -40,7 +40,7 @@ func PlanObserved(ctx context.Context, rt *runtime.Client, cfg *spec.Config, opt
 		return nil, nil, err
 	}
 	if opts.PruneImages {
-		if snap.StackImages, err = rt.ImagesLabelled(ctx, runtime.LabelStack, cfg.Berth.Stack); err != nil {
+		if snap.StackImages, err = rt.ImagesLabelled(ctx, spec.LabelStack, cfg.Berth.Stack); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/berth-dev/berth/apply"
 	"github.com/berth-dev/berth/planner"
-	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/fake"
 	"github.com/berth-dev/berth/spec"
 	"github.com/berth-dev/berth/spec/spectest"
@@ -105,7 +104,7 @@ func changes(p *planner.Plan) []string {
 func containerID(t *testing.T, rt *fake.Runtime, pod, name string) string {
 	t.Helper()
 	for id, c := range rt.Containers {
-		if c.Labels[runtime.LabelPod] == pod && c.Metadata.Name == name {
+		if c.Labels[spec.LabelPod] == pod && c.Metadata.Name == name {
 			return id
 		}
 	}
@@ -233,7 +232,7 @@ func TestDiff(t *testing.T) {
 			name: "a sandbox that is not ready is replaced",
 			runtime: func(t *testing.T, rt *fake.Runtime) {
 				for _, sb := range rt.Sandboxes {
-					if sb.Labels[runtime.LabelPod] == "db" {
+					if sb.Labels[spec.LabelPod] == "db" {
 						sb.State = cri.PodSandboxState_SANDBOX_NOTREADY
 					}
 				}
@@ -312,7 +311,7 @@ func TestDiff(t *testing.T) {
 			runtime: func(t *testing.T, rt *fake.Runtime) {
 				rt.Sandboxes["foreign"] = &cri.PodSandbox{Id: "foreign", Metadata: &cri.PodSandboxMetadata{Name: "db"}, State: cri.PodSandboxState_SANDBOX_READY}
 				rt.Sandboxes["other"] = &cri.PodSandbox{Id: "other", Metadata: &cri.PodSandboxMetadata{Name: "db"}, State: cri.PodSandboxState_SANDBOX_READY,
-					Labels: map[string]string{runtime.LabelStack: "other", runtime.LabelPod: "db"}}
+					Labels: map[string]string{spec.LabelStack: "other", spec.LabelPod: "db"}}
 			},
 			want: nil,
 		},

@@ -12,11 +12,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/internal/hostsfile"
-	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -110,7 +110,7 @@ func (c *ObservedContainer) Exited() bool {
 // from those it was created with (they may have been updated in place).
 func Observe(ctx context.Context, rt Observer, cfg *spec.Config) (*Snapshot, error) {
 	stack := cfg.Berth.Stack
-	sel := map[string]string{runtime.LabelStack: stack}
+	sel := map[string]string{spec.LabelStack: stack}
 	sandboxes, err := rt.ListSandboxes(ctx, sel)
 	if err != nil {
 		return nil, err
@@ -131,7 +131,7 @@ func Observe(ctx context.Context, rt Observer, cfg *spec.Config) (*Snapshot, err
 			}
 			st, err := rt.ContainerStatus(ctx, c.Container.Id)
 			if err != nil {
-				if runtime.IsNotFound(err) {
+				if errdefs.IsNotFound(err) {
 					continue // removed meanwhile; the plan sees what the list said
 				}
 				return nil, err
@@ -197,7 +197,7 @@ func build(stack string, sandboxes []*cri.PodSandbox, containers []*cri.Containe
 	})
 	byID := map[string]*ObservedPod{}
 	for _, sb := range sandboxes {
-		name := sb.Labels[runtime.LabelPod]
+		name := sb.Labels[spec.LabelPod]
 		if name == "" {
 			continue
 		}
@@ -205,9 +205,9 @@ func build(stack string, sandboxes []*cri.PodSandbox, containers []*cri.Containe
 			p.Duplicates = append(p.Duplicates, sb)
 			continue
 		}
-		p := &ObservedPod{Name: name, Sandbox: sb, Hash: sb.Labels[runtime.LabelSpecHash], Containers: map[string]*ObservedContainer{}}
+		p := &ObservedPod{Name: name, Sandbox: sb, Hash: sb.Labels[spec.LabelSpecHash], Containers: map[string]*ObservedContainer{}}
 		var rec spec.PodRecord
-		if json.Unmarshal([]byte(sb.Annotations[runtime.AnnotationSpec]), &rec) == nil {
+		if json.Unmarshal([]byte(sb.Annotations[spec.AnnotationSpec]), &rec) == nil {
 			p.Record = &rec
 		}
 		snap.Pods[name] = p
@@ -222,7 +222,7 @@ func build(stack string, sandboxes []*cri.PodSandbox, containers []*cri.Containe
 	})
 	for _, c := range containers {
 		p := byID[c.PodSandboxId]
-		name := c.Labels[runtime.LabelContainer]
+		name := c.Labels[spec.LabelContainer]
 		if p == nil || name == "" {
 			continue // belongs to a duplicate sandbox, which goes as a whole
 		}
@@ -230,9 +230,9 @@ func build(stack string, sandboxes []*cri.PodSandbox, containers []*cri.Containe
 			p.Stale = append(p.Stale, c)
 			continue
 		}
-		oc := &ObservedContainer{Name: name, Container: c, Hash: c.Labels[runtime.LabelSpecHash]}
+		oc := &ObservedContainer{Name: name, Container: c, Hash: c.Labels[spec.LabelSpecHash]}
 		var rec spec.ContainerRecord
-		if json.Unmarshal([]byte(c.Annotations[runtime.AnnotationSpec]), &rec) == nil {
+		if json.Unmarshal([]byte(c.Annotations[spec.AnnotationSpec]), &rec) == nil {
 			oc.Record = &rec
 		}
 		p.Containers[name] = oc

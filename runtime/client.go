@@ -17,23 +17,13 @@ import (
 	"time"
 
 	introspection "github.com/containerd/containerd/api/services/introspection/v1"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
-)
-
-// The labels that mark what berth owns. A stack owns exactly the sandboxes
-// and containers labelled with its name.
-const (
-	LabelStack     = "berth.io/stack"
-	LabelPod       = "berth.io/pod"
-	LabelContainer = "berth.io/container"
-	LabelSpecHash  = "berth.io/spec-hash"
-	// AnnotationSpec holds the canonical JSON of the applied spec.
-	AnnotationSpec = "berth.io/spec"
 )
 
 // ErrUnreachable means the runtime's socket did not answer.
@@ -93,13 +83,31 @@ func (c *Client) Close() error {
 }
 
 // count is a gRPC interceptor that tallies calls per method, so tests and
-// benchmarks can check that planning costs a constant number of calls.
+// benchmarks can check that planning costs a constant number of calls. It
+// is also the boundary where the runtime's errors become errdefs errors,
+// so callers classify them with errdefs and never with gRPC codes.
 func (c *Client) count(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	name := method[strings.LastIndex(method, "/")+1:]
 	c.mu.Lock()
 	c.calls[name]++
 	c.mu.Unlock()
-	return invoker(ctx, method, req, reply, cc, opts...)
+	return native(invoker(ctx, method, req, reply, cc, opts...))
+}
+
+// ErrStarting means the runtime refuses to act on a container that is
+// still being started, as happens for a moment after a client died in the
+// middle of StartContainer. containerd says so only in the message.
+var ErrStarting = errors.New("container is still starting")
+
+// native maps a gRPC error to its errdefs kind, keeping the message.
+func native(err error) error {
+	if err == nil {
+		return nil
+	}
+	if strings.Contains(status.Convert(err).Message(), "in starting state") {
+		return fmt.Errorf("%w: %s", ErrStarting, status.Convert(err).Message())
+	}
+	return errgrpc.ToNative(err)
 }
 
 // Calls returns how many times each CRI method was called.
@@ -363,21 +371,8 @@ func (c *Client) RemoveContainer(ctx context.Context, id string) error {
 	return ignoreNotFound(err, "remove container", id)
 }
 
-// IsNotFound reports whether err is the runtime saying an object does not exist.
-func IsNotFound(err error) bool {
-	return status.Code(errors.Unwrap(err)) == codes.NotFound || status.Code(err) == codes.NotFound
-}
-
-// IsStarting reports whether err is the runtime refusing to act on a
-// container that is still being started, as happens for a moment after a
-// client died in the middle of StartContainer. containerd says so only in
-// the message.
-func IsStarting(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "in starting state")
-}
-
 func ignoreNotFound(err error, what, id string) error {
-	if err == nil || status.Code(err) == codes.NotFound {
+	if err == nil || errdefs.IsNotFound(err) {
 		return nil
 	}
 	return fmt.Errorf("%s %s: %w", what, short(id), err)

@@ -138,7 +138,7 @@ func (n *Network) Conflist(stack string) ([]byte, error) {
 }
 
 // NetworkStackKey marks a conflist as a stack's; CNI ignores unknown keys.
-const NetworkStackKey = "berth.io/stack"
+const NetworkStackKey = LabelStack
 
 func rangeOf(n *Network) map[string]any {
 	r := map[string]any{"subnet": n.Subnet}

@@ -8,6 +8,18 @@ import (
 	"time"
 )
 
+// The labels that mark what berth owns, and the annotation that carries a
+// record. A stack owns exactly the sandboxes and containers labelled with
+// its name; each carries the record it was created from.
+const (
+	LabelStack     = "berth.io/stack"
+	LabelPod       = "berth.io/pod"
+	LabelContainer = "berth.io/container"
+	LabelSpecHash  = "berth.io/spec-hash"
+	// AnnotationSpec holds the record's canonical JSON.
+	AnnotationSpec = "berth.io/spec"
+)
+
 // Redacted replaces sensitive values in records and plans.
 const Redacted = "(sensitive)"
 

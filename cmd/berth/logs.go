@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/logs"
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/spec"
 )
 
 // stackTarget resolves the stack and runtime for commands that name a pod:
@@ -44,9 +45,9 @@ func (g *globals) connectStack(ctx context.Context, dir string) (stack string, r
 // containersOf lists the newest attempt of each of a pod's containers,
 // or of the one named, by name.
 func containersOf(ctx context.Context, rt *runtime.Client, stack, pod, container string) (map[string]*cri.Container, error) {
-	sel := map[string]string{runtime.LabelStack: stack, runtime.LabelPod: pod}
+	sel := map[string]string{spec.LabelStack: stack, spec.LabelPod: pod}
 	if container != "" {
-		sel[runtime.LabelContainer] = container
+		sel[spec.LabelContainer] = container
 	}
 	list, err := rt.ListContainers(ctx, sel)
 	if err != nil {
@@ -54,7 +55,7 @@ func containersOf(ctx context.Context, rt *runtime.Client, stack, pod, container
 	}
 	out := map[string]*cri.Container{}
 	for _, c := range list {
-		name := c.Labels[runtime.LabelContainer]
+		name := c.Labels[spec.LabelContainer]
 		if prev := out[name]; prev == nil || c.CreatedAt > prev.CreatedAt {
 			out[name] = c
 		}

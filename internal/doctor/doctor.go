@@ -15,6 +15,7 @@ import (
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/spec"
 )
 
 // Level is how a finding weighs.
@@ -272,7 +273,7 @@ func kubeletCheck(ctx context.Context, rt Runtime, h Host, address string) Findi
 		n := 0
 		for _, sb := range sbs {
 			_, kube := sb.Labels["io.kubernetes.pod.uid"]
-			_, berth := sb.Labels[runtime.LabelStack]
+			_, berth := sb.Labels[spec.LabelStack]
 			if kube && !berth {
 				n++
 			}

@@ -22,7 +22,6 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -205,7 +204,7 @@ func (fw *forwarder) find(ctx context.Context, refresh bool) (string, string, er
 	if fw.sandbox != "" && !refresh {
 		return fw.sandbox, fw.netns, nil
 	}
-	sbs, err := fw.finder.ListSandboxes(ctx, map[string]string{runtime.LabelStack: fw.target.Stack, runtime.LabelPod: fw.target.Pod})
+	sbs, err := fw.finder.ListSandboxes(ctx, map[string]string{spec.LabelStack: fw.target.Stack, spec.LabelPod: fw.target.Pod})
 	if err != nil {
 		return "", "", err
 	}

@@ -14,8 +14,9 @@ import (
 
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/containerd/errdefs"
+
 	"github.com/berth-dev/berth/planner"
-	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -127,7 +128,7 @@ func ReadStatus(ctx context.Context, rt Runtime, cfg *spec.Config, now time.Time
 			switch {
 			case err == nil:
 				row.IP = st.GetNetwork().GetIp()
-			case !runtime.IsNotFound(err):
+			case !errdefs.IsNotFound(err):
 				return nil, err
 			}
 		} else {
@@ -164,7 +165,7 @@ func containerStatus(ctx context.Context, rt Runtime, snap *planner.Snapshot, c 
 	st := c.Status
 	if st == nil && ctr.State == cri.ContainerState_CONTAINER_RUNNING && cs.Restarts >= CrashLoopRestarts {
 		var err error
-		if st, err = rt.ContainerStatus(ctx, ctr.Id); err != nil && !runtime.IsNotFound(err) {
+		if st, err = rt.ContainerStatus(ctx, ctr.Id); err != nil && !errdefs.IsNotFound(err) {
 			return cs, err
 		}
 	}

@@ -7,7 +7,6 @@ import (
 
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -33,7 +32,7 @@ func WaitReady(ctx context.Context, rt ReadyRuntime, stack string, pod *spec.Pod
 	if len(probed) == 0 {
 		return nil
 	}
-	sel := map[string]string{runtime.LabelStack: stack, runtime.LabelPod: pod.Name}
+	sel := map[string]string{spec.LabelStack: stack, spec.LabelPod: pod.Name}
 	sandboxes, err := rt.ListSandboxes(ctx, sel)
 	if err != nil {
 		return err
@@ -62,7 +61,7 @@ func WaitReady(ctx context.Context, rt ReadyRuntime, stack string, pod *spec.Pod
 	for _, c := range probed {
 		var found *cri.Container
 		for _, oc := range containers {
-			if oc.PodSandboxId == sb.Id && oc.Labels[runtime.LabelContainer] == c.Name && oc.State == cri.ContainerState_CONTAINER_RUNNING &&
+			if oc.PodSandboxId == sb.Id && oc.Labels[spec.LabelContainer] == c.Name && oc.State == cri.ContainerState_CONTAINER_RUNNING &&
 				(found == nil || oc.CreatedAt > found.CreatedAt) {
 				found = oc
 			}

@@ -7,9 +7,10 @@ import (
 	"sort"
 	"time"
 
+	"github.com/containerd/errdefs"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/spec"
 )
 
 // Source is what measuring needs from the runtime.
@@ -81,7 +82,7 @@ func (m *Meter) Read(ctx context.Context) ([]Row, error) {
 // out; refreshes reuse the one read, so a top-like view costs two list
 // calls a round).
 func collect(ctx context.Context, src Source, stack string, prev map[string]Sample) ([]Sample, error) {
-	sel := map[string]string{runtime.LabelStack: stack}
+	sel := map[string]string{spec.LabelStack: stack}
 	ctrs, err := src.ListContainers(ctx, sel)
 	if err != nil {
 		return nil, err
@@ -99,7 +100,7 @@ func collect(ctx context.Context, src Source, stack string, prev map[string]Samp
 		if c.State != cri.ContainerState_CONTAINER_RUNNING {
 			continue
 		}
-		s := Sample{ID: c.Id, Pod: c.Labels[runtime.LabelPod], Container: c.Labels[runtime.LabelContainer]}
+		s := Sample{ID: c.Id, Pod: c.Labels[spec.LabelPod], Container: c.Labels[spec.LabelContainer]}
 		if st := byID[c.Id]; st != nil {
 			if cpu := st.GetCpu(); cpu != nil {
 				s.At = time.Unix(0, cpu.Timestamp)
@@ -112,7 +113,7 @@ func collect(ctx context.Context, src Source, stack string, prev map[string]Samp
 			s.Limit = p.Limit
 		} else if status, err := src.ContainerStatus(ctx, c.Id); err == nil {
 			s.Limit = status.GetResources().GetLinux().GetMemoryLimitInBytes()
-		} else if !runtime.IsNotFound(err) { // gone since the list: no limit to show
+		} else if !errdefs.IsNotFound(err) { // gone since the list: no limit to show
 			return nil, err
 		}
 		out = append(out, s)

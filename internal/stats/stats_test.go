@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-dev/berth/runtime"
+	"github.com/containerd/errdefs"
+
+	"github.com/berth-dev/berth/spec"
 )
 
 func u64(v uint64) *uint64 { return &v }
@@ -107,7 +107,7 @@ type source struct {
 func (s *source) ListContainers(_ context.Context, sel map[string]string) ([]*cri.Container, error) {
 	var out []*cri.Container
 	for _, c := range s.ctrs {
-		if c.Labels[runtime.LabelStack] == sel[runtime.LabelStack] {
+		if c.Labels[spec.LabelStack] == sel[spec.LabelStack] {
 			out = append(out, c)
 		}
 	}
@@ -126,7 +126,7 @@ func (s *source) ContainerStatus(_ context.Context, id string) (*cri.ContainerSt
 	s.statuses++
 	limit, ok := s.limits[id]
 	if !ok {
-		return nil, fmt.Errorf("container %s status: %w", id, status.Error(codes.NotFound, "not found"))
+		return nil, fmt.Errorf("container %s status: %w", id, errdefs.ErrNotFound)
 	}
 	return &cri.ContainerStatus{Id: id, Resources: &cri.ContainerResources{Linux: &cri.LinuxContainerResources{MemoryLimitInBytes: limit}}}, nil
 }
@@ -141,7 +141,7 @@ func (s *source) set(id string, at time.Time, cpu, mem uint64) {
 
 func ctr(id, stack, pod, name string, state cri.ContainerState) *cri.Container {
 	return &cri.Container{Id: id, State: state, Labels: map[string]string{
-		runtime.LabelStack: stack, runtime.LabelPod: pod, runtime.LabelContainer: name}}
+		spec.LabelStack: stack, spec.LabelPod: pod, spec.LabelContainer: name}}
 }
 
 func TestMeter(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/berth-dev/berth/apply"
@@ -453,7 +454,7 @@ func (w *watcher) onVerdict(ctx context.Context, v probe.Verdict) string {
 	}
 	// Stopping may take the whole grace; the exit event brings the round.
 	go func() {
-		if err := w.rt.StopContainer(ctx, v.ContainerID, grace); err != nil && ctx.Err() == nil && !runtime.IsNotFound(err) {
+		if err := w.rt.StopContainer(ctx, v.ContainerID, grace); err != nil && ctx.Err() == nil && !errdefs.IsNotFound(err) {
 			w.log.Error("failed", "resource", addr, "action", "stop", "error", err.Error())
 		}
 	}()

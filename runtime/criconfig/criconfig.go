@@ -13,7 +13,6 @@ import (
 
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -207,9 +206,9 @@ func signal(name string) cri.Signal {
 
 // ownLabels adds the ownership labels to the user's labels.
 func ownLabels(user map[string]string, stack, pod, container, hash string) map[string]string {
-	out := map[string]string{runtime.LabelStack: stack, runtime.LabelPod: pod, runtime.LabelSpecHash: hash}
+	out := map[string]string{spec.LabelStack: stack, spec.LabelPod: pod, spec.LabelSpecHash: hash}
 	if container != "" {
-		out[runtime.LabelContainer] = container
+		out[spec.LabelContainer] = container
 	}
 	for k, v := range user {
 		out[k] = v
@@ -223,7 +222,7 @@ func withRecord(user map[string]string, record any) map[string]string {
 	if err != nil {
 		panic("criconfig: encoding a record: " + err.Error()) // records are plain data
 	}
-	out := map[string]string{runtime.AnnotationSpec: string(raw)}
+	out := map[string]string{spec.AnnotationSpec: string(raw)}
 	for k, v := range user {
 		out[k] = v
 	}

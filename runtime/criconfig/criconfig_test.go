@@ -6,7 +6,6 @@ import (
 
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -18,7 +17,7 @@ func TestSandbox(t *testing.T) {
 	if cfg.Metadata.Name != "web" || cfg.Metadata.Namespace != "shop" || cfg.Metadata.Uid != "uid1" || cfg.Hostname != "www" {
 		t.Errorf("metadata/hostname: %v %q", cfg.Metadata, cfg.Hostname)
 	}
-	want := map[string]string{"app": "web", runtime.LabelStack: "home", runtime.LabelPod: "web", runtime.LabelSpecHash: p.Hash()}
+	want := map[string]string{"app": "web", spec.LabelStack: "home", spec.LabelPod: "web", spec.LabelSpecHash: p.Hash()}
 	if len(cfg.Labels) != len(want) {
 		t.Errorf("labels = %v, want %v", cfg.Labels, want)
 	}
@@ -28,8 +27,8 @@ func TestSandbox(t *testing.T) {
 		}
 	}
 	var rec spec.PodRecord
-	if err := json.Unmarshal([]byte(cfg.Annotations[runtime.AnnotationSpec]), &rec); err != nil || rec.Hostname != "www" {
-		t.Errorf("spec annotation %q: %v", cfg.Annotations[runtime.AnnotationSpec], err)
+	if err := json.Unmarshal([]byte(cfg.Annotations[spec.AnnotationSpec]), &rec); err != nil || rec.Hostname != "www" {
+		t.Errorf("spec annotation %q: %v", cfg.Annotations[spec.AnnotationSpec], err)
 	}
 	if pm := cfg.PortMappings; len(pm) != 1 || pm[0].Protocol != cri.Protocol_UDP || pm[0].ContainerPort != 53 || pm[0].HostPort != 5353 || pm[0].HostIp != "127.0.0.1" {
 		t.Errorf("port mappings %v", pm)
@@ -81,12 +80,12 @@ func TestContainer(t *testing.T) {
 			if len(cfg.Envs) != 2 || cfg.Envs[0].Key != "A" || string(cfg.Envs[0].Value) != "1" || cfg.Envs[1].Key != "B" {
 				t.Errorf("envs %v, want A=1 then B=2", cfg.Envs)
 			}
-			if cfg.Labels[runtime.LabelContainer] != "app" || cfg.Labels[runtime.LabelSpecHash] != c.Hash() {
+			if cfg.Labels[spec.LabelContainer] != "app" || cfg.Labels[spec.LabelSpecHash] != c.Hash() {
 				t.Errorf("labels %v", cfg.Labels)
 			}
 			var rec spec.ContainerRecord
-			if err := json.Unmarshal([]byte(cfg.Annotations[runtime.AnnotationSpec]), &rec); err != nil || rec.Env["A"] != spec.Redacted {
-				t.Errorf("the stored spec must redact secrets: %q", cfg.Annotations[runtime.AnnotationSpec])
+			if err := json.Unmarshal([]byte(cfg.Annotations[spec.AnnotationSpec]), &rec); err != nil || rec.Env["A"] != spec.Redacted {
+				t.Errorf("the stored spec must redact secrets: %q", cfg.Annotations[spec.AnnotationSpec])
 			}
 			tc.check(t, cfg)
 		})

@@ -11,9 +11,9 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/containerd/errdefs"
 
 	"github.com/berth-dev/berth/runtime"
 )
@@ -102,7 +102,7 @@ func (r *Runtime) id(prefix string) string {
 }
 
 func notFound(what, id string) error {
-	return status.Errorf(codes.NotFound, "%s %q not found", what, id)
+	return fmt.Errorf("%s %q: %w", what, id, errdefs.ErrNotFound)
 }
 
 func matches(labels, sel map[string]string) bool {

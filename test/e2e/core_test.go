@@ -16,7 +16,7 @@ import (
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/internal/lock"
-	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/spec"
 )
 
 const multiPod = `
@@ -248,7 +248,7 @@ func TestDestroyLeavesForeignPods(t *testing.T) {
 	s.apply()
 
 	foreign := runForeignPod(t, "foreign-unlabelled", nil)
-	other := runForeignPod(t, "foreign-other-stack", map[string]string{runtime.LabelStack: "someone-else", runtime.LabelPod: "mine"})
+	other := runForeignPod(t, "foreign-other-stack", map[string]string{spec.LabelStack: "someone-else", spec.LabelPod: "mine"})
 
 	r := s.mustBerth("destroy", "--auto-approve", s.dir)
 	if !strings.Contains(r.stdout, "Destroy complete! Resources: 0 added, 0 changed, 2 destroyed.") {
@@ -340,7 +340,7 @@ func TestLock(t *testing.T) {
 	if n := len(s.containers()); n != 1 {
 		t.Fatalf("%d containers after two concurrent applies, want 1", n)
 	}
-	resp, _ := rt.ListPodSandbox(context.Background(), &cri.ListPodSandboxRequest{Filter: &cri.PodSandboxFilter{LabelSelector: map[string]string{runtime.LabelStack: s.name}}})
+	resp, _ := rt.ListPodSandbox(context.Background(), &cri.ListPodSandboxRequest{Filter: &cri.PodSandboxFilter{LabelSelector: map[string]string{spec.LabelStack: s.name}}})
 	if len(resp.Items) != 1 {
 		t.Fatalf("%d sandboxes after two concurrent applies, want 1", len(resp.Items))
 	}

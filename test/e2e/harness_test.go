@@ -23,6 +23,7 @@ import (
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/spec"
 )
 
 var (
@@ -181,14 +182,14 @@ func (s *stack) apply() result { s.t.Helper(); return s.mustBerth("apply", "--au
 func (s *stack) pods() map[string]*cri.PodSandbox {
 	s.t.Helper()
 	resp, err := rt.ListPodSandbox(context.Background(), &cri.ListPodSandboxRequest{Filter: &cri.PodSandboxFilter{
-		LabelSelector: map[string]string{runtime.LabelStack: s.name}}})
+		LabelSelector: map[string]string{spec.LabelStack: s.name}}})
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	out := map[string]*cri.PodSandbox{}
 	for _, sb := range resp.Items {
-		if prev := out[sb.Labels[runtime.LabelPod]]; prev == nil || sb.CreatedAt > prev.CreatedAt {
-			out[sb.Labels[runtime.LabelPod]] = sb
+		if prev := out[sb.Labels[spec.LabelPod]]; prev == nil || sb.CreatedAt > prev.CreatedAt {
+			out[sb.Labels[spec.LabelPod]] = sb
 		}
 	}
 	return out
@@ -198,13 +199,13 @@ func (s *stack) pods() map[string]*cri.PodSandbox {
 func (s *stack) containers() map[string]*cri.Container {
 	s.t.Helper()
 	resp, err := rt.ListContainers(context.Background(), &cri.ListContainersRequest{Filter: &cri.ContainerFilter{
-		LabelSelector: map[string]string{runtime.LabelStack: s.name}}})
+		LabelSelector: map[string]string{spec.LabelStack: s.name}}})
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	out := map[string]*cri.Container{}
 	for _, c := range resp.Containers {
-		key := c.Labels[runtime.LabelPod] + "/" + c.Labels[runtime.LabelContainer]
+		key := c.Labels[spec.LabelPod] + "/" + c.Labels[spec.LabelContainer]
 		if prev := out[key]; prev == nil || c.CreatedAt > prev.CreatedAt {
 			out[key] = c
 		}
