@@ -87,7 +87,7 @@ const (
 
 // Event reports progress of one pod or container step.
 type Event struct {
-	Address string
+	Address spec.Address
 	Action  planner.Action
 	Status  Status
 	Detail  string
@@ -219,15 +219,10 @@ func (x *executor) removeOld(ctx context.Context, pc *planner.PodChange) {
 }
 
 func podHasWork(pc *planner.PodChange) bool {
-	if pc.Action != planner.NoOp {
+	if pc.Action.Changes() {
 		return true
 	}
-	for _, cc := range pc.Containers {
-		if cc.Action != planner.NoOp {
-			return true
-		}
-	}
-	return false
+	return pc.Action == planner.NoOp && slices.ContainsFunc(pc.Containers, func(cc *planner.ContainerChange) bool { return cc.Action.Changes() })
 }
 
 // parallel runs step for each pod change, at most Parallelism at a time,
@@ -237,13 +232,13 @@ func (x *executor) parallel(ctx context.Context, pods []*planner.PodChange, step
 	g.SetLimit(x.opts.Parallelism)
 	for _, pc := range pods {
 		if dep := x.failedDependency(pc); dep != "" {
-			x.finish(pc, Event{Address: pc.Address, Action: pc.Action, Status: Skipped, Detail: fmt.Sprintf("pod.%s, which it depends on, did not converge", dep)})
+			x.finish(pc, Event{Address: pc.Address, Action: pc.Action, Status: Skipped, Detail: fmt.Sprintf("%s, which it depends on, did not converge", spec.PodAddress(dep))})
 			continue
 		}
 		g.Go(func() error {
 			if dep, err := x.waitDependencies(ctx, pc); err != nil {
 				x.finish(pc, Event{Address: pc.Address, Action: pc.Action, Status: Skipped, Err: err,
-					Detail: fmt.Sprintf("pod.%s, which it depends on, is not ready: %v", dep, err)})
+					Detail: fmt.Sprintf("%s, which it depends on, is not ready: %v", spec.PodAddress(dep), err)})
 				return nil
 			}
 			start := time.Now()
@@ -278,7 +273,7 @@ func (x *executor) waitDependencies(ctx context.Context, pc *planner.PodChange) 
 		if d == nil || !hasReadinessProbe(d) {
 			continue
 		}
-		x.report(Event{Address: pc.Address, Action: pc.Action, Status: Waiting, Detail: "pod." + dep})
+		x.report(Event{Address: pc.Address, Action: pc.Action, Status: Waiting, Detail: spec.PodAddress(dep).String()})
 		w.once.Do(func() { w.err = x.opts.WaitReady(ctx, d) })
 		if w.err != nil {
 			return dep, w.err
@@ -339,7 +334,7 @@ func (x *executor) report(ev Event) {
 // pinned label.
 func (x *executor) ensureImages(ctx context.Context, imgs []*planner.ImageChange) {
 	for _, ic := range imgs {
-		if ic.Action == planner.NoOp {
+		if !ic.Action.Changes() {
 			continue
 		}
 		start := time.Now()
@@ -497,7 +492,7 @@ func (x *executor) convergePod(ctx context.Context, pc *planner.PodChange) (stri
 
 func (x *executor) pullImages(ctx context.Context, pc *planner.PodChange) error {
 	for _, cc := range pc.Containers {
-		if !cc.Pull || cc.Action == planner.NoOp || cc.Action == planner.Destroy {
+		if !cc.Pull || !cc.Action.Changes() || cc.Action == planner.Destroy || cc.Action == planner.Stop {
 			continue
 		}
 		if err := x.pull(ctx, cc.Image, ""); err != nil {
@@ -547,6 +542,12 @@ func (x *executor) updateContainers(ctx context.Context, pc *planner.PodChange) 
 	for _, cc := range ordered {
 		if cc.Action == planner.Update {
 			if err := x.rt.UpdateResources(ctx, cc.ContainerID, criconfig.Resources(cc.Desired.Resources)); err != nil {
+				return err
+			}
+			continue
+		}
+		if cc.Action == planner.Stop {
+			if err := x.rt.StopContainer(ctx, cc.ContainerID, time.Duration(cc.StopTimeout)); err != nil {
 				return err
 			}
 			continue

@@ -18,7 +18,7 @@ const image = "docker.io/library/busybox:1.36"
 
 func run(t *testing.T, rt *fake.Runtime, cfg *spec.Config) (*planner.Plan, *apply.Result) {
 	t.Helper()
-	snap, err := planner.Observe(context.Background(), rt, cfg)
+	snap, err := planner.ObserveWorkloads(context.Background(), rt, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestFailureSkipsDependentsAndRerunConverges(t *testing.T) {
 
 	status := map[string]apply.Status{}
 	for _, s := range res.Steps {
-		status[s.Address] = s.Status
+		status[s.Address.String()] = s.Status
 	}
 	want := map[string]apply.Status{"pod.a": apply.Failed, "pod.b": apply.Skipped, "pod.c": apply.Skipped, "pod.free": apply.Done}
 	for addr, st := range want {
@@ -182,7 +182,7 @@ pod "worker" {
 		t.Run(tt.name, func(t *testing.T) {
 			rt := fake.New(image)
 			cfg := spectest.Load(t, src)
-			snap, err := planner.Observe(context.Background(), rt, cfg)
+			snap, err := planner.ObserveWorkloads(context.Background(), rt, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -201,7 +201,7 @@ pod "worker" {
 			})
 			got := map[string]apply.Status{}
 			for _, s := range res.Steps {
-				got[s.Address] = s.Status
+				got[s.Address.String()] = s.Status
 			}
 			for addr, st := range tt.wantSteps {
 				if got[addr] != st {
@@ -225,7 +225,7 @@ pod "worker" {
 			}
 			if tt.notReady != nil {
 				for _, s := range res.Steps {
-					if s.Address == "pod.api" && !strings.Contains(s.Detail, "pod.db, which it depends on, is not ready: readiness probe did not pass") {
+					if s.Address.String() == "pod.api" && !strings.Contains(s.Detail, "pod.db, which it depends on, is not ready: readiness probe did not pass") {
 						t.Errorf("api skipped with %q", s.Detail)
 					}
 				}

@@ -26,6 +26,11 @@ type Options struct {
 	// ReplaceOnNetworkChange replaces running pods when the stack's network
 	// changes, so that they get the new one.
 	ReplaceOnNetworkChange bool
+	// Destroy says the plan is berth destroy's: what the stack owns goes
+	// because that was asked, not because the configuration dropped it.
+	Destroy bool
+	// Watch is what only a watcher knows; nil for plan and apply.
+	Watch *WatchState
 }
 
 // LongStopTimeout is the grace period from which a plan warns that stopping
@@ -60,20 +65,24 @@ func Diff(cfg *spec.Config, snap *Snapshot, opts Options) *Plan {
 	for _, name := range sortedNames(snap.Pods) {
 		obs := snap.Pods[name]
 		if cfg.Pod(name) == nil {
-			plan.Pods = append(plan.Pods, destroyPod(obs, obs.Sandbox, "not in the configuration", plan))
+			plan.Pods = append(plan.Pods, destroyPod(obs, obs.Sandbox, removed(opts), plan))
 		}
 		for _, dup := range obs.Duplicates {
-			plan.Pods = append(plan.Pods, destroyPod(obs, dup, "an older sandbox of the same pod, left by an interrupted apply", plan))
+			plan.Pods = append(plan.Pods, destroyPod(obs, dup, because(ReasonDuplicate, "an older sandbox of the same pod, left by an interrupted apply"), plan))
 		}
 	}
-	diffNetworks(cfg, snap, opts, plan) // last: it may replace pods decided above
+	diffNetworks(cfg, snap, opts, plan) // it may replace pods decided above
+	if opts.Watch != nil {
+		deferUnready(cfg, snap, opts.Watch, plan) // last: it holds back starts decided above
+	}
+	plan.Warnings = append(plan.Warnings, snap.Warnings...)
 	return plan
 }
 
 func diffPod(p *spec.Pod, obs *ObservedPod, snap *Snapshot, opts Options, plan *Plan) *PodChange {
-	pc := &PodChange{Address: "pod." + p.Name, Name: p.Name, Action: NoOp, DependsOn: p.DependsOn, Desired: p, Actual: obs}
+	pc := &PodChange{Address: spec.PodAddress(p.Name), Name: p.Name, Action: NoOp, DependsOn: p.DependsOn, Desired: p, Actual: obs}
 	if obs == nil {
-		pc.Action = Create
+		pc.Action, pc.Reasons = Create, []Reason{declared}
 		pc.Fields = diffRecords(spec.PodRecord{}, p.Record(), nil, nil)
 		for _, c := range p.Containers {
 			pc.Containers = append(pc.Containers, createContainer(pc, c, 0, snap, plan))
@@ -94,11 +103,11 @@ func diffPod(p *spec.Pod, obs *ObservedPod, snap *Snapshot, opts Options, plan *
 		}
 		if oc := obs.Containers[c.Name]; oc == nil || oc.Hash != c.Hash() {
 			configChanged = true
-			pc.Reasons = append(pc.Reasons, fmt.Sprintf("init container %q changed, and init containers run only when a pod starts", c.Name))
+			pc.Reasons = append(pc.Reasons, because(ReasonInitChanged, "init container %q changed, and init containers run only when a pod starts", c.Name))
 		}
 	}
 	if obs.Sandbox.State != cri.PodSandboxState_SANDBOX_READY {
-		pc.Reasons = append(pc.Reasons, "the sandbox is not ready (its network or pause process is gone)")
+		pc.Reasons = append(pc.Reasons, because(ReasonSandboxNotReady, "the sandbox is not ready (its network or pause process is gone)"))
 	}
 	if len(pc.Reasons) > 0 {
 		pc.Action = Replace
@@ -107,7 +116,7 @@ func diffPod(p *spec.Pod, obs *ObservedPod, snap *Snapshot, opts Options, plan *
 		}
 		for _, name := range sortedNames(obs.Containers) {
 			if p.Container(name) == nil || obs.Containers[name].Container.State == cri.ContainerState_CONTAINER_RUNNING {
-				warnLongStop(plan, pc.Address, obs.Containers[name])
+				warnLongStop(plan, pc.Name, obs.Containers[name])
 			}
 		}
 		for _, c := range p.Containers {
@@ -117,70 +126,78 @@ func diffPod(p *spec.Pod, obs *ObservedPod, snap *Snapshot, opts Options, plan *
 	}
 
 	for _, c := range p.Containers {
-		pc.Containers = append(pc.Containers, diffContainer(pc, c, obs.Containers[c.Name], snap, plan))
+		pc.Containers = append(pc.Containers, diffContainer(pc, c, obs.Containers[c.Name], snap, opts.Watch, plan))
 	}
 	for _, name := range sortedNames(obs.Containers) {
 		if p.Container(name) != nil {
 			continue
 		}
 		oc := obs.Containers[name]
-		warnLongStop(plan, pc.Address, oc)
+		warnLongStop(plan, pc.Name, oc)
 		pc.Containers = append(pc.Containers, &ContainerChange{
-			Address: pc.Address + ".container." + name, Name: name, Action: Destroy,
-			Reasons: []string{"not in the configuration"}, ContainerID: oc.Container.Id,
+			Address: spec.ContainerAddress(pc.Name, name), Name: name, Action: Destroy,
+			Reasons: []Reason{because(ReasonRemoved, "not in the configuration")}, ContainerID: oc.Container.Id,
 			StopTimeout: recordedStopTimeout(oc), Image: oc.Container.GetImage().GetImage(),
 		})
 	}
 	for _, stale := range obs.Stale {
 		name := stale.GetMetadata().GetName()
 		pc.Containers = append(pc.Containers, &ContainerChange{
-			Address: pc.Address + ".container." + name, Name: name, Action: Destroy,
-			Reasons:     []string{fmt.Sprintf("an older attempt (%d) of the container", stale.GetMetadata().GetAttempt())},
+			Address: spec.ContainerAddress(pc.Name, name), Name: name, Action: Destroy,
+			Reasons:     []Reason{because(ReasonDuplicate, "an older attempt (%d) of the container", stale.GetMetadata().GetAttempt())},
 			ContainerID: stale.Id, StopTimeout: spec.Duration(spec.DefaultStopTimeout),
 		})
 	}
 	return pc
 }
 
-func diffContainer(pc *PodChange, c *spec.Container, oc *ObservedContainer, snap *Snapshot, plan *Plan) *ContainerChange {
+func diffContainer(pc *PodChange, c *spec.Container, oc *ObservedContainer, snap *Snapshot, watch *WatchState, plan *Plan) *ContainerChange {
 	if oc == nil {
-		return createContainer(pc, c, 0, snap, plan)
+		cc := createContainer(pc, c, 0, snap, plan)
+		cc.Reasons = []Reason{declared}
+		return cc
 	}
 	cc := &ContainerChange{
-		Address: pc.Address + ".container." + c.Name, Name: c.Name, Action: NoOp, Init: c.Init,
+		Address: spec.ContainerAddress(pc.Name, c.Name), Name: c.Name, Action: NoOp, Init: c.Init,
 		Image: c.Image, Desired: c, ContainerID: oc.Container.Id,
 		StopTimeout: spec.Duration(c.StopTimeout), Attempt: oc.Container.GetMetadata().GetAttempt(),
 	}
 	if oc.Hash != c.Hash() {
 		cc.Action = Replace
 		cc.Fields = containerFields(oc.Record, c.Record())
-		cc.Reasons = []string{reasonForFields(cc.Fields, oc.Record == nil)}
+		cc.Reasons = []Reason{reasonForFields(cc.Fields, oc.Record == nil)}
 		cc.Attempt = 0
-		if oc.Container.State == cri.ContainerState_CONTAINER_RUNNING {
-			warnLongStop(plan, pc.Address, oc)
-		}
+		warnLongStop(plan, pc.Name, oc)
 	} else if moved := tagMoved(c, oc, snap); moved != nil {
 		cc.Action, cc.Attempt = Replace, 0
-		cc.Reasons = []string{`the tag now names another image (pull = "always")`}
+		cc.Reasons = []Reason{because(ReasonTagMoved, `the tag now names another image (pull = "always")`)}
 		cc.Fields = []FieldChange{*moved}
-		if oc.Container.State == cri.ContainerState_CONTAINER_RUNNING {
-			warnLongStop(plan, pc.Address, oc)
-		}
+		warnLongStop(plan, pc.Name, oc)
 	} else {
 		switch oc.Container.State {
 		case cri.ContainerState_CONTAINER_RUNNING:
+			if failed := watch.probeFailure(oc.Container.Id); failed != nil {
+				probeDecision(cc, c, oc, failed, watch)
+				break
+			}
 			diffResources(cc, c, oc)
 			return cc
 		case cri.ContainerState_CONTAINER_CREATED:
-			cc.Action, cc.Reasons = Restart, []string{"the container was created but never started (an interrupted apply)"}
+			cc.Action, cc.Reasons = Restart, []Reason{because(ReasonNeverStarted, "the container was created but never started (an interrupted apply)")}
 		case cri.ContainerState_CONTAINER_EXITED:
 			reason, restart := exitDecision(c, oc)
 			if !restart {
 				return cc
 			}
-			cc.Action, cc.Reasons = Restart, []string{reason}
+			cc.Action, cc.Reasons = Restart, []Reason{reason}
+			if watch != nil && watch.backOff(cc, oc) {
+				return cc
+			}
 		default:
-			cc.Action, cc.Reasons = Restart, []string{"the runtime reports the container's state as unknown"}
+			cc.Action, cc.Reasons = Restart, []Reason{because(ReasonStateUnknown, "the runtime reports the container's state as unknown")}
+		}
+		if cc.Action == Stop {
+			return cc
 		}
 		cc.Attempt++
 	}
@@ -224,7 +241,7 @@ func diffResources(cc *ContainerChange, c *spec.Container, oc *ObservedContainer
 	for _, f := range fields {
 		if f.After == nil {
 			cc.Action, cc.Attempt = Replace, 0
-			cc.Reasons = []string{"a resource limit is removed, which needs a new container"}
+			cc.Reasons = []Reason{because(ReasonLimitRemoved, "a resource limit is removed, which needs a new container")}
 			for i := range cc.Fields {
 				cc.Fields[i].ForcesReplace = cc.Fields[i].After == nil
 			}
@@ -232,7 +249,7 @@ func diffResources(cc *ContainerChange, c *spec.Container, oc *ObservedContainer
 		}
 	}
 	cc.Action = Update
-	cc.Reasons = []string{"only resources changed: updated in place"}
+	cc.Reasons = []Reason{because(ReasonResourcesChanged, "only resources changed: updated in place")}
 }
 
 // relevant drops the limits the runtime reports on its own (defaults such
@@ -273,27 +290,27 @@ func relevant(have, want *spec.ResourcesRecord, rec *spec.ContainerRecord) *spec
 }
 
 // exitDecision applies the restart policy to an exited container.
-func exitDecision(c *spec.Container, oc *ObservedContainer) (string, bool) {
+func exitDecision(c *spec.Container, oc *ObservedContainer) (Reason, bool) {
 	exit := fmt.Sprintf("exited with code %d", oc.ExitCode)
 	if oc.Reason != "" && oc.Reason != "Completed" && oc.Reason != "Error" {
 		exit += " (" + oc.Reason + ")"
 	}
 	switch {
 	case c.Init && oc.ExitCode == 0:
-		return "", false // an init container that finished did its job
+		return Reason{}, false // an init container that finished did its job
 	case c.Init && c.Restart != spec.RestartNever:
-		return exit + "; init containers rerun until they succeed", true
+		return because(ReasonExited, "%s; init containers rerun until they succeed", exit), true
 	case c.Restart == spec.RestartAlways:
-		return exit + `; restart = "always"`, true
+		return because(ReasonExited, `%s; restart = "always"`, exit), true
 	case c.Restart == spec.RestartOnFailure && oc.ExitCode != 0:
-		return exit + `; restart = "on_failure"`, true
+		return because(ReasonExited, `%s; restart = "on_failure"`, exit), true
 	}
-	return "", false
+	return Reason{}, false
 }
 
 func createContainer(pc *PodChange, c *spec.Container, attempt uint32, snap *Snapshot, plan *Plan) *ContainerChange {
 	cc := &ContainerChange{
-		Address: pc.Address + ".container." + c.Name, Name: c.Name, Action: Create, Init: c.Init,
+		Address: spec.ContainerAddress(pc.Name, c.Name), Name: c.Name, Action: Create, Init: c.Init,
 		Image: c.Image, Desired: c, Attempt: attempt, StopTimeout: spec.Duration(c.StopTimeout),
 		Fields: diffRecords(spec.ContainerRecord{}, c.Record(), nil, []string{"sensitive"}),
 	}
@@ -317,8 +334,8 @@ func checkImage(cc *ContainerChange, c *spec.Container, snap *Snapshot, plan *Pl
 	}
 }
 
-func destroyPod(obs *ObservedPod, sb *cri.PodSandbox, reason string, plan *Plan) *PodChange {
-	pc := &PodChange{Address: "pod." + obs.Name, Name: obs.Name, Action: Destroy, Reasons: []string{reason}, Actual: obs, SandboxID: sb.Id}
+func destroyPod(obs *ObservedPod, sb *cri.PodSandbox, reason Reason, plan *Plan) *PodChange {
+	pc := &PodChange{Address: spec.PodAddress(obs.Name), Name: obs.Name, Action: Destroy, Reasons: []Reason{reason}, Actual: obs, SandboxID: sb.Id}
 	if obs.Record != nil {
 		pc.DependsOn = obs.Record.DependsOn
 	}
@@ -327,9 +344,9 @@ func destroyPod(obs *ObservedPod, sb *cri.PodSandbox, reason string, plan *Plan)
 	}
 	for _, name := range sortedNames(obs.Containers) {
 		oc := obs.Containers[name]
-		warnLongStop(plan, pc.Address, oc)
+		warnLongStop(plan, pc.Name, oc)
 		pc.Containers = append(pc.Containers, &ContainerChange{
-			Address: pc.Address + ".container." + name, Name: name, Action: Destroy, ContainerID: oc.Container.Id,
+			Address: spec.ContainerAddress(pc.Name, name), Name: name, Action: Destroy, ContainerID: oc.Container.Id,
 			StopTimeout: recordedStopTimeout(oc), Image: oc.Container.GetImage().GetImage(),
 		})
 	}
@@ -345,19 +362,31 @@ func recordedStopTimeout(oc *ObservedContainer) spec.Duration {
 	return spec.Duration(spec.DefaultStopTimeout)
 }
 
-func warnLongStop(plan *Plan, podAddr string, oc *ObservedContainer) {
+func warnLongStop(plan *Plan, pod string, oc *ObservedContainer) {
 	if oc.Container.State != cri.ContainerState_CONTAINER_RUNNING {
 		return
 	}
 	grace := time.Duration(recordedStopTimeout(oc))
 	if grace >= LongStopTimeout {
-		plan.Warnings = append(plan.Warnings, fmt.Sprintf("will stop %s.container.%s; it gets up to %s to shut down before it is killed", podAddr, oc.Name, grace))
+		plan.Warnings = append(plan.Warnings, fmt.Sprintf("will stop %s; it gets up to %s to shut down before it is killed", spec.ContainerAddress(pod, oc.Name), grace))
 	}
 }
 
-func reasonForFields(fields []FieldChange, unknownBefore bool) string {
+// removed is the reason of a destroy of what the stack owns and no longer
+// declares.
+func removed(opts Options) Reason {
+	if opts.Destroy {
+		return because(ReasonDestroyRequested, "berth destroy was asked")
+	}
+	return because(ReasonRemoved, "not in the configuration")
+}
+
+// declared is the reason of every create.
+var declared = Reason{Code: ReasonDeclared, Text: "declared, not running"}
+
+func reasonForFields(fields []FieldChange, unknownBefore bool) Reason {
 	if unknownBefore {
-		return "the applied spec is not recorded on the runtime object, and the spec hash differs"
+		return because(ReasonUnrecorded, "the applied spec is not recorded on the runtime object, and the spec hash differs")
 	}
 	var forcing []string
 	for _, f := range fields {
@@ -366,9 +395,9 @@ func reasonForFields(fields []FieldChange, unknownBefore bool) string {
 		}
 	}
 	if len(forcing) == 0 {
-		return "the spec hash differs (a change made by another berth version?)"
+		return because(ReasonFieldsChanged, "the spec hash differs (a change made by another berth version?)")
 	}
-	return "changed: " + joinLimited(forcing, 6)
+	return because(ReasonFieldsChanged, "changed: %s", joinLimited(forcing, 6))
 }
 
 func joinLimited(items []string, limit int) string {

@@ -54,7 +54,7 @@ pod "web" {
 
 func plan(t *testing.T, rt *fake.Runtime, cfg *spec.Config, opts planner.Options) *planner.Plan {
 	t.Helper()
-	snap, err := planner.Observe(context.Background(), rt, cfg)
+	snap, err := planner.ObserveWorkloads(context.Background(), rt, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,12 +89,12 @@ func changes(p *planner.Plan) []string {
 	var out []string
 	for _, pc := range p.Pods {
 		if pc.Action != planner.NoOp {
-			out = append(out, pc.Address+" "+string(pc.Action))
+			out = append(out, pc.Address.String()+" "+string(pc.Action))
 			continue
 		}
 		for _, cc := range pc.Containers {
 			if cc.Action != planner.NoOp {
-				out = append(out, cc.Address+" "+string(cc.Action))
+				out = append(out, cc.Address.String()+" "+string(cc.Action))
 			}
 		}
 	}
@@ -194,7 +194,7 @@ func TestDiff(t *testing.T) {
 			want:    []string{"pod.web.container.app restart"},
 			check: func(t *testing.T, p *planner.Plan) {
 				cc := p.Pods[1].Containers[1]
-				if cc.Attempt != 1 || !strings.Contains(cc.Reasons[0], "exited with code 3") {
+				if cc.Attempt != 1 || !strings.Contains(cc.Reasons[0].Text, "exited with code 3") {
 					t.Errorf("attempt %d reasons %q", cc.Attempt, cc.Reasons)
 				}
 			},

@@ -20,11 +20,11 @@ import (
 // mirror's hosts.toml.
 type FileChange struct {
 	// Kind is "mirror" (a hosts.toml) or "network" (a CNI conflist).
-	Kind    string   `json:"kind"`
-	Address string   `json:"address"`
-	Action  Action   `json:"action"`
-	Reasons []string `json:"reasons,omitempty"`
-	Path    string   `json:"path"`
+	Kind    string       `json:"kind"`
+	Address spec.Address `json:"address"`
+	Action  Action       `json:"action"`
+	Reasons []Reason     `json:"reasons,omitempty"`
+	Path    string       `json:"path"`
 	// Diff is a unified diff from the file on disk to the file apply writes.
 	Diff    string `json:"diff,omitempty"`
 	Content []byte `json:"-"`
@@ -62,7 +62,7 @@ func diffMirrors(cfg *spec.Config, snap *Snapshot, opts Options, plan *Plan) {
 	for _, m := range cfg.Mirrors {
 		declared[m.Host] = true
 		want := hostsfile.Render(stack, m)
-		fc := &FileChange{Kind: "mirror", Address: "mirror." + m.Host, Path: hostsfile.Path(snap.CertsDir, m.Host), Content: want, Action: NoOp}
+		fc := &FileChange{Kind: "mirror", Address: spec.Address{Kind: spec.KindMirror, Name: m.Host}, Path: hostsfile.Path(snap.CertsDir, m.Host), Content: want, Action: NoOp}
 		have := snap.Mirrors[m.Host]
 		switch {
 		case have == nil:
@@ -76,9 +76,9 @@ func diffMirrors(cfg *spec.Config, snap *Snapshot, opts Options, plan *Plan) {
 			continue
 		case !bytes.Equal(have.Content, want):
 			fc.Action = Update
-			fc.Reasons = []string{"the file differs from the mirror block"}
+			fc.Reasons = []Reason{because(ReasonFileDiffers, "the file differs from the mirror block")}
 			if have.Stack == "" {
-				fc.Reasons = []string{"adopted: berth did not write this file (--adopt)"}
+				fc.Reasons = []Reason{because(ReasonAdopted, "adopted: berth did not write this file (--adopt)")}
 			}
 			fc.Diff = unified(fc.Path, have.Content, want)
 		}
@@ -89,8 +89,8 @@ func diffMirrors(cfg *spec.Config, snap *Snapshot, opts Options, plan *Plan) {
 		if f.Stack != stack || declared[host] {
 			continue
 		}
-		plan.Files = append(plan.Files, &FileChange{Kind: "mirror", Address: "mirror." + host, Action: Destroy, Path: f.Path,
-			Reasons: []string{"not in the configuration"}, Diff: unified(f.Path, f.Content, nil)})
+		plan.Files = append(plan.Files, &FileChange{Kind: "mirror", Address: spec.Address{Kind: spec.KindMirror, Name: host}, Action: Destroy, Path: f.Path,
+			Reasons: []Reason{removed(opts)}, Diff: unified(f.Path, f.Content, nil)})
 	}
 }
 
@@ -170,7 +170,7 @@ func diffNetworks(cfg *spec.Config, snap *Snapshot, opts Options, plan *Plan) {
 			plan.Errors = append(plan.Errors, fmt.Sprintf("network.%s: %v", n.Name, err))
 			return
 		}
-		fc := &FileChange{Kind: "network", Address: "network." + n.Name, Path: path, Content: want, Action: NoOp}
+		fc := &FileChange{Kind: "network", Address: spec.Address{Kind: spec.KindNetwork, Name: n.Name}, Path: path, Content: want, Action: NoOp}
 		var have *NetworkFile
 		for _, f := range snap.Networks {
 			if f.Path == path {
@@ -185,7 +185,7 @@ func diffNetworks(cfg *spec.Config, snap *Snapshot, opts Options, plan *Plan) {
 			return
 		case !bytes.Equal(have.Content, want):
 			fc.Action, fc.Diff = Update, unified(path, have.Content, want)
-			fc.Reasons = []string{"the file differs from the network block"}
+			fc.Reasons = []Reason{because(ReasonFileDiffers, "the file differs from the network block")}
 		}
 		changed = fc.Action != NoOp
 		plan.Files = append(plan.Files, fc)
@@ -197,8 +197,8 @@ func diffNetworks(cfg *spec.Config, snap *Snapshot, opts Options, plan *Plan) {
 	for _, f := range snap.Networks {
 		if f.Stack == stack && f.Path != path {
 			changed = true
-			plan.Files = append(plan.Files, &FileChange{Kind: "network", Address: "network." + f.Name,
-				Action: Destroy, Path: f.Path, Reasons: []string{"not in the configuration"}, Diff: unified(f.Path, f.Content, nil)})
+			plan.Files = append(plan.Files, &FileChange{Kind: "network", Address: spec.Address{Kind: spec.KindNetwork, Name: f.Name},
+				Action: Destroy, Path: f.Path, Reasons: []Reason{removed(opts)}, Diff: unified(f.Path, f.Content, nil)})
 		}
 	}
 	if changed {
@@ -215,13 +215,13 @@ func networkChanged(plan *Plan, opts Options) {
 			continue
 		}
 		if !opts.ReplaceOnNetworkChange {
-			keep = append(keep, pc.Address)
+			keep = append(keep, pc.Address.String())
 			continue
 		}
-		pc.Action, pc.Reasons = Replace, []string{"the pod network changed (--replace-on-network-change)"}
+		pc.Action, pc.Reasons = Replace, []Reason{because(ReasonNetworkChanged, "the pod network changed (--replace-on-network-change)")}
 		pc.Containers = nil
 		for _, c := range pc.Desired.Containers {
-			pc.Containers = append(pc.Containers, &ContainerChange{Address: pc.Address + ".container." + c.Name, Name: c.Name,
+			pc.Containers = append(pc.Containers, &ContainerChange{Address: spec.ContainerAddress(pc.Name, c.Name), Name: c.Name,
 				Action: Create, Init: c.Init, Image: c.Image, Desired: c, StopTimeout: spec.Duration(c.StopTimeout)})
 		}
 	}

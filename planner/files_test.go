@@ -24,7 +24,7 @@ mirror "docker.io" {
 func planFiles(t *testing.T, certsDir, src string, opts planner.Options) *planner.Plan {
 	t.Helper()
 	cfg := spectest.Load(t, src)
-	snap, err := planner.Observe(context.Background(), fake.New(), cfg)
+	snap, err := planner.ObserveWorkloads(context.Background(), fake.New(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func fileActions(p *planner.Plan) []string {
 	var out []string
 	for _, fc := range p.Files {
 		if fc.Action != planner.NoOp {
-			out = append(out, fc.Address+" "+string(fc.Action))
+			out = append(out, fc.Address.String()+" "+string(fc.Action))
 		}
 	}
 	return out
@@ -123,7 +123,7 @@ func TestMirrorsWithoutCertsDir(t *testing.T) {
 func planNetworks(t *testing.T, rt *fake.Runtime, confDir, src string, opts planner.Options) *planner.Plan {
 	t.Helper()
 	cfg := spectest.Load(t, src)
-	snap, err := planner.Observe(context.Background(), rt, cfg)
+	snap, err := planner.ObserveWorkloads(context.Background(), rt, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,10 +14,10 @@ import (
 
 // ImageChange is the decision for one image block.
 type ImageChange struct {
-	Address string   `json:"address"`
-	Ref     string   `json:"ref"`
-	Action  Action   `json:"action"`
-	Reasons []string `json:"reasons,omitempty"`
+	Address spec.Address `json:"address"`
+	Ref     string       `json:"ref"`
+	Action  Action       `json:"action"`
+	Reasons []Reason     `json:"reasons,omitempty"`
 	// Import is the archive to import; empty for a pull.
 	Import   string `json:"import,omitempty"`
 	Platform string `json:"platform,omitempty"`
@@ -78,7 +78,7 @@ func archiveDigest(path string) (string, error) {
 // unless opts.PruneImages: then their names go.
 func diffImages(cfg *spec.Config, snap *Snapshot, opts Options, plan *Plan) {
 	for _, img := range cfg.Images {
-		ic := &ImageChange{Address: "image." + img.Ref, Ref: img.Ref, Action: NoOp, Platform: img.Platform}
+		ic := &ImageChange{Address: spec.Address{Kind: spec.KindImage, Name: img.Ref}, Ref: img.Ref, Action: NoOp, Platform: img.Platform}
 		present := snap.HasImage(img.Ref)
 		switch {
 		case img.Source != "":
@@ -86,21 +86,21 @@ func diffImages(cfg *spec.Config, snap *Snapshot, opts Options, plan *Plan) {
 			stale := img.Pull == spec.PullAlways && digest != "" && !snap.hasDigest(img.Ref, digest)
 			if !present || stale {
 				ic.Action, ic.Import = Create, img.Source
-				ic.Reasons = []string{"import " + img.Source}
+				ic.Reasons = []Reason{because(ReasonImageImport, "import %s", img.Source)}
 				if stale {
-					ic.Reasons = []string{fmt.Sprintf("the archive %s holds another image (%s)", img.Source, digest)}
+					ic.Reasons = []Reason{because(ReasonImageImport, "the archive %s holds another image (%s)", img.Source, digest)}
 				}
 			}
 		case !present && img.Pull == spec.PullNever:
 			plan.Errors = append(plan.Errors, fmt.Sprintf("%s: the image is not present and pull = \"never\". Import it, give the block a source archive, or allow pulls.", ic.Address))
 			continue
 		case !present:
-			ic.Action, ic.Reasons = Create, []string{"not present: pull it"}
+			ic.Action, ic.Reasons = Create, []Reason{because(ReasonImageMissing, "not present: pull it")}
 		case img.Pull == spec.PullAlways:
 			remote, local := snap.RemoteDigests[img.Ref], snap.localDigest(img.Ref)
 			if remote != "" && local != "" && remote != local {
 				ic.Action = Create
-				ic.Reasons = []string{fmt.Sprintf("the tag now names another image: %s -> %s", local, remote)}
+				ic.Reasons = []Reason{because(ReasonTagMoved, "the tag now names another image: %s -> %s", local, remote)}
 			}
 		}
 		if ic.Action == Create {
@@ -114,7 +114,7 @@ func diffImages(cfg *spec.Config, snap *Snapshot, opts Options, plan *Plan) {
 			ic.Pin = &pin
 			if ic.Action == NoOp {
 				ic.Action = Update
-				ic.Reasons = []string{fmt.Sprintf("pin = %v", pin)}
+				ic.Reasons = []Reason{because(ReasonPinChanged, "pin = %v", pin)}
 			}
 		}
 		plan.Images = append(plan.Images, ic)
@@ -128,8 +128,8 @@ func diffImages(cfg *spec.Config, snap *Snapshot, opts Options, plan *Plan) {
 	}
 	for _, name := range snap.StackImages {
 		if !declared[name] {
-			plan.Images = append(plan.Images, &ImageChange{Address: "image." + name, Ref: name, Action: Destroy,
-				Reasons: []string{"no image block declares it any more (--prune-images)"}})
+			plan.Images = append(plan.Images, &ImageChange{Address: spec.Address{Kind: spec.KindImage, Name: name}, Ref: name, Action: Destroy,
+				Reasons: []Reason{because(ReasonPruned, "no image block declares it any more (--prune-images)")}})
 		}
 	}
 }

@@ -38,7 +38,7 @@ func TestImageBlocks(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := spectest.Load(t, "berth { stack = \"test\" }\n"+tc.src)
-			snap, err := planner.Observe(context.Background(), fake.New(present), cfg)
+			snap, err := planner.ObserveWorkloads(context.Background(), fake.New(present), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -49,7 +49,7 @@ func TestImageBlocks(t *testing.T) {
 			var got []string
 			for _, ic := range p.Images {
 				if ic.Action != planner.NoOp {
-					got = append(got, ic.Address+" "+string(ic.Action))
+					got = append(got, ic.Address.String()+" "+string(ic.Action))
 				}
 			}
 			if strings.Join(got, ",") != strings.Join(tc.want, ",") {

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +19,8 @@ import (
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/internal/hostsfile"
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/criconfig"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -56,6 +60,13 @@ type Snapshot struct {
 	// configurations found there, in lexical order.
 	CNIConfDir string
 	Networks   []*NetworkFile
+	// CNIBinDirs are where the runtime finds CNI plugins; CNIErr is why the
+	// runtime could not say, if it could not.
+	CNIBinDirs []string
+	CNIErr     error
+	// Warnings are what observing could not find out, such as a registry
+	// that did not answer.
+	Warnings []string
 	// CertsDir is where the runtime reads hosts.toml files; "" for none.
 	CertsDir string
 	// Mirrors are the hosts.toml files found there, by host.
@@ -104,11 +115,100 @@ func (c *ObservedContainer) Exited() bool {
 	return c.Container.State == cri.ContainerState_CONTAINER_EXITED
 }
 
-// Observe reads the actual state of cfg's stack in three list calls, plus
-// one status call per container whose list entry does not tell enough: an
-// exited one (for its exit code) and a running one whose resources differ
-// from those it was created with (they may have been updated in place).
-func Observe(ctx context.Context, rt Observer, cfg *spec.Config) (*Snapshot, error) {
+// HostObserver is what a whole observation needs: the runtime's workloads,
+// and where it reads registry and network configuration, which images it
+// pins, and what registries say tags name now.
+type HostObserver interface {
+	Observer
+	RegistryConfigPath(ctx context.Context) (string, error)
+	CNIDirs(ctx context.Context) (confDir string, binDirs []string, err error)
+	ImagesLabelled(ctx context.Context, key, value string) ([]string, error)
+	PinnedImages(ctx context.Context) (map[string]bool, error)
+	RemoteDigest(ctx context.Context, ref, certsDir string, creds runtime.Credentials) (string, error)
+}
+
+// Observe is the one observation of a stack that plans are made from: its
+// workloads (ObserveWorkloads), the mirrors' hosts.toml files and the
+// networks' conflists in the directories the runtime reads (or the berth
+// block names), the image blocks' archives and pins, the stack's images
+// when pruning, and what registries say the pull = "always" tags name now.
+// Nothing after it reads the host or the runtime until apply.
+func Observe(ctx context.Context, rt HostObserver, cfg *spec.Config, opts Options) (*Snapshot, error) {
+	snap, err := ObserveWorkloads(ctx, rt, cfg)
+	if err != nil {
+		return nil, err
+	}
+	certsDir := cfg.Berth.CertsDir
+	if certsDir == "" {
+		configPath, err := rt.RegistryConfigPath(ctx)
+		if err != nil {
+			return nil, err
+		}
+		certsDir = runtime.CertsDir(configPath)
+	}
+	if err := ObserveMirrors(snap, certsDir); err != nil {
+		return nil, err
+	}
+	if opts.PruneImages {
+		if snap.StackImages, err = rt.ImagesLabelled(ctx, spec.LabelStack, cfg.Berth.Stack); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.Images) > 0 {
+		ObserveArchives(snap, cfg.Images)
+		if snap.Pinned, err = rt.PinnedImages(ctx); err != nil {
+			return nil, err
+		}
+	}
+	confDir, binDirs, cniErr := rt.CNIDirs(ctx)
+	if cfg.Berth.CNIConfDir != "" {
+		confDir = cfg.Berth.CNIConfDir
+	}
+	snap.CNIBinDirs, snap.CNIErr = binDirs, cniErr
+	if err := ObserveNetworks(snap, confDir); err != nil {
+		return nil, err
+	}
+	snap.RemoteDigests, snap.Warnings = remoteDigests(ctx, rt, cfg, certsDir)
+	return snap, nil
+}
+
+// remoteDigests asks the registries what the tags of pull = "always"
+// containers and image blocks name now. A registry that cannot be reached
+// is a warning: the plan then keeps what runs.
+func remoteDigests(ctx context.Context, rt HostObserver, cfg *spec.Config, certsDir string) (map[string]string, []string) {
+	refs := map[string]bool{}
+	for _, p := range cfg.Pods {
+		for _, c := range p.Containers {
+			if c.Pull == spec.PullAlways {
+				refs[NormalizeImage(c.Image)] = true
+			}
+		}
+	}
+	for _, img := range cfg.Images {
+		if img.Pull == spec.PullAlways && img.Source == "" {
+			refs[img.Ref] = true
+		}
+	}
+	out := map[string]string{}
+	var warnings []string
+	creds := criconfig.HostCredentials(cfg.Registries)
+	for _, ref := range slices.Sorted(maps.Keys(refs)) {
+		d, err := rt.RemoteDigest(ctx, ref, certsDir, creds)
+		if err != nil {
+			warnings = append(warnings, fmt.Sprintf("cannot check whether %s names a newer image: %v", ref, err))
+			continue
+		}
+		out[ref] = d
+	}
+	return out, warnings
+}
+
+// ObserveWorkloads reads the stack's sandboxes, containers and the
+// runtime's images in three list calls, plus one status call per container
+// whose list entry does not tell enough: an exited one (for its exit code)
+// and a running one whose resources differ from those it was created with
+// (they may have been updated in place).
+func ObserveWorkloads(ctx context.Context, rt Observer, cfg *spec.Config) (*Snapshot, error) {
 	stack := cfg.Berth.Stack
 	sel := map[string]string{spec.LabelStack: stack}
 	sandboxes, err := rt.ListSandboxes(ctx, sel)

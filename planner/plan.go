@@ -8,6 +8,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"iter"
+	"time"
 
 	"github.com/berth-dev/berth/spec"
 )
@@ -26,7 +28,17 @@ const (
 	Restart Action = "restart"
 	// Update changes a running container's resources in place.
 	Update Action = "update"
+	// Stop stops a running container and leaves it stopped: a failed
+	// liveness probe under restart = "never".
+	Stop Action = "stop"
+	// Defer is a change decided but held back for now: a restart waiting
+	// out its crash backoff, or a start waiting for a dependency to be
+	// ready. Apply does nothing for it; its reason says until when.
+	Defer Action = "defer"
 )
+
+// Changes reports whether the action changes anything now.
+func (a Action) Changes() bool { return a != NoOp && a != Defer && a != "" }
 
 // Symbol is the one-column marker plans print before a change.
 func (a Action) Symbol() string {
@@ -37,8 +49,10 @@ func (a Action) Symbol() string {
 		return "-"
 	case Replace:
 		return "-/+"
-	case Restart, Update:
+	case Restart, Update, Stop:
 		return "~"
+	case Defer:
+		return "…"
 	}
 	return " "
 }
@@ -68,10 +82,10 @@ type Plan struct {
 // PodChange is the decision for one pod: its own action and those of its
 // containers. A pod whose action is NoOp may still have container changes.
 type PodChange struct {
-	Address    string             `json:"address"`
+	Address    spec.Address       `json:"address"`
 	Name       string             `json:"name"`
 	Action     Action             `json:"action"`
-	Reasons    []string           `json:"reasons,omitempty"`
+	Reasons    []Reason           `json:"reasons,omitempty"`
 	Fields     []FieldChange      `json:"fields,omitempty"`
 	Level      int                `json:"level"`
 	DependsOn  []string           `json:"depends_on,omitempty"`
@@ -85,10 +99,10 @@ type PodChange struct {
 
 // ContainerChange is the decision for one container.
 type ContainerChange struct {
-	Address string        `json:"address"`
+	Address spec.Address  `json:"address"`
 	Name    string        `json:"name"`
 	Action  Action        `json:"action"`
-	Reasons []string      `json:"reasons,omitempty"`
+	Reasons []Reason      `json:"reasons,omitempty"`
 	Fields  []FieldChange `json:"fields,omitempty"`
 	// Pull says the image will be pulled before the container is created.
 	Pull  bool   `json:"pull,omitempty"`
@@ -102,6 +116,11 @@ type ContainerChange struct {
 	Attempt uint32 `json:"attempt,omitempty"`
 	// StopTimeout is the grace the old container gets before SIGKILL.
 	StopTimeout spec.Duration `json:"stop_timeout,omitempty"`
+	// Streak is, for a restart after an exit, how many restarts in a row it
+	// makes (the crash backoff's count once it is done).
+	Streak int `json:"streak,omitempty"`
+	// Until is when a deferred restart becomes due.
+	Until time.Time `json:"until,omitzero"`
 }
 
 // FieldChange is one field's before and after. Values are JSON values
@@ -113,26 +132,53 @@ type FieldChange struct {
 	ForcesReplace bool   `json:"forces_replace,omitempty"`
 }
 
-// HasChanges reports whether applying the plan would change anything.
-func (p *Plan) HasChanges() bool {
-	for _, ic := range p.Images {
-		if ic.Action != NoOp {
-			return true
-		}
-	}
-	for _, fc := range p.Files {
-		if fc.Action != NoOp {
-			return true
-		}
-	}
-	for _, pc := range p.Pods {
-		if pc.Action != NoOp {
-			return true
-		}
-		for _, cc := range pc.Containers {
-			if cc.Action != NoOp {
-				return true
+// Change is one resource's decision: the view of pods, containers, host
+// files and images that walking a plan gives.
+type Change struct {
+	Address spec.Address
+	Action  Action
+	Reasons []Reason
+	// The change itself: Image or File, or Pod alone for a pod, or Pod
+	// and Container for a container.
+	Image     *ImageChange
+	File      *FileChange
+	Pod       *PodChange
+	Container *ContainerChange
+}
+
+// Changes walks every decision of the plan, no-ops included, in the order
+// apply takes them: images, host files, then pods each followed by its
+// containers.
+func (p *Plan) Changes() iter.Seq[Change] {
+	return func(yield func(Change) bool) {
+		for _, ic := range p.Images {
+			if !yield(Change{Address: ic.Address, Action: ic.Action, Reasons: ic.Reasons, Image: ic}) {
+				return
 			}
+		}
+		for _, fc := range p.Files {
+			if !yield(Change{Address: fc.Address, Action: fc.Action, Reasons: fc.Reasons, File: fc}) {
+				return
+			}
+		}
+		for _, pc := range p.Pods {
+			if !yield(Change{Address: pc.Address, Action: pc.Action, Reasons: pc.Reasons, Pod: pc}) {
+				return
+			}
+			for _, cc := range pc.Containers {
+				if !yield(Change{Address: cc.Address, Action: cc.Action, Reasons: cc.Reasons, Pod: pc, Container: cc}) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// HasChanges reports whether applying the plan would change anything now.
+func (p *Plan) HasChanges() bool {
+	for c := range p.Changes() {
+		if c.Action.Changes() {
+			return true
 		}
 	}
 	return false
@@ -149,8 +195,8 @@ type Summary struct {
 // Summary counts the plan's changes.
 func (p *Plan) Summary() Summary {
 	var s Summary
-	count := func(a Action) {
-		switch a {
+	for c := range p.Changes() {
+		switch c.Action {
 		case Create:
 			s.Add++
 		case Destroy:
@@ -158,20 +204,8 @@ func (p *Plan) Summary() Summary {
 		case Replace:
 			s.Add++
 			s.Destroy++
-		case Restart, Update:
+		case Restart, Update, Stop:
 			s.Change++
-		}
-	}
-	for _, fc := range p.Files {
-		count(fc.Action)
-	}
-	for _, ic := range p.Images {
-		count(ic.Action)
-	}
-	for _, pc := range p.Pods {
-		count(pc.Action)
-		for _, cc := range pc.Containers {
-			count(cc.Action)
 		}
 	}
 	return s

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -11,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/apply"
-	"github.com/berth-dev/berth/decide"
 	"github.com/berth-dev/berth/internal/lock"
 	"github.com/berth-dev/berth/internal/planfile"
 	"github.com/berth-dev/berth/internal/probe"
@@ -81,9 +81,6 @@ since it was made. Pass the same --var options as to plan.`,
 				if s.Address != address {
 					return fmt.Errorf("the plan was made against %s, not %s; make a new plan", s.Address, address)
 				}
-				if planner.DesiredDigest(cfg) != s.Desired {
-					return fmt.Errorf("the configuration in %s or its variables changed since the plan was made; pass the same --var and --var-file options, or make a new plan", cfg.Dir)
-				}
 			}
 			if opts.parallelism == 0 {
 				opts.parallelism = cfg.Berth.Parallelism
@@ -124,7 +121,8 @@ enough.`,
 				}
 				cfg.Berth = loaded.Berth
 			}
-			cfg.Pods = nil // nothing is desired: everything owned goes
+			// Nothing is desired: everything owned goes, files included.
+			cfg.Pods, cfg.Mirrors, cfg.Networks, cfg.Images = nil, nil, nil, nil
 			opts.parallelism = cfg.Berth.Parallelism
 			return g.converge(cmd.Context(), cfg, g.resolveAddress(cfg), opts)
 		},
@@ -134,7 +132,8 @@ enough.`,
 	return cmd
 }
 
-// converge plans under the stack lock, confirms, and executes.
+// converge runs the engine: under the stack lock it plans, shows the
+// plan, checks it against a saved one, asks, and executes.
 func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string, opts convergeOptions) error {
 	rt, done, err := g.connect(ctx, address)
 	if err != nil {
@@ -142,41 +141,41 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 	}
 	defer done()
 
-	lk, err := lock.Acquire(ctx, lock.Path(lock.DefaultDir(), cfg.Berth.Stack, address), strings.Join(os.Args, " "), opts.lockTimeout, func(h lock.Holder) {
-		fmt.Fprintf(g.stderr, "Waiting for the lock on stack %q, held by %s...\n", cfg.Berth.Stack, h)
-	})
-	if err != nil {
-		return err
-	}
-	defer lk.Release()
-
-	plan, err := decide.Plan(ctx, rt, cfg, planner.Options{AllowReplace: opts.allowReplace, Adopt: opts.adopt, PruneImages: opts.pruneImages,
-		ReplaceOnNetworkChange: opts.replaceNet, RuntimeSocket: socketPath(address)})
-	if err != nil {
-		return err
-	}
-	if opts.saved != nil && plan.Observed != opts.saved.Observed {
-		return fmt.Errorf("the runtime's state of stack %q changed since the plan was made; make a new plan", cfg.Berth.Stack)
-	}
-	style := render.Style{Color: g.color(g.stdout)}
-	render.Text(g.stdout, plan, style)
-	if len(plan.Errors) > 0 {
-		return reported(1)
-	}
-	if !plan.HasChanges() {
+	engine := g.engine(rt, address, cfg.Berth.Stack, opts.lockTimeout)
+	planOpts := planner.Options{AllowReplace: opts.allowReplace, Adopt: opts.adopt, PruneImages: opts.pruneImages,
+		ReplaceOnNetworkChange: opts.replaceNet, RuntimeSocket: socketPath(address), Destroy: opts.destroy}
+	review := func(d *apply.Decision) error {
+		if opts.saved != nil {
+			if err := stale(opts.saved, d.Plan, cfg); err != nil {
+				return err
+			}
+		}
+		render.Text(g.stdout, d.Plan, render.Style{Color: g.color(g.stdout)})
+		if len(d.Plan.Errors) > 0 {
+			return reported(1)
+		}
+		if d.Plan.HasChanges() && !opts.autoApprove {
+			if err := g.confirm(opts.destroy); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintln(g.stdout)
 		return nil
 	}
-	if !opts.autoApprove {
-		if err := g.confirm(opts.destroy); err != nil {
-			return err
-		}
-	}
-
-	fmt.Fprintln(g.stdout)
-	pulls := runtime.PullOptions{CertsDir: plan.CertsDir, Credentials: criconfig.HostCredentials(cfg.Registries),
+	pulls := runtime.PullOptions{Credentials: criconfig.HostCredentials(cfg.Registries),
 		Progress: newPullReporter(g.stdout, g.isTerminal(g.stdout)).report, Log: g.log}
 	waitReady := func(ctx context.Context, dep *spec.Pod) error { return probe.WaitReady(ctx, rt, cfg.Berth.Stack, dep) }
-	res := apply.Execute(ctx, plan, rt, apply.Options{Parallelism: opts.parallelism, Report: g.progress, Pull: pulls, WaitReady: waitReady})
+	execOpts := apply.Options{Parallelism: opts.parallelism, Report: g.progress, Pull: pulls, WaitReady: waitReady}
+	d, res, err := engine.Converge(ctx, cfg, planOpts, func(d *apply.Decision) error {
+		execOpts.Pull.CertsDir = d.Plan.CertsDir
+		return review(d)
+	}, execOpts)
+	if errors.Is(err, apply.ErrNothingToDo) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
 	if err := res.Err(); err != nil {
 		failed := 0
 		for _, s := range res.Steps {
@@ -190,13 +189,38 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 		}
 		return &exitError{code: 1, err: err}
 	}
-	s := plan.Summary()
+	s := d.Plan.Summary()
 	verb := "Apply"
 	if opts.destroy {
 		verb = "Destroy"
 	}
 	fmt.Fprintf(g.stdout, "\n%s complete! Resources: %d added, %d changed, %d destroyed.\n", verb, s.Add, s.Change, s.Destroy)
 	return nil
+}
+
+// engine is the converge engine on rt, with the CLI's lock settings.
+func (g *globals) engine(rt apply.EngineRuntime, address, stack string, lockTimeout time.Duration) *apply.Engine {
+	return &apply.Engine{Runtime: rt, Address: address, LockDir: lock.DefaultDir(), Holder: lockHolder(), LockTimeout: lockTimeout,
+		LockWaiting: func(h lock.Holder) {
+			fmt.Fprintf(g.stderr, "Waiting for the lock on stack %q, held by %s...\n", stack, h)
+		}}
+}
+
+// lockHolder names this process in lock files.
+func lockHolder() string { return strings.Join(os.Args, " ") }
+
+// stale refuses a saved plan whose decisions no longer match a fresh plan
+// of the same configuration and runtime, naming what moved.
+func stale(saved *planfile.File, plan *planner.Plan, cfg *spec.Config) error {
+	moved := planner.Moved(saved.Digests, planner.Digests(plan, cfg, []byte(saved.Key)))
+	if len(moved) == 0 {
+		return nil
+	}
+	what := strings.Join(moved, ", ")
+	if len(moved) > 6 {
+		what = strings.Join(moved[:6], ", ") + fmt.Sprintf(" and %d more", len(moved)-6)
+	}
+	return fmt.Errorf("the saved plan is stale: %s changed since the plan was made (in the configuration, its variables, or on the runtime); nothing was changed. Pass the same --var and --var-file options, or make a new plan", what)
 }
 
 func (g *globals) confirm(destroy bool) error {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/berth-dev/berth/decide"
 	"github.com/berth-dev/berth/internal/planfile"
 	"github.com/berth-dev/berth/internal/render"
 	"github.com/berth-dev/berth/planner"
@@ -56,7 +55,8 @@ Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 			}
 			if out != "" {
 				f := &planfile.File{Dir: cfg.Dir, Stack: cfg.Berth.Stack, Address: address, VarFiles: v.varFiles,
-					AllowReplace: allowReplace, Adopt: adopt, PruneImages: prune, ReplaceOnNetworkChange: replaceNet, Desired: planner.DesiredDigest(cfg), Observed: plan.Observed, Plan: render.ToJSON(plan)}
+					AllowReplace: allowReplace, Adopt: adopt, PruneImages: prune, ReplaceOnNetworkChange: replaceNet, Key: planfile.NewKey(), Plan: render.ToJSON(plan)}
+				f.Digests = planner.Digests(plan, cfg, []byte(f.Key))
 				if err := planfile.Write(out, f); err != nil {
 					return fmt.Errorf("save the plan: %w", err)
 				}
@@ -88,5 +88,9 @@ func (g *globals) makePlan(ctx context.Context, cfg *spec.Config, address string
 		return nil, err
 	}
 	defer done()
-	return decide.Plan(ctx, rt, cfg, opts)
+	d, err := g.engine(rt, address, cfg.Berth.Stack, 0).Plan(ctx, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return d.Plan, nil
 }

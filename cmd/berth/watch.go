@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/lock"
 	"github.com/berth-dev/berth/internal/watch"
+	"github.com/berth-dev/berth/planner"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -23,7 +24,7 @@ func newWatchCommand(g *globals) *cobra.Command {
 		parallelism int
 		via         string
 		onlyResync  bool
-		backoff     = watch.DefaultBackoff
+		backoff     = planner.DefaultBackoff
 	)
 	cmd := &cobra.Command{
 		Use:   "watch [DIR]",

@@ -51,7 +51,7 @@ func applied(t *testing.T) (*fake.Runtime, *spec.Config) {
 	cfg := spectest.Load(t, config)
 	rt := fake.New(image)
 	rt.Images[image].RepoDigests = []string{"docker.io/library/busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}
-	snap, err := planner.Observe(context.Background(), rt, cfg)
+	snap, err := planner.ObserveWorkloads(context.Background(), rt, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

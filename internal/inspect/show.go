@@ -190,7 +190,7 @@ func (e *UnknownError) Error() string {
 // mirror.HOST, network.NAME or image.REF, as plans print them. loaded says
 // whether cfg came from files, so that its blocks count.
 func Show(ctx context.Context, rt ShowRuntime, cfg *spec.Config, loaded bool, where Where, address string) (*Resource, error) {
-	snap, err := planner.Observe(ctx, rt, cfg)
+	snap, err := planner.ObserveWorkloads(ctx, rt, cfg)
 	if err != nil {
 		return nil, err
 	}

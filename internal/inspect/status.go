@@ -115,7 +115,7 @@ type ContainerStatus struct {
 // and per running container restarted often enough to be crash-looping
 // (its start time).
 func ReadStatus(ctx context.Context, rt Runtime, cfg *spec.Config, now time.Time) (*Status, error) {
-	snap, err := planner.Observe(ctx, rt, cfg)
+	snap, err := planner.ObserveWorkloads(ctx, rt, cfg)
 	if err != nil {
 		return nil, err
 	}

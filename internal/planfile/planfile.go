@@ -1,13 +1,14 @@
 // Package planfile saves a plan for a later `berth apply PLANFILE`.
 //
-// A plan file holds no secrets: not the configuration's values, only the
-// digests of the desired and observed state it was made from, the paths to
-// reload the configuration, and the rendered plan for people to read.
-// Applying it reloads the configuration and refuses to go on when either
-// digest no longer matches.
+// A plan file holds no secrets: not the configuration's values, only keyed
+// digests of every decision (planner.Digests), the paths to reload the
+// configuration, and the rendered plan for people to read. Applying it
+// reloads the configuration, plans again, and refuses to go on when any
+// decision's digest no longer matches, naming what moved.
 package planfile
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +20,7 @@ import (
 
 // FormatVersion is bumped when a plan file of an older berth can no longer
 // be applied.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // File is the content of a plan file.
 type File struct {
@@ -32,10 +33,15 @@ type File struct {
 	Adopt                  bool     `json:"adopt,omitempty"`
 	PruneImages            bool     `json:"prune_images,omitempty"`
 	ReplaceOnNetworkChange bool     `json:"replace_on_network_change,omitempty"`
-	// Desired and Observed are the digests the plan was made from.
-	Desired  string          `json:"desired"`
-	Observed string          `json:"observed"`
-	Plan     render.JSONPlan `json:"plan"`
+	// Key keys Digests, which summarise each decision (planner.Digests).
+	Key     string            `json:"key"`
+	Digests map[string]string `json:"digests"`
+	Plan    render.JSONPlan   `json:"plan"`
+}
+
+// NewKey makes the key of a new plan file's digests.
+func NewKey() string {
+	return rand.Text()
 }
 
 // Write saves f atomically: a reader never sees half a plan.

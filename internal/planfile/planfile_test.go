@@ -13,7 +13,7 @@ import (
 func TestRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "web.plan")
 	in := &File{Dir: "/srv/stack", Stack: "web", Address: "unix:///x.sock", VarFiles: []string{"prod.berthvars"},
-		Desired: "d1", Observed: "o1", Plan: render.JSONPlan{FormatVersion: "1", Stack: "web"}}
+		Key: NewKey(), Digests: map[string]string{"pod.web": "d1"}, Plan: render.JSONPlan{FormatVersion: "2", Stack: "web"}}
 	if err := Write(path, in); err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +21,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Dir != in.Dir || out.Desired != "d1" || out.Observed != "o1" || out.VarFiles[0] != "prod.berthvars" || out.FormatVersion != FormatVersion {
+	if out.Dir != in.Dir || out.Digests["pod.web"] != "d1" || out.Key != in.Key || out.VarFiles[0] != "prod.berthvars" || out.FormatVersion != FormatVersion {
 		t.Fatalf("read back %+v", out)
 	}
 }

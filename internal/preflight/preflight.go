@@ -66,7 +66,7 @@ func Check(plan *planner.Plan, h Host) Result {
 				continue
 			}
 			for _, d := range cc.Desired.Devices {
-				checkDevice(&r, h, cc.Address, d)
+				checkDevice(&r, h, cc.Address.String(), d)
 			}
 			for _, m := range cc.Desired.Mounts {
 				if _, err := h.Stat(m.HostPath); err != nil && !m.Create {
@@ -79,7 +79,7 @@ func Check(plan *planner.Plan, h Host) Result {
 			for _, name := range cc.Desired.CDIDevices {
 				if _, seen := cdiUsers[name]; !seen {
 					cdiNames = append(cdiNames, name)
-					cdiUsers[name] = cc.Address
+					cdiUsers[name] = cc.Address.String()
 				}
 			}
 		}
@@ -104,7 +104,7 @@ func checkPorts(r *Result, plan *planner.Plan, h Host) {
 	var users []string
 	for _, pc := range plan.Pods {
 		if (pc.Action == planner.Create || pc.Action == planner.Replace) && pc.Desired != nil && len(pc.Desired.Ports) > 0 {
-			users = append(users, pc.Address)
+			users = append(users, pc.Address.String())
 		}
 	}
 	if len(users) == 0 || h.PodNetwork == nil {

@@ -43,7 +43,7 @@ func host(t *testing.T) Host {
 
 func planWith(action planner.Action, c *spec.Container) *planner.Plan {
 	return &planner.Plan{Pods: []*planner.PodChange{{Containers: []*planner.ContainerChange{
-		{Address: "pod.vm.container.main", Action: action, Desired: c},
+		{Address: spec.ContainerAddress("vm", "main"), Action: action, Desired: c},
 	}}}}
 }
 
@@ -121,7 +121,7 @@ func TestPodNetworkAndPorts(t *testing.T) {
 	write(withPortmap, "20-other.conflist", `{"cniVersion":"1.0.0","name":"o","plugins":[{"type":"bridge"}]}`)
 	write(without, "10-net.conflist", `{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"bridge"}]}`)
 
-	plan := &planner.Plan{Pods: []*planner.PodChange{{Address: "pod.web", Action: planner.Create,
+	plan := &planner.Plan{Pods: []*planner.PodChange{{Address: spec.PodAddress("web"), Action: planner.Create,
 		Desired: &spec.Pod{Name: "web", Ports: []spec.Port{{Name: "http", Container: 80, Host: 8080, Protocol: "tcp"}}}}}}
 	cases := []struct {
 		dir, err string

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"maps"
 	"reflect"
 	"sync"
 	"time"
@@ -210,4 +211,12 @@ func (s *streak) record(ok, inGrace bool) {
 		s.failures++
 		s.successes = 0
 	}
+}
+
+// Readiness is every readiness verdict so far, by container ID: false
+// until a container's readiness probe first passes.
+func (m *Manager) Readiness() map[string]bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.ready)
 }

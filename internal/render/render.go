@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/planner"
+	"github.com/berth-dev/berth/spec"
 )
 
 // Style controls colour.
@@ -39,7 +40,7 @@ func (s Style) symbol(a planner.Action) string {
 		return s.paint(red, sym)
 	case planner.Replace:
 		return s.paint(yellow, sym)
-	case planner.Restart, planner.Update:
+	case planner.Restart, planner.Update, planner.Stop:
 		return s.paint(yellow, sym)
 	}
 	return sym
@@ -51,6 +52,7 @@ var verbs = map[planner.Action]string{
 	planner.Replace: "must be replaced",
 	planner.Restart: "will be restarted",
 	planner.Update:  "will be updated in place",
+	planner.Stop:    "will be stopped",
 }
 
 // Text writes the plan as a person reads it: one block per change, the
@@ -63,22 +65,22 @@ func Text(w io.Writer, plan *planner.Plan, st Style) {
 	}
 	fmt.Fprintf(w, "berth will perform the following actions on stack %q:\n", plan.Stack)
 	for _, fc := range plan.Files {
-		if fc.Action != planner.NoOp {
+		if fc.Action.Changes() {
 			writeFile(w, fc, st)
 		}
 	}
 	for _, ic := range plan.Images {
-		if ic.Action != planner.NoOp {
+		if ic.Action.Changes() {
 			writeImage(w, ic, st)
 		}
 	}
 	for _, pc := range plan.Pods {
-		if pc.Action != planner.NoOp {
+		if pc.Action.Changes() {
 			writePod(w, pc, st)
 			continue
 		}
 		for _, cc := range pc.Containers {
-			if cc.Action != planner.NoOp {
+			if cc.Action.Changes() {
 				writeContainer(w, pc, cc, st)
 			}
 		}
@@ -165,9 +167,12 @@ func writeContainer(w io.Writer, pc *planner.PodChange, cc *planner.ContainerCha
 	fmt.Fprintf(w, "    }\n")
 }
 
-func writeReasons(w io.Writer, reasons []string, indent string) {
+// writeReasons prints why, except for creates: "will be created" says it.
+func writeReasons(w io.Writer, reasons []planner.Reason, indent string) {
 	for _, r := range reasons {
-		fmt.Fprintf(w, "%s# %s\n", indent, r)
+		if r.Code != planner.ReasonDeclared {
+			fmt.Fprintf(w, "%s# %s\n", indent, r.Text)
+		}
 	}
 }
 
@@ -226,6 +231,15 @@ func value(v any) string {
 }
 
 func writeNotes(w io.Writer, plan *planner.Plan, st Style) {
+	var deferred []string
+	for c := range plan.Changes() {
+		if c.Action == planner.Defer {
+			deferred = append(deferred, fmt.Sprintf("  - %s: %s\n", c.Address, planner.Reasons(c.Reasons)))
+		}
+	}
+	if len(deferred) > 0 {
+		fmt.Fprintf(w, "\n%s\n%s", st.paint(bold, "Deferred (decided, held back for now):"), strings.Join(deferred, ""))
+	}
 	if len(plan.Warnings) > 0 {
 		fmt.Fprintf(w, "\n%s\n", st.paint(yellow+bold, "Warnings:"))
 		for _, m := range plan.Warnings {
@@ -254,10 +268,10 @@ type JSONPlan struct {
 
 // JSONChange is one resource's change.
 type JSONChange struct {
-	Address string                `json:"address"`
+	Address spec.Address          `json:"address"`
 	Type    string                `json:"type"`
 	Action  planner.Action        `json:"action"`
-	Reasons []string              `json:"reasons"`
+	Reasons []planner.Reason      `json:"reasons"`
 	Fields  []planner.FieldChange `json:"fields"`
 	Pull    bool                  `json:"pull,omitempty"`
 	// Path and Diff describe a host file's change (type "mirror" or "network").
@@ -268,29 +282,27 @@ type JSONChange struct {
 // ToJSON converts a plan to its machine-readable form; only resources with
 // an action appear.
 func ToJSON(plan *planner.Plan) JSONPlan {
-	out := JSONPlan{FormatVersion: "1", Stack: plan.Stack, Summary: plan.Summary(), Observed: plan.Observed,
+	out := JSONPlan{FormatVersion: "2", Stack: plan.Stack, Summary: plan.Summary(), Observed: plan.Observed,
 		Changes: []JSONChange{}, Warnings: nonNil(plan.Warnings), Errors: nonNil(plan.Errors)}
-	for _, ic := range plan.Images {
-		if ic.Action != planner.NoOp {
-			out.Changes = append(out.Changes, JSONChange{Address: ic.Address, Type: "image", Action: ic.Action, Reasons: nonNil(ic.Reasons),
-				Fields: []planner.FieldChange{}, Path: ic.Import, Pull: ic.Import == "" && ic.Action == planner.Create})
+	for c := range plan.Changes() {
+		if c.Action == planner.NoOp {
+			continue
 		}
-	}
-	for _, fc := range plan.Files {
-		if fc.Action != planner.NoOp {
-			out.Changes = append(out.Changes, JSONChange{Address: fc.Address, Type: fc.Kind, Action: fc.Action, Reasons: nonNil(fc.Reasons),
-				Fields: []planner.FieldChange{}, Path: fc.Path, Diff: fc.Diff})
+		jc := JSONChange{Address: c.Address, Action: c.Action, Reasons: c.Reasons, Fields: []planner.FieldChange{}}
+		if jc.Reasons == nil {
+			jc.Reasons = []planner.Reason{}
 		}
-	}
-	for _, pc := range plan.Pods {
-		if pc.Action != planner.NoOp {
-			out.Changes = append(out.Changes, JSONChange{Address: pc.Address, Type: "pod", Action: pc.Action, Reasons: nonNil(pc.Reasons), Fields: nonNilFields(pc.Fields)})
+		switch {
+		case c.Image != nil:
+			jc.Type, jc.Path, jc.Pull = "image", c.Image.Import, c.Image.Import == "" && c.Action == planner.Create
+		case c.File != nil:
+			jc.Type, jc.Path, jc.Diff = c.File.Kind, c.File.Path, c.File.Diff
+		case c.Container != nil:
+			jc.Type, jc.Fields, jc.Pull = "container", nonNilFields(c.Container.Fields), c.Container.Pull
+		default:
+			jc.Type, jc.Fields = "pod", nonNilFields(c.Pod.Fields)
 		}
-		for _, cc := range pc.Containers {
-			if cc.Action != planner.NoOp {
-				out.Changes = append(out.Changes, JSONChange{Address: cc.Address, Type: "container", Action: cc.Action, Reasons: nonNil(cc.Reasons), Fields: nonNilFields(cc.Fields), Pull: cc.Pull})
-			}
-		}
+		out.Changes = append(out.Changes, jc)
 	}
 	return out
 }

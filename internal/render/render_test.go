@@ -84,7 +84,7 @@ pod "new" {
 func goldenPlan(t *testing.T) *planner.Plan {
 	rt := fake.New("docker.io/library/busybox:1.36")
 	ctx := context.Background()
-	snap, _ := planner.Observe(ctx, rt, spectest.Load(t, before))
+	snap, _ := planner.ObserveWorkloads(ctx, rt, spectest.Load(t, before))
 	if res := apply.Execute(ctx, planner.Diff(spectest.Load(t, before), snap, planner.Options{}), rt, apply.Options{LogRoot: t.TempDir()}); res.Err() != nil {
 		t.Fatal(res.Err())
 	}
@@ -93,7 +93,7 @@ func goldenPlan(t *testing.T) *planner.Plan {
 			rt.Exit(id, 137)
 		}
 	}
-	snap, err := planner.Observe(ctx, rt, spectest.Load(t, after))
+	snap, err := planner.ObserveWorkloads(ctx, rt, spectest.Load(t, after))
 	if err != nil {
 		t.Fatal(err)
 	}

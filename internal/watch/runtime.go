@@ -164,37 +164,3 @@ func (w *watcher) podIP(ctx context.Context, p *spec.Pod, sandboxID string) stri
 	w.podIPs[sandboxID] = ip
 	return ip
 }
-
-// readiness reports whether a pod is ready for its dependents: every one
-// of its containers with a readiness probe runs and passed it. A pod
-// without readiness probes is ready once it runs, which apply's order of
-// levels already waits for.
-func (w *watcher) readiness(cfg *spec.Config, snap *planner.Snapshot) readiness {
-	return func(name string) (bool, string) {
-		p := cfg.Pod(name)
-		if p == nil {
-			return true, ""
-		}
-		op := snap.Pods[name]
-		for _, c := range p.Containers {
-			if c.Probe(spec.Readiness) == nil {
-				continue
-			}
-			var oc *planner.ObservedContainer
-			if op != nil {
-				oc = op.Containers[c.Name]
-			}
-			if oc == nil || oc.Container.State != cri.ContainerState_CONTAINER_RUNNING {
-				return false, "container " + c.Name + " is not running yet"
-			}
-			ready, probed := w.probes.Ready(oc.Container.Id)
-			switch {
-			case !probed:
-				return false, "container " + c.Name + " is not probed yet"
-			case !ready:
-				return false, "container " + c.Name + " has not passed its readiness probe"
-			}
-		}
-		return true, ""
-	}
-}

@@ -17,11 +17,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containerd/errdefs"
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/berth-dev/berth/apply"
-	"github.com/berth-dev/berth/decide"
 	"github.com/berth-dev/berth/internal/forward"
 	"github.com/berth-dev/berth/internal/lock"
 	"github.com/berth-dev/berth/internal/probe"
@@ -43,7 +41,7 @@ type Options struct {
 	Resync time.Duration
 	// Debounce gathers a burst of file events into one round.
 	Debounce    time.Duration
-	Backoff     Backoff
+	Backoff     planner.Backoff
 	Parallelism int
 	// Forward is how forwards reach their pods.
 	Forward forward.Path
@@ -81,13 +79,18 @@ type watcher struct {
 	good     *spec.Config // the last configuration that loaded
 	badDiags string       // the diagnostics last logged, so each is logged once
 
-	crashes  crashes
+	engine *apply.Engine
+	// streaks are each container's restarts in a row; failed are the
+	// liveness and startup probes past their threshold, by container ID,
+	// until a plan has acted on them.
+	streaks  map[spec.Address]int
+	failed   map[string]*planner.ProbeFailure
 	probes   *probe.Manager
 	verdicts chan probe.Verdict
 	forwards *forwards
 	known    knownIDs
-	podIPs   map[string]string // by sandbox ID
-	heldLog  map[string]string // what was last said about each held change
+	podIPs   map[string]string       // by sandbox ID
+	heldLog  map[spec.Address]string // what was last said about each deferred change
 
 	wake    *time.Timer // the earliest held restart's due time
 	failing int         // rounds in a row that failed on the runtime
@@ -102,11 +105,11 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Debounce <= 0 {
 		opts.Debounce = DefaultDebounce
 	}
-	if opts.Backoff == (Backoff{}) {
-		opts.Backoff = DefaultBackoff
+	if opts.Backoff == (planner.Backoff{}) {
+		opts.Backoff = planner.DefaultBackoff
 	}
-	w := &watcher{opts: opts, log: opts.Log, crashes: crashes{}, verdicts: make(chan probe.Verdict, 16),
-		known: newKnownIDs(), podIPs: map[string]string{}, heldLog: map[string]string{}}
+	w := &watcher{opts: opts, log: opts.Log, streaks: map[spec.Address]int{}, failed: map[string]*planner.ProbeFailure{},
+		verdicts: make(chan probe.Verdict, 16), known: newKnownIDs(), podIPs: map[string]string{}, heldLog: map[spec.Address]string{}}
 
 	cfg, diags := opts.Load()
 	if diags.HasErrors() {
@@ -131,6 +134,8 @@ func Run(ctx context.Context, opts Options) error {
 		return nil
 	}
 	defer w.rt.Close()
+	w.engine = &apply.Engine{Runtime: w.rt, Address: opts.Address, LockDir: opts.LockDir, Holder: opts.Command,
+		LockWaiting: func(h lock.Holder) { w.log.Info("waiting for the stack lock", "holder", h.String()) }}
 	w.probes = probe.NewManager(w.rt, func(v probe.Verdict) {
 		select {
 		case w.verdicts <- v:
@@ -187,7 +192,7 @@ func Run(ctx context.Context, opts Options) error {
 		case ev := <-events:
 			why = "runtime: " + ev
 		case v := <-w.verdicts:
-			why = w.onVerdict(ctx, v)
+			why = w.onVerdict(v)
 		case <-opts.Reload:
 			why = "reload requested"
 		case <-resync.C:
@@ -221,8 +226,9 @@ func (w *watcher) dial(ctx context.Context) (*runtime.Client, error) {
 	}
 }
 
-// round is one pass: load, lock, plan, hold back what must wait, apply. It
-// returns when to come back without an event: 0 at once (the round changed
+// round is one pass of the engine: load, lock, observe, decide with what
+// the watcher knows (crash streaks, probe results), execute. It returns
+// when to come back without an event: 0 at once (the round changed
 // things, and the next one observes them), a positive wait after a failure,
 // or -1 for "when something happens".
 func (w *watcher) round(ctx context.Context, why string) time.Duration {
@@ -230,69 +236,104 @@ func (w *watcher) round(ctx context.Context, why string) time.Duration {
 	if cfg == nil {
 		return -1
 	}
-	lk, err := lock.Acquire(ctx, lock.Path(w.opts.LockDir, cfg.Berth.Stack, w.opts.Address), w.opts.Command, 0, func(h lock.Holder) {
-		w.log.Info("waiting for the stack lock", "holder", h.String())
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return -1
-		}
-		w.log.Error("cannot take the stack lock", "error", err.Error())
-		return w.retryLater()
-	}
-	defer lk.Release()
-
 	start := time.Now()
-	plan, snap, err := decide.PlanObserved(ctx, w.rt, cfg, planner.Options{RuntimeSocket: strings.TrimPrefix(w.opts.Address, "unix://")})
-	if err != nil {
-		if ctx.Err() != nil {
-			return -1
-		}
-		w.log.Warn("cannot plan: the runtime did not answer", "error", err.Error())
-		return w.retryLater()
-	}
-	if w.failing > 0 {
-		w.log.Info("runtime reachable again")
-		w.failing = 0
-	}
-	w.known.set(snap)
-	w.syncProbes(ctx, cfg, snap)
-	w.forwards.sync(ctx, cfg)
-
-	held := hold(plan, start, w.crashes, w.opts.Backoff, w.readiness(cfg, snap))
-	w.reportHeld(held)
-	for _, msg := range plan.Warnings {
-		w.log.Debug("plan warning", "warning", msg)
-	}
-	if len(plan.Errors) > 0 {
-		for _, msg := range plan.Errors {
-			w.log.Error("plan refused; nothing changed", "reason", msg)
-		}
-		return -1
-	}
-	if !plan.HasChanges() {
-		w.log.Debug("converged", "trigger", why, "took", time.Since(start).Round(time.Millisecond).String())
-		return -1
-	}
-
-	w.log.Info("converging", "trigger", why)
-	logDecisions(w.log, plan)
-	pulls := runtime.PullOptions{CertsDir: plan.CertsDir, Credentials: criconfig.HostCredentials(cfg.Registries),
+	opts := planner.Options{RuntimeSocket: strings.TrimPrefix(w.opts.Address, "unix://"), Watch: w.state(start)}
+	pulls := runtime.PullOptions{Credentials: criconfig.HostCredentials(cfg.Registries),
 		Progress: func(p runtime.PullProgress) {
 			if p.Finished {
 				w.log.Info("pulled", "image", p.Ref, "bytes", p.Total)
 			}
 		}, Log: w.log}
-	res := apply.Execute(ctx, plan, w.rt, apply.Options{Parallelism: w.opts.Parallelism, Pull: pulls, Report: w.logStep})
-	w.countRestarts(plan, res)
-	if res.Err() != nil {
-		if ctx.Err() != nil {
-			return -1
+	review := func(d *apply.Decision) error {
+		w.observed(ctx, cfg, d.Snapshot)
+		w.reportDeferred(d.Plan)
+		for _, msg := range d.Plan.Warnings {
+			w.log.Debug("plan warning", "warning", msg)
 		}
+		for _, msg := range d.Plan.Errors {
+			w.log.Error("plan refused; nothing changed", "reason", msg)
+		}
+		if d.Plan.HasChanges() && len(d.Plan.Errors) == 0 {
+			w.log.Info("converging", "trigger", why)
+			logDecisions(w.log, d.Plan)
+		}
+		pulls.CertsDir = d.Plan.CertsDir
+		return nil
+	}
+	d, res, err := w.engine.Converge(ctx, cfg, opts, review, apply.Options{Parallelism: w.opts.Parallelism, Pull: pulls, Report: w.logStep})
+	switch {
+	case ctx.Err() != nil:
+		return -1
+	case errors.Is(err, apply.ErrNothingToDo):
+		w.failing = 0
+		if len(d.Plan.Errors) == 0 {
+			w.log.Debug("converged", "trigger", why, "took", time.Since(start).Round(time.Millisecond).String())
+		}
+		return -1
+	case d == nil:
+		w.log.Warn("round failed before changing anything; retrying", "error", err.Error())
+		return w.retryLater()
+	}
+	w.acted(d.Plan, res)
+	if res.Err() != nil {
 		return w.retryLater()
 	}
 	w.failing = 0
 	return 0
+}
+
+// state is what the watcher knows that the runtime does not tell, for
+// the plan to decide on.
+func (w *watcher) state(now time.Time) *planner.WatchState {
+	st := &planner.WatchState{Now: now, Backoff: w.opts.Backoff, Streaks: w.streaks, Probes: map[string]planner.ProbeResult{}}
+	for id, ready := range w.probes.Readiness() {
+		st.Probes[id] = planner.ProbeResult{Ready: ready}
+	}
+	for id, f := range w.failed {
+		r := st.Probes[id]
+		r.Failed = f
+		st.Probes[id] = r
+	}
+	return st
+}
+
+// observed updates what follows the runtime's state: the IDs its events
+// name, the probes, the forwards, and the probe failures of containers
+// that are gone.
+func (w *watcher) observed(ctx context.Context, cfg *spec.Config, snap *planner.Snapshot) {
+	if w.failing > 0 {
+		w.log.Info("runtime reachable again")
+		w.failing = 0
+	}
+	w.known.set(snap)
+	for id := range w.failed {
+		if _, ok := w.known.lookup(id); !ok {
+			delete(w.failed, id)
+		}
+	}
+	w.syncProbes(ctx, cfg, snap)
+	w.forwards.sync(ctx, cfg)
+}
+
+// acted notes what a plan's execution did: the restart streaks of the
+// containers it restarted, and the probe failures it acted on.
+func (w *watcher) acted(plan *planner.Plan, res *apply.Result) {
+	ok := map[spec.Address]bool{}
+	for _, s := range res.Steps {
+		ok[s.Address] = s.Status == apply.Done
+	}
+	for c := range plan.Changes() {
+		if c.Container == nil || !ok[c.Pod.Address] {
+			continue
+		}
+		switch c.Action {
+		case planner.Restart:
+			w.streaks[c.Address] = c.Container.Streak
+			delete(w.failed, c.Container.ContainerID)
+		case planner.Stop:
+			delete(w.failed, c.Container.ContainerID)
+		}
+	}
 }
 
 // retryLater is the wait before the next attempt after a failed round:
@@ -340,20 +381,23 @@ func (w *watcher) logDiagnostics(diags hcl.Diagnostics) {
 	}
 }
 
-// reportHeld logs each held change when what is said of it changes, and
-// sets the wake-up for the earliest held restart.
-func (w *watcher) reportHeld(held []Held) {
+// reportDeferred logs each deferred change when what is said of it
+// changes, and sets the wake-up for the earliest deferred restart.
+func (w *watcher) reportDeferred(plan *planner.Plan) {
 	w.wake.Stop()
 	var earliest time.Time
-	seen := map[string]bool{}
-	for _, h := range held {
-		seen[h.Address] = true
-		if w.heldLog[h.Address] != h.Reason {
-			w.heldLog[h.Address] = h.Reason
-			w.log.Info("decision", "resource", h.Address, "action", "wait", "reason", h.Reason)
+	seen := map[spec.Address]bool{}
+	for c := range plan.Changes() {
+		if c.Action != planner.Defer {
+			continue
 		}
-		if !h.Until.IsZero() && (earliest.IsZero() || h.Until.Before(earliest)) {
-			earliest = h.Until
+		seen[c.Address] = true
+		if text := planner.Reasons(c.Reasons); w.heldLog[c.Address] != text {
+			w.heldLog[c.Address] = text
+			logDecision(w.log, c)
+		}
+		if c.Container != nil && !c.Container.Until.IsZero() && (earliest.IsZero() || c.Container.Until.Before(earliest)) {
+			earliest = c.Container.Until
 		}
 	}
 	for addr := range w.heldLog {
@@ -366,35 +410,25 @@ func (w *watcher) reportHeld(held []Held) {
 	}
 }
 
-// logDecisions writes one line per change: resource, action, reason.
+// logDecisions writes one line per change that acts now: a pod's
+// container changes only when the pod itself stays.
 func logDecisions(log *slog.Logger, plan *planner.Plan) {
-	for _, fc := range plan.Files {
-		if fc.Action != planner.NoOp {
-			log.Info("decision", "resource", fc.Address, "action", string(fc.Action), "reason", strings.Join(fc.Reasons, "; "))
+	for c := range plan.Changes() {
+		if !c.Action.Changes() || c.Container != nil && c.Pod.Action != planner.NoOp {
+			continue
 		}
-	}
-	for _, ic := range plan.Images {
-		if ic.Action != planner.NoOp {
-			log.Info("decision", "resource", ic.Address, "action", string(ic.Action), "reason", strings.Join(ic.Reasons, "; "))
-		}
-	}
-	for _, pc := range plan.Pods {
-		if pc.Action != planner.NoOp {
-			log.Info("decision", "resource", pc.Address, "action", string(pc.Action), "reason", reasonOf(pc.Reasons, pc.Action))
-		}
-		for _, cc := range pc.Containers {
-			if cc.Action != planner.NoOp && pc.Action == planner.NoOp {
-				log.Info("decision", "resource", cc.Address, "action", string(cc.Action), "reason", reasonOf(cc.Reasons, cc.Action))
-			}
-		}
+		logDecision(log, c)
 	}
 }
 
-func reasonOf(reasons []string, a planner.Action) string {
-	if len(reasons) == 0 && a == planner.Create {
-		return "declared, not running"
+// logDecision is the line a decision gets: resource, action, reason and
+// its code, as plan --json gives them.
+func logDecision(log *slog.Logger, c planner.Change) {
+	var codes []string
+	for _, r := range c.Reasons {
+		codes = append(codes, string(r.Code))
 	}
-	return strings.Join(reasons, "; ")
+	log.Info("decision", "resource", c.Address, "action", string(c.Action), "reason", planner.Reasons(c.Reasons), "reason_code", strings.Join(codes, ","))
 }
 
 func (w *watcher) logStep(ev apply.Event) {
@@ -418,45 +452,19 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// countRestarts adds the restarts that went through to each container's
-// count in a row.
-func (w *watcher) countRestarts(plan *planner.Plan, res *apply.Result) {
-	ok := map[string]bool{}
-	for _, s := range res.Steps {
-		ok[s.Address] = s.Status == apply.Done
-	}
-	for _, pc := range plan.Pods {
-		for _, cc := range pc.Containers {
-			if cc.Action == planner.Restart && ok[pc.Address] {
-				w.crashes[key(pc.Name, cc.Name)]++
-			}
-		}
-	}
-}
-
-// onVerdict acts on a probe's verdict and says why a round should follow,
-// or "" when none is needed.
-func (w *watcher) onVerdict(ctx context.Context, v probe.Verdict) string {
-	addr := fmt.Sprintf("pod.%s.container.%s", v.Pod, v.Container)
+// onVerdict notes a probe's verdict and says why a round should follow:
+// a failed liveness or startup probe is acted on by the next plan, which
+// restarts the container (or stops it, under restart = "never").
+func (w *watcher) onVerdict(v probe.Verdict) string {
+	addr := spec.ContainerAddress(v.Pod, v.Container)
 	if !v.Failed {
 		state := "ready"
 		if !v.Ready {
 			state = "not ready"
 		}
 		w.log.Info("readiness", "resource", addr, "state", state, "detail", v.Detail)
-		return "readiness of " + addr
+		return "readiness of " + addr.String()
 	}
-	w.log.Info("decision", "resource", addr, "action", "stop", "reason",
-		fmt.Sprintf("%s probe failed %d times in a row: %s; the restart policy decides what follows", v.Kind, v.Failures, v.Detail))
-	grace := spec.DefaultStopTimeout
-	if p := w.good.Pod(v.Pod); p != nil && p.Container(v.Container) != nil {
-		grace = p.Container(v.Container).StopTimeout
-	}
-	// Stopping may take the whole grace; the exit event brings the round.
-	go func() {
-		if err := w.rt.StopContainer(ctx, v.ContainerID, grace); err != nil && ctx.Err() == nil && !errdefs.IsNotFound(err) {
-			w.log.Error("failed", "resource", addr, "action", "stop", "error", err.Error())
-		}
-	}()
-	return ""
+	w.failed[v.ContainerID] = &planner.ProbeFailure{Kind: v.Kind, Failures: v.Failures, Detail: v.Detail}
+	return fmt.Sprintf("%s probe of %s failed", v.Kind, addr)
 }

@@ -1,0 +1,78 @@
+package planner
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+
+	"github.com/berth-dev/berth/spec"
+)
+
+// Credentials is the key of Digests under which the registries' logins
+// are summarised: apply pulls with them, so a saved plan covers them too.
+const Credentials = "registries"
+
+// Digests summarise everything apply would do with a plan, one digest a
+// resource (by address) plus the registry logins: each action with the
+// exact spec, file content, image decision and runtime IDs it acts on,
+// secrets included. Two plans with equal digests do the same things. A
+// saved plan keeps them, and applying it re-plans and refuses when any
+// differs. They are keyed, so that a digest of a secret cannot be tried
+// against guesses without the key, which the plan file holds.
+func Digests(plan *Plan, cfg *spec.Config, key []byte) map[string]string {
+	out := map[string]string{}
+	sum := func(name string, v any) {
+		mac := hmac.New(sha256.New, key)
+		_ = json.NewEncoder(mac).Encode(v) // plain data: encoding cannot fail
+		out[name] = hex.EncodeToString(mac.Sum(nil))
+	}
+	sum("stack", []string{plan.Stack, plan.CertsDir})
+	for _, ic := range plan.Images {
+		sum(ic.Address.String(), ic)
+	}
+	for _, fc := range plan.Files {
+		sum(fc.Address.String(), []any{fc.Kind, fc.Action, fc.Path, fc.Content})
+	}
+	for _, pc := range plan.Pods {
+		var desired any
+		if pc.Desired != nil {
+			desired = []any{pc.Desired.Hash(), pc.Desired.Record()}
+		}
+		sum(pc.Address.String(), []any{pc.Action, pc.SandboxID, pc.Level, pc.DependsOn, desired})
+		for _, cc := range pc.Containers {
+			var desired any
+			if cc.Desired != nil {
+				desired = []any{cc.Desired.Hash(), cc.Desired.Record()}
+			}
+			sum(cc.Address.String(), []any{cc.Action, cc.ContainerID, cc.Attempt, cc.Pull, cc.Image, cc.StopTimeout, cc.Fields, desired})
+		}
+	}
+	if cfg != nil {
+		var logins [][]string
+		for _, r := range cfg.Registries {
+			logins = append(logins, []string{r.Host, r.Username, r.Password, r.Auth, r.IdentityToken})
+		}
+		sum(Credentials, logins)
+	}
+	return out
+}
+
+// Moved lists what differs between two sets of digests: resources whose
+// decision changed, and those only one of them has, in order.
+func Moved(saved, now map[string]string) []string {
+	var moved []string
+	for name, d := range saved {
+		if now[name] != d {
+			moved = append(moved, name)
+		}
+	}
+	for name := range now {
+		if _, ok := saved[name]; !ok {
+			moved = append(moved, name)
+		}
+	}
+	slices.Sort(moved)
+	return slices.Compact(moved)
+}
