@@ -59,8 +59,8 @@ type Options struct {
 	LogRoot string
 	// TmpfsRoot is where containers' tmpfs mounts are made; default tmpfs.DefaultRoot.
 	TmpfsRoot string
-	// Pull says how pulls reach registries (certs dir, credentials) and
-	// where their progress goes; its Platform is ignored.
+	// Pull says how pulls reach registries (credentials) and where their
+	// progress goes; its CertsDir is the plan's, its Platform is ignored.
 	Pull runtime.PullOptions
 	// Report receives progress events; it is called from several goroutines
 	// but never concurrently.
@@ -143,6 +143,7 @@ func Execute(ctx context.Context, plan *planner.Plan, rt Runtime, opts Options) 
 	if opts.TmpfsRoot == "" {
 		opts.TmpfsRoot = tmpfs.DefaultRoot
 	}
+	opts.Pull.CertsDir = plan.CertsDir // where the plan found the mirrors it writes
 	x := &executor{rt: rt, stack: plan.Stack, opts: opts, failed: map[string]bool{}, removed: map[string]error{},
 		desired: map[string]*spec.Pod{}, ready: map[string]*readyWait{}}
 	for _, pc := range plan.Pods {

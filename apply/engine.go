@@ -32,7 +32,7 @@ type Engine struct {
 	// LockWaiting is told who holds the lock, once, when it must wait.
 	LockWaiting func(lock.Holder)
 	// Host reads the machine for the host checks; nil reads the real one.
-	// Its network checks are always those of the observed runtime.
+	// Network checks it leaves nil are those of the observed runtime.
 	Host *preflight.Host
 }
 
@@ -63,13 +63,17 @@ func (e *Engine) host(ctx context.Context, snap *planner.Snapshot) preflight.Hos
 		h = *e.Host
 	}
 	confDir, binDirs := snap.CNIConfDir, snap.CNIBinDirs
-	h.PodNetwork = func() (string, bool, error) {
-		if len(binDirs) == 0 && confDir == "" {
-			return "", false, snap.CNIErr
+	if h.PodNetwork == nil {
+		h.PodNetwork = func() (string, bool, error) {
+			if len(binDirs) == 0 && confDir == "" {
+				return "", false, snap.CNIErr
+			}
+			return preflight.PodNetwork(confDir)
 		}
-		return preflight.PodNetwork(confDir)
 	}
-	h.ValidateNetwork = func(conflist []byte) error { return preflight.ValidateNetwork(ctx, conflist, binDirs) }
+	if h.ValidateNetwork == nil {
+		h.ValidateNetwork = func(conflist []byte) error { return preflight.ValidateNetwork(ctx, conflist, binDirs) }
+	}
 	return h
 }
 

@@ -166,10 +166,7 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 		Progress: newPullReporter(g.stdout, g.isTerminal(g.stdout)).report, Log: g.log}
 	waitReady := func(ctx context.Context, dep *spec.Pod) error { return probe.WaitReady(ctx, rt, cfg.Berth.Stack, dep) }
 	execOpts := apply.Options{Parallelism: opts.parallelism, Report: g.progress, Pull: pulls, WaitReady: waitReady}
-	d, res, err := engine.Converge(ctx, cfg, planOpts, func(d *apply.Decision) error {
-		execOpts.Pull.CertsDir = d.Plan.CertsDir
-		return review(d)
-	}, execOpts)
+	d, res, err := engine.Converge(ctx, cfg, planOpts, review, execOpts)
 	if errors.Is(err, apply.ErrNothingToDo) {
 		return nil
 	}

@@ -257,7 +257,6 @@ func (w *watcher) round(ctx context.Context, why string) time.Duration {
 			w.log.Info("converging", "trigger", why)
 			logDecisions(w.log, d.Plan)
 		}
-		pulls.CertsDir = d.Plan.CertsDir
 		return nil
 	}
 	d, res, err := w.engine.Converge(ctx, cfg, opts, review, apply.Options{Parallelism: w.opts.Parallelism, Pull: pulls, Report: w.logStep})

@@ -39,6 +39,15 @@ type Runtime struct {
 	Stops map[string]time.Duration
 	// IPs are the sandboxes' pod IPs, by sandbox ID; RunSandbox assigns them.
 	IPs map[string]string
+	// ConfigPath is the registry config_path, CNIConfDir and CNIBinDirs
+	// the CNI directories the runtime reports (see host.go).
+	ConfigPath string
+	CNIConfDir string
+	CNIBinDirs []string
+	// Remote is what registries say tags name, by reference.
+	Remote map[string]string
+	// labelled are the images LabelImage labelled.
+	labelled map[string]bool
 	// started and finished are the containers' start and exit times (fake
 	// clock ticks), by container ID.
 	started, finished map[string]int64
@@ -54,6 +63,7 @@ func New(images ...string) *Runtime {
 		SandboxConfigs: map[string]*cri.PodSandboxConfig{}, ExitCodes: map[string]int32{},
 		Errors: map[string]error{}, Stops: map[string]time.Duration{}, IPs: map[string]string{},
 		started: map[string]int64{}, finished: map[string]int64{}, calls: map[string]int{},
+		Remote: map[string]string{}, labelled: map[string]bool{},
 	}
 	for _, ref := range images {
 		r.Images[ref] = &cri.Image{Id: "sha256:" + ref, RepoTags: []string{ref}}
@@ -247,11 +257,15 @@ func (r *Runtime) PinImage(_ context.Context, ref string, pin bool) error {
 	return nil
 }
 
-// LabelImage records nothing but the call: the fake keeps no image labels.
+// LabelImage notes the image as labelled, whatever the label.
 func (r *Runtime) LabelImage(_ context.Context, ref, _, _ string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.enter("LabelImage", ref)
+	if err := r.enter("LabelImage", ref); err != nil {
+		return err
+	}
+	r.labelled[ref] = true
+	return nil
 }
 
 // DeleteImageName removes the image.

@@ -12,7 +12,7 @@ import (
 // runtime: a pod and its container to create, no errors.
 func TestConvertImportCrictlPlans(t *testing.T) {
 	s := newStack(t)
-	src := filepath.Join("..", "convert", "crictl", "testdata", "windows")
+	src := filepath.Join("..", "..", "internal", "convert", "crictl", "testdata", "windows")
 	tmp := t.TempDir()
 
 	pod := readJSON(t, filepath.Join(src, "pod.json"))
@@ -54,7 +54,7 @@ func TestConvertImportCrictlPlans(t *testing.T) {
 
 // export kubernetes of the hello example writes a Deployment.
 func TestConvertExportKubernetes(t *testing.T) {
-	r := runBerth(t, nil, "export", "kubernetes", filepath.Join("..", "examples", "hello"))
+	r := runBerth(t, nil, "export", "kubernetes", filepath.Join("..", "..", "examples", "hello"))
 	if r.code != 0 {
 		t.Fatalf("export: %s", r)
 	}

@@ -316,7 +316,7 @@ pod "crash" {
 	if !(gaps[1] > gaps[0]+500*time.Millisecond && gaps[2] > gaps[1]+1500*time.Millisecond) {
 		t.Errorf("restart intervals %v do not grow with the backoff (1s, 2s, 4s on top of 1s of running)", gaps)
 	}
-	if n := w.count(map[string]string{"msg": "decision", "resource": "pod.crash.container.c", "action": "wait", "reason": "crash backoff"}); n < 3 {
+	if n := w.count(map[string]string{"msg": "decision", "resource": "pod.crash.container.c", "action": "defer", "reason": "crash backoff", "reason_code": "exited,crash_backoff"}); n < 3 {
 		t.Errorf("%d backoff waits logged, want at least 3", n)
 	}
 
@@ -412,14 +412,19 @@ pod "app" {
 		t.Fatal("the container was restarted while its probe passed")
 	}
 	execIn(t, first.Id, "rm", "/tmp/alive")
-	stop := w.waitFor(30*time.Second, map[string]string{"msg": "decision", "resource": "pod.app.container.c", "action": "stop"})
-	if !strings.Contains(fmt.Sprint(stop["reason"]), "liveness probe failed 2 times") {
-		t.Errorf("stop reason = %v", stop["reason"])
+	// One decision, in a plan: restart for the failed probe (not a stop
+	// outside the plan, then a restart for its exit code).
+	restart := w.waitFor(30*time.Second, map[string]string{"msg": "decision", "resource": "pod.app.container.c", "action": "restart", "reason_code": "probe_failed"})
+	if !strings.Contains(fmt.Sprint(restart["reason"]), "liveness probe failed 2 times") {
+		t.Errorf("restart reason = %v", restart["reason"])
 	}
 	eventually(t, 30*time.Second, "app/c restarted", func() bool {
 		c := s.containers()["app/c"]
 		return running(c) && c.Id != first.Id && c.Metadata.Attempt == 1
 	})
+	if n := w.count(map[string]string{"msg": "decision", "resource": "pod.app.container.c", "reason_code": "exited"}); n != 0 {
+		t.Errorf("%d restarts for an exit logged; the probe's restart is the only decision", n)
+	}
 }
 
 // A pod that depends on one with a readiness probe starts only once that
@@ -449,7 +454,7 @@ pod "web" {
 `)
 	w := s.watch("--resync", "1h")
 	w.waitFor(30*time.Second, map[string]string{"msg": "done", "resource": "pod.db", "action": "create"})
-	w.waitFor(30*time.Second, map[string]string{"msg": "decision", "resource": "pod.web", "action": "wait", "reason": "pod.db is not ready"})
+	w.waitFor(30*time.Second, map[string]string{"msg": "decision", "resource": "pod.web", "action": "defer", "reason": "pod.db is not ready", "reason_code": "waiting_ready"})
 	time.Sleep(time.Second)
 	if p := s.pods()["web"]; p != nil {
 		t.Fatal("pod web started before pod db was ready")

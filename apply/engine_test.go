@@ -1,0 +1,301 @@
+package apply_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/apply"
+	"github.com/berth-dev/berth/internal/lock"
+	"github.com/berth-dev/berth/internal/preflight"
+	"github.com/berth-dev/berth/planner"
+	"github.com/berth-dev/berth/runtime/fake"
+	"github.com/berth-dev/berth/spec"
+	"github.com/berth-dev/berth/spec/spectest"
+)
+
+// newEngine is an engine on a fake runtime with private lock, log and
+// host directories, and a host without devices to check.
+func newEngine(t *testing.T, rt *fake.Runtime) *apply.Engine {
+	t.Helper()
+	host := preflight.Host{Stat: os.Stat, ValidateNetwork: func([]byte) error { return nil }}
+	return &apply.Engine{Runtime: rt, Address: "unix:///fake.sock", LockDir: t.TempDir(), Holder: "test", Host: &host}
+}
+
+func execOpts(t *testing.T) apply.Options {
+	return apply.Options{LogRoot: t.TempDir(), TmpfsRoot: t.TempDir()}
+}
+
+const engineStack = `
+berth { stack = "eng" }
+pod "web" {
+  container "app" {
+    image   = "docker.io/library/busybox:1.36"
+    command = ["sleep", "1000"]
+  }
+}
+`
+
+func TestEngineConverges(t *testing.T) {
+	rt := fake.New(image)
+	e := newEngine(t, rt)
+	cfg := spectest.Load(t, engineStack)
+	ctx := context.Background()
+
+	var reviewed *apply.Decision
+	d, res, err := e.Converge(ctx, cfg, planner.Options{}, func(d *apply.Decision) error { reviewed = d; return nil }, execOpts(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reviewed != d || d.Snapshot == nil {
+		t.Fatal("review did not see the decision that was executed")
+	}
+	if err := res.Err(); err != nil || len(rt.Sandboxes) != 1 || len(rt.Containers) != 1 {
+		t.Fatalf("apply: %v; %d sandboxes, %d containers", err, len(rt.Sandboxes), len(rt.Containers))
+	}
+	if r := d.Plan.Pods[0].Reasons; len(r) != 1 || r[0].Code != planner.ReasonDeclared {
+		t.Errorf("create reasons %v, want declared", r)
+	}
+
+	// Converged: the engine plans, finds nothing, executes nothing.
+	rt.ResetCalls()
+	_, res, err = e.Converge(ctx, cfg, planner.Options{}, nil, execOpts(t))
+	if !errors.Is(err, apply.ErrNothingToDo) || res != nil {
+		t.Fatalf("second converge: %v, result %v; want nothing to do", err, res)
+	}
+	if n := rt.Calls()["RunPodSandbox"] + rt.Calls()["CreateContainer"]; n != 0 {
+		t.Errorf("%d creating calls on a converged stack", n)
+	}
+}
+
+func TestEngineReviewStops(t *testing.T) {
+	rt := fake.New(image)
+	e := newEngine(t, rt)
+	no := errors.New("no")
+	_, res, err := e.Converge(context.Background(), spectest.Load(t, engineStack), planner.Options{}, func(*apply.Decision) error { return no }, execOpts(t))
+	if !errors.Is(err, no) || res != nil || len(rt.Sandboxes) != 0 {
+		t.Fatalf("err %v, result %v, %d sandboxes; want the review's error and nothing done", err, res, len(rt.Sandboxes))
+	}
+}
+
+func TestEnginePlanErrorsExecuteNothing(t *testing.T) {
+	rt := fake.New() // no image, and pull = "never"
+	e := newEngine(t, rt)
+	cfg := spectest.Load(t, strings.Replace(engineStack, `command = ["sleep", "1000"]`, `pull = "never"`, 1))
+	d, _, err := e.Converge(context.Background(), cfg, planner.Options{}, nil, execOpts(t))
+	if !errors.Is(err, apply.ErrNothingToDo) || len(d.Plan.Errors) == 0 || len(rt.Sandboxes) != 0 {
+		t.Fatalf("err %v, plan errors %v, %d sandboxes", err, d.Plan.Errors, len(rt.Sandboxes))
+	}
+}
+
+func TestEngineWaitsForTheLock(t *testing.T) {
+	rt := fake.New(image)
+	e := newEngine(t, rt)
+	e.LockTimeout = 50 * time.Millisecond
+	held, err := lock.Acquire(context.Background(), lock.Path(e.LockDir, "eng", e.Address), "someone else", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
+	var told []string
+	e.LockWaiting = func(h lock.Holder) { told = append(told, h.String()) }
+	_, _, err = e.Converge(context.Background(), spectest.Load(t, engineStack), planner.Options{}, nil, execOpts(t))
+	if !errors.Is(err, lock.ErrTimeout) || len(told) != 1 || !strings.Contains(told[0], "someone else") || len(rt.Sandboxes) != 0 {
+		t.Fatalf("err %v, told %q, %d sandboxes", err, told, len(rt.Sandboxes))
+	}
+}
+
+func TestEngineRuntimeErrors(t *testing.T) {
+	for _, method := range []string{"ListPodSandbox", "RegistryConfigPath", "CNIDirs", "PinnedImages"} {
+		t.Run(method, func(t *testing.T) {
+			rt := fake.New(image)
+			rt.Errors[method] = errors.New("the runtime is away")
+			e := newEngine(t, rt)
+			cfg := spectest.Load(t, engineStack+`image "docker.io/library/busybox:1.36" { pin = true }`)
+			d, res, err := e.Converge(context.Background(), cfg, planner.Options{}, nil, execOpts(t))
+			if method == "CNIDirs" {
+				// A runtime that cannot say where CNI lives plans all the same;
+				// only pods with ports need to know.
+				if err != nil || res.Err() != nil {
+					t.Fatalf("err %v", err)
+				}
+				return
+			}
+			if err == nil || d != nil || len(rt.Sandboxes) != 0 {
+				t.Fatalf("err %v, decision %v, %d sandboxes; want the error and nothing done", err, d, len(rt.Sandboxes))
+			}
+		})
+	}
+}
+
+// A remote registry that cannot answer is a warning, and the plan keeps
+// what runs; one that names another digest replaces the container.
+func TestEngineRemoteDigests(t *testing.T) {
+	rt := fake.New(image)
+	e := newEngine(t, rt)
+	cfg := spectest.Load(t, strings.Replace(engineStack, `command = ["sleep", "1000"]`, `pull = "always"`, 1))
+	d, err := e.Plan(context.Background(), cfg, planner.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(d.Plan.Warnings, func(w string) bool { return strings.Contains(w, "cannot check whether "+image) }) {
+		t.Errorf("warnings %q, want one for the registry that did not answer", d.Plan.Warnings)
+	}
+	rt.Remote[image] = "sha256:feed"
+	if d, err = e.Plan(context.Background(), cfg, planner.Options{}); err != nil || d.Snapshot.RemoteDigests[image] != "sha256:feed" {
+		t.Fatalf("err %v, remote digests %v", err, d.Snapshot.RemoteDigests)
+	}
+}
+
+// A saved plan covers everything apply can change: a plan made, then a
+// change in the configuration of any kind, makes a fresh plan's digests
+// differ at exactly the resource that moved.
+func TestDigestsCoverEverything(t *testing.T) {
+	certs := t.TempDir()
+	cni := t.TempDir()
+	src := `
+berth {
+  stack        = "eng"
+  certs_dir    = "` + certs + `"
+  cni_conf_dir = "` + cni + `"
+}
+mirror "docker.io" {
+  endpoint "http://127.0.0.1:5000" {}
+}
+network "lan" {
+  type   = "bridge"
+  bridge = "eng0"
+  subnet = "10.77.0.0/16"
+}
+image "docker.io/library/busybox:1.36" {
+  pin = true
+}
+registry "registry.example.com" {
+  username = "ci"
+  password = "first"
+}
+pod "web" {
+  container "app" {
+    image   = "docker.io/library/busybox:1.36"
+    command = ["sleep", "1000"]
+  }
+}
+`
+	cases := []struct {
+		name, from, to, moved string
+	}{
+		{"mirror endpoint", `endpoint "http://127.0.0.1:5000"`, `endpoint "http://127.0.0.1:5001"`, "mirror.docker.io"},
+		{"network subnet", `subnet = "10.77.0.0/16"`, `subnet = "10.78.0.0/16"`, "network.lan"},
+		{"image pin", `pin = true`, `pin = false`, "image.docker.io/library/busybox:1.36"},
+		{"registry password", `password = "first"`, `password = "second"`, planner.Credentials},
+		{"container", `command = ["sleep", "1000"]`, `command = ["sleep", "1001"]`, "pod.web.container.app"},
+	}
+	key := []byte("test key")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := fake.New(image)
+			e := newEngine(t, rt)
+			ctx := context.Background()
+			cfg := spectest.Load(t, src)
+			if d, _, err := e.Converge(ctx, cfg, planner.Options{}, nil, execOpts(t)); err != nil {
+				t.Fatal(err, d.Plan.Errors)
+			}
+			saved, err := e.Plan(ctx, cfg, planner.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := planner.Digests(saved.Plan, cfg, key)
+			if !strings.Contains(src, tc.from) {
+				t.Fatalf("%q is not in the configuration", tc.from)
+			}
+			changed := spectest.Load(t, strings.Replace(src, tc.from, tc.to, 1))
+			fresh, err := e.Plan(ctx, changed, planner.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if moved := planner.Moved(before, planner.Digests(fresh.Plan, changed, key)); !slices.Equal(moved, []string{tc.moved}) {
+				t.Errorf("moved %q, want [%s]", moved, tc.moved)
+			}
+			if again := planner.Digests(saved.Plan, cfg, key); len(planner.Moved(before, again)) != 0 {
+				t.Error("the same plan digests differently twice")
+			}
+			if other := planner.Digests(saved.Plan, cfg, []byte("another key")); other[planner.Credentials] == before[planner.Credentials] {
+				t.Error("the digests do not depend on the key")
+			}
+		})
+	}
+}
+
+// The runtime moving under a saved plan is caught too: a container that
+// exited since makes its decision a restart.
+func TestDigestsSeeTheRuntimeMove(t *testing.T) {
+	rt := fake.New(image)
+	e := newEngine(t, rt)
+	ctx := context.Background()
+	cfg := spectest.Load(t, engineStack)
+	if _, _, err := e.Converge(ctx, cfg, planner.Options{}, nil, execOpts(t)); err != nil {
+		t.Fatal(err)
+	}
+	key := []byte("k")
+	d, _ := e.Plan(ctx, cfg, planner.Options{})
+	before := planner.Digests(d.Plan, cfg, key)
+	for id := range rt.Containers {
+		rt.Exit(id, 1)
+	}
+	d, _ = e.Plan(ctx, cfg, planner.Options{})
+	if moved := planner.Moved(before, planner.Digests(d.Plan, cfg, key)); !slices.Equal(moved, []string{"pod.web.container.app"}) {
+		t.Errorf("moved %q", moved)
+	}
+}
+
+// Destroy removes every pod and the host files the stack wrote, saying
+// why, and leaves another stack's alone.
+func TestEngineDestroy(t *testing.T) {
+	certs := t.TempDir()
+	rt := fake.New(image)
+	e := newEngine(t, rt)
+	ctx := context.Background()
+	src := strings.Replace(engineStack, `berth { stack = "eng" }`, `berth {
+  stack     = "eng"
+  certs_dir = "`+certs+`"
+}
+mirror "docker.io" {
+  endpoint "http://127.0.0.1:5000" {}
+}`, 1)
+	if _, _, err := e.Converge(ctx, spectest.Load(t, src), planner.Options{}, nil, execOpts(t)); err != nil {
+		t.Fatal(err)
+	}
+	other := spectest.Load(t, strings.Replace(engineStack, `"eng"`, `"other"`, 1))
+	if _, _, err := e.Converge(ctx, other, planner.Options{}, nil, execOpts(t)); err != nil {
+		t.Fatal(err)
+	}
+	hosts := filepath.Join(certs, "docker.io", "hosts.toml")
+	if _, err := os.Stat(hosts); err != nil {
+		t.Fatal(err)
+	}
+
+	gone := &spec.Config{Berth: spec.Berth{Stack: "eng", CertsDir: certs, Parallelism: 2}}
+	d, res, err := e.Converge(ctx, gone, planner.Options{Destroy: true}, nil, execOpts(t))
+	if err != nil || res.Err() != nil {
+		t.Fatalf("destroy: %v", err)
+	}
+	for c := range d.Plan.Changes() {
+		if c.Action != planner.Destroy {
+			t.Errorf("%s: %s, want destroy", c.Address, c.Action)
+		}
+		if c.Container == nil && (len(c.Reasons) != 1 || c.Reasons[0].Code != planner.ReasonDestroyRequested) {
+			t.Errorf("%s reasons %v, want destroy_requested", c.Address, c.Reasons)
+		}
+	}
+	if _, err := os.Stat(hosts); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stack's hosts.toml is still there: %v", err)
+	}
+	if len(rt.Sandboxes) != 1 {
+		t.Errorf("%d sandboxes left, want the other stack's one", len(rt.Sandboxes))
+	}
+}
