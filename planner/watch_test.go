@@ -111,8 +111,10 @@ func TestDiffWatch(t *testing.T) {
 			},
 		},
 		{
-			name:    `a failed probe under restart = "never" stops the container`,
-			config:  func(s string) string { return strings.Replace(s, `MODE = "prod" }`, "MODE = \"prod\" }\nrestart = \"never\"", 1) },
+			name: `a failed probe under restart = "never" stops the container`,
+			config: func(s string) string {
+				return strings.Replace(s, `MODE = "prod" }`, "MODE = \"prod\" }\nrestart = \"never\"", 1)
+			},
 			running: true,
 			probes: func(ids map[string]string) map[string]planner.ProbeResult {
 				return map[string]planner.ProbeResult{ids["web/app"]: {Failed: &planner.ProbeFailure{Kind: spec.Startup, Failures: 1, Detail: "timed out"}}}
@@ -125,8 +127,10 @@ func TestDiffWatch(t *testing.T) {
 			},
 		},
 		{
-			name:    "a dependency without readiness probes holds nothing back",
-			config:  func(s string) string { return strings.Replace(withReadiness(s), `MODE = "prod"`, `MODE = "dev"`, 1) + "pod \"late\" {\n  depends_on = [\"pod.web\"]\n  container \"c\" {\n    image = \"docker.io/library/busybox:1.36\"\n  }\n}\n" },
+			name: "a dependency without readiness probes holds nothing back",
+			config: func(s string) string {
+				return strings.Replace(withReadiness(s), `MODE = "prod"`, `MODE = "dev"`, 1) + "pod \"late\" {\n  depends_on = [\"pod.web\"]\n  container \"c\" {\n    image = \"docker.io/library/busybox:1.36\"\n  }\n}\n"
+			},
 			running: true,
 			probes:  func(map[string]string) map[string]planner.ProbeResult { return nil },
 			want:    []string{"pod.web.container.app replace", "pod.late create"},
