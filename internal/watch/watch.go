@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/apply"
 	"github.com/berth-dev/berth/internal/forward"
@@ -54,6 +55,31 @@ type Options struct {
 	// stream: rounds come from the resync, probes, backoffs and reloads
 	// only. The benchmark compares the two (berth watch --only-resync).
 	OnlyResync bool
+	// LogRoot and TmpfsRoot are where pods' logs and tmpfs mounts go;
+	// empty for apply's defaults.
+	LogRoot, TmpfsRoot string
+	// Dial connects to the runtime at Address; nil dials containerd.
+	Dial func(ctx context.Context, address string) (Runtime, error)
+}
+
+// Runtime is what a watcher needs of the runtime: what the engine
+// converges with, the event stream, and what probes and forwards use.
+type Runtime interface {
+	apply.EngineRuntime
+	probe.Execer
+	forward.Finder
+	Events(ctx context.Context) (<-chan runtime.Event, <-chan error)
+	SandboxStatus(ctx context.Context, id string) (*cri.PodSandboxStatus, error)
+	Close() error
+}
+
+// dialContainerd is the Dial of a real watcher.
+func dialContainerd(ctx context.Context, address string) (Runtime, error) {
+	rt, err := runtime.Dial(ctx, address)
+	if err != nil {
+		return nil, err // no typed nil in the interface
+	}
+	return rt, nil
 }
 
 // Defaults for the options left zero.
@@ -74,7 +100,7 @@ const (
 type watcher struct {
 	opts Options
 	log  *slog.Logger
-	rt   *runtime.Client
+	rt   Runtime
 
 	good     *spec.Config // the last configuration that loaded
 	badDiags string       // the diagnostics last logged, so each is logged once
@@ -104,6 +130,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if opts.Debounce <= 0 {
 		opts.Debounce = DefaultDebounce
+	}
+	if opts.Dial == nil {
+		opts.Dial = dialContainerd
 	}
 	if opts.Backoff == (planner.Backoff{}) {
 		opts.Backoff = planner.DefaultBackoff
@@ -209,10 +238,10 @@ func Run(ctx context.Context, opts Options) error {
 }
 
 // dial connects to the runtime, retrying with backoff while it is away.
-func (w *watcher) dial(ctx context.Context) (*runtime.Client, error) {
+func (w *watcher) dial(ctx context.Context) (Runtime, error) {
 	wait := time.Second
 	for {
-		rt, err := runtime.Dial(ctx, w.opts.Address)
+		rt, err := w.opts.Dial(ctx, w.opts.Address)
 		if err == nil {
 			return rt, nil
 		}
@@ -259,7 +288,8 @@ func (w *watcher) round(ctx context.Context, why string) time.Duration {
 		}
 		return nil
 	}
-	d, res, err := w.engine.Converge(ctx, cfg, opts, review, apply.Options{Parallelism: w.opts.Parallelism, Pull: pulls, Report: w.logStep})
+	d, res, err := w.engine.Converge(ctx, cfg, opts, review, apply.Options{Parallelism: w.opts.Parallelism, Pull: pulls, Report: w.logStep,
+		LogRoot: w.opts.LogRoot, TmpfsRoot: w.opts.TmpfsRoot})
 	switch {
 	case ctx.Err() != nil:
 		return -1

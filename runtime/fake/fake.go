@@ -46,8 +46,12 @@ type Runtime struct {
 	CNIBinDirs []string
 	// Remote is what registries say tags name, by reference.
 	Remote map[string]string
+	// Exec decides the exit code of ExecSync (probes' exec checks).
+	Exec func(id string, cmd []string) int32
 	// labelled are the images LabelImage labelled.
 	labelled map[string]bool
+	// streams are the open event streams (see stream.go).
+	streams []*stream
 	// started and finished are the containers' start and exit times (fake
 	// clock ticks), by container ID.
 	started, finished map[string]int64
@@ -101,8 +105,10 @@ func (r *Runtime) enter(method, subject string) error {
 	return r.Errors[method]
 }
 
+// tick is the fake's clock: the wall clock, but strictly increasing, so
+// that objects made one after another sort as made.
 func (r *Runtime) tick() int64 {
-	r.clock++
+	r.clock = max(r.clock+1, time.Now().UnixNano())
 	return r.clock
 }
 
@@ -415,7 +421,27 @@ func (r *Runtime) RemoveContainer(_ context.Context, id string) error {
 	return nil
 }
 
-// Exit makes a running container exit with code, as a crash would.
+// Fail makes method fail with err from now on; nil lets it succeed again.
+func (r *Runtime) Fail(method string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		delete(r.Errors, method)
+		return
+	}
+	r.Errors[method] = err
+}
+
+// Heal lets containers named name start and keep running again, after
+// Exit or ExitCodes made them crash.
+func (r *Runtime) Heal(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.ExitCodes, name)
+}
+
+// Exit makes a running container exit with code, as a crash would; its
+// restarts exit with it too, until Heal.
 func (r *Runtime) Exit(id string, code int32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -423,4 +449,5 @@ func (r *Runtime) Exit(id string, code int32) {
 	c.State = cri.ContainerState_CONTAINER_EXITED
 	r.ExitCodes[c.Metadata.Name] = code
 	r.finished[id] = r.tick()
+	r.emit("/tasks/exit", id)
 }
