@@ -561,7 +561,7 @@ func (x *executor) updateContainers(ctx context.Context, pc *planner.PodChange) 
 				return err
 			}
 		}
-		if cc.Action == planner.Create || cc.Action == planner.Replace || cc.Action == planner.Restart {
+		if cc.Action.Starts() {
 			if err := x.startContainer(ctx, sb.Id, podCfg, pc, cc); err != nil {
 				return err
 			}

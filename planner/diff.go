@@ -54,7 +54,7 @@ func Diff(cfg *spec.Config, snap *Snapshot, opts Options) *Plan {
 				warnPodRisk(plan, pc)
 			}
 			for _, cc := range pc.Containers {
-				if cc.Action == Create || cc.Action == Replace || cc.Action == Restart {
+				if cc.Action.Starts() {
 					warnContainerRisk(plan, cc, opts.RuntimeSocket)
 				}
 			}

@@ -29,24 +29,26 @@ func Digests(plan *Plan, cfg *spec.Config, key []byte) map[string]string {
 		out[name] = hex.EncodeToString(mac.Sum(nil))
 	}
 	sum("stack", []string{plan.Stack, plan.CertsDir})
-	for _, ic := range plan.Images {
-		sum(ic.Address.String(), ic)
-	}
-	for _, fc := range plan.Files {
-		sum(fc.Address.String(), []any{fc.Kind, fc.Action, fc.Path, fc.Content})
-	}
-	for _, pc := range plan.Pods {
-		var desired any
-		if pc.Desired != nil {
-			desired = []any{pc.Desired.Hash(), pc.Desired.Record()}
-		}
-		sum(pc.Address.String(), []any{pc.Action, pc.SandboxID, pc.Level, pc.DependsOn, desired})
-		for _, cc := range pc.Containers {
+	for c := range plan.Changes() {
+		switch addr := c.Address.String(); {
+		case c.Image != nil:
+			sum(addr, c.Image)
+		case c.File != nil:
+			sum(addr, []any{c.File.Kind, c.Action, c.File.Path, c.File.Content})
+		case c.Container != nil:
+			cc := c.Container
 			var desired any
 			if cc.Desired != nil {
 				desired = []any{cc.Desired.Hash(), cc.Desired.Record()}
 			}
-			sum(cc.Address.String(), []any{cc.Action, cc.ContainerID, cc.Attempt, cc.Pull, cc.Image, cc.StopTimeout, cc.Fields, desired})
+			sum(addr, []any{c.Action, cc.ContainerID, cc.Attempt, cc.Pull, cc.Image, cc.StopTimeout, cc.Fields, desired})
+		default:
+			pc := c.Pod
+			var desired any
+			if pc.Desired != nil {
+				desired = []any{pc.Desired.Hash(), pc.Desired.Record()}
+			}
+			sum(addr, []any{c.Action, pc.SandboxID, pc.Level, pc.DependsOn, desired})
 		}
 	}
 	if cfg != nil {

@@ -37,6 +37,9 @@ const (
 	Defer Action = "defer"
 )
 
+// Starts reports whether the action starts a container from its spec.
+func (a Action) Starts() bool { return a == Create || a == Replace || a == Restart }
+
 // Changes reports whether the action changes anything now.
 func (a Action) Changes() bool { return a != NoOp && a != Defer && a != "" }
 

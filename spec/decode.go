@@ -342,9 +342,9 @@ func checkDependencies(pods []*Pod) hcl.Diagnostics {
 			if byName[dep] != nil {
 				continue
 			}
-			detail := fmt.Sprintf("pod %q depends on pod.%s, which is not declared.", p.Name, dep)
+			detail := fmt.Sprintf("pod %q depends on %s, which is not declared.", p.Name, PodAddress(dep))
 			if s := Suggest(dep, names); s != "" {
-				detail += fmt.Sprintf(" Did you mean \"pod.%s\"?", s)
+				detail += fmt.Sprintf(" Did you mean %q?", PodAddress(s).String())
 			}
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown dependency", Detail: detail, Subject: p.DeclRange.Ptr()})
 		}

@@ -40,7 +40,7 @@ func Targets(cfg *spec.Config) []Target {
 	var out []Target
 	for _, p := range cfg.Pods {
 		for _, f := range p.Forwards {
-			out = append(out, Target{Address: fmt.Sprintf("pod.%s.forward.%s", p.Name, f.Name),
+			out = append(out, Target{Address: spec.ForwardAddress(p.Name, f.Name).String(),
 				Stack: cfg.Berth.Stack, Pod: p.Name, Port: f.Port, Listen: f.Listen})
 		}
 	}

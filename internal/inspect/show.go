@@ -195,17 +195,22 @@ func Show(ctx context.Context, rt ShowRuntime, cfg *spec.Config, loaded bool, wh
 		return nil, err
 	}
 	s := &shower{rt: rt, cfg: cfg, loaded: loaded, where: where, snap: snap, stack: cfg.Berth.Stack}
-	kind, rest, _ := strings.Cut(address, ".")
+	addr, err := spec.ParseAddress(address)
+	if err != nil {
+		return nil, s.unknown(address, "")
+	}
 	var r *Resource
-	switch kind {
-	case "pod":
-		r, err = s.pod(ctx, address, rest)
-	case "mirror":
-		r, err = s.mirror(address, rest)
-	case "network":
-		r, err = s.network(address, rest)
-	case "image":
-		r, err = s.image(ctx, address, rest)
+	switch addr.Kind {
+	case spec.KindPod:
+		r, err = s.pod(ctx, address, addr.Name)
+	case spec.KindContainer:
+		r, err = s.pod(ctx, address, addr.Name+".container."+addr.Sub)
+	case spec.KindMirror:
+		r, err = s.mirror(address, addr.Name)
+	case spec.KindNetwork:
+		r, err = s.network(address, addr.Name)
+	case spec.KindImage:
+		r, err = s.image(ctx, address, addr.Name)
 	}
 	if err != nil {
 		return nil, err
@@ -214,7 +219,7 @@ func Show(ctx context.Context, rt ShowRuntime, cfg *spec.Config, loaded bool, wh
 		return nil, s.unknown(address, "")
 	}
 	if r.Kind == "" {
-		r.Kind = kind
+		r.Kind = string(addr.Pod().Kind)
 	}
 	r.Address, r.Stack = address, s.stack
 	return r, nil
@@ -435,7 +440,7 @@ func (s *shower) image(ctx context.Context, address, ref string) (*Resource, err
 	for _, p := range s.snap.Pods {
 		for _, c := range p.Containers {
 			if planner.NormalizeImage(c.Container.GetImage().GetImage()) == norm {
-				applied.UsedBy = append(applied.UsedBy, "pod."+p.Name+".container."+c.Name)
+				applied.UsedBy = append(applied.UsedBy, spec.ContainerAddress(p.Name, c.Name).String())
 			}
 		}
 	}
@@ -453,28 +458,29 @@ func (s *shower) image(ctx context.Context, address, ref string) (*Resource, err
 // what the configuration declares, and the stack's files.
 func (s *shower) unknown(address, hint string) error {
 	set := map[string]bool{}
+	add := func(kind spec.Kind, name string) { set[spec.Address{Kind: kind, Name: name}.String()] = true }
 	for _, p := range s.snap.Pods {
-		set["pod."+p.Name] = true
+		add(spec.KindPod, p.Name)
 		for name, c := range p.Containers {
-			set["pod."+p.Name+".container."+name] = true
-			set["image."+c.Container.GetImage().GetImage()] = true
+			set[spec.ContainerAddress(p.Name, name).String()] = true
+			add(spec.KindImage, c.Container.GetImage().GetImage())
 		}
 	}
 	for _, m := range s.cfg.Mirrors {
-		set["mirror."+m.Host] = true
+		add(spec.KindMirror, m.Host)
 	}
 	for _, n := range s.cfg.Networks {
-		set["network."+n.Name] = true
+		add(spec.KindNetwork, n.Name)
 	}
 	for _, i := range s.cfg.Images {
-		set["image."+i.Ref] = true
+		add(spec.KindImage, i.Ref)
 	}
 	if s.where.CertsDir != nil {
 		if dir, err := s.where.CertsDir(); err == nil && dir != "" {
 			if files, err := hostsfile.Read(dir); err == nil {
 				for host, f := range files {
 					if f.Stack == s.stack {
-						set["mirror."+host] = true
+						add(spec.KindMirror, host)
 					}
 				}
 			}
@@ -486,7 +492,7 @@ func (s *shower) unknown(address, hint string) error {
 			if planner.ObserveNetworks(files, dir) == nil {
 				for _, f := range files.Networks {
 					if f.Stack == s.stack {
-						set["network."+f.Name] = true
+						add(spec.KindNetwork, f.Name)
 					}
 				}
 			}

@@ -60,27 +60,26 @@ func Check(plan *planner.Plan, h Host) Result {
 			}
 		}
 	}
-	for _, pc := range plan.Pods {
-		for _, cc := range pc.Containers {
-			if cc.Desired == nil || (cc.Action != planner.Create && cc.Action != planner.Replace && cc.Action != planner.Restart) {
-				continue
+	for c := range plan.Changes() {
+		cc := c.Container
+		if cc == nil || cc.Desired == nil || !cc.Action.Starts() {
+			continue
+		}
+		for _, d := range cc.Desired.Devices {
+			checkDevice(&r, h, cc.Address.String(), d)
+		}
+		for _, m := range cc.Desired.Mounts {
+			if _, err := h.Stat(m.HostPath); err != nil && !m.Create {
+				r.Errors = append(r.Errors, fmt.Sprintf("%s: the source of mount %q, %s, does not exist (%v). Create it, or set create = true.", cc.Address, m.ContainerPath, m.HostPath, unwrap(err)))
 			}
-			for _, d := range cc.Desired.Devices {
-				checkDevice(&r, h, cc.Address.String(), d)
-			}
-			for _, m := range cc.Desired.Mounts {
-				if _, err := h.Stat(m.HostPath); err != nil && !m.Create {
-					r.Errors = append(r.Errors, fmt.Sprintf("%s: the source of mount %q, %s, does not exist (%v). Create it, or set create = true.", cc.Address, m.ContainerPath, m.HostPath, unwrap(err)))
-				}
-			}
-			if cc.Desired.Resources.Pids > 0 && !h.CgroupV2 {
-				r.Errors = append(r.Errors, fmt.Sprintf("%s: resources.pids needs cgroup v2, and this host runs cgroup v1 (the runtime can pass a pids limit only as a unified cgroup setting). Remove pids, or boot the host with the unified hierarchy.", cc.Address))
-			}
-			for _, name := range cc.Desired.CDIDevices {
-				if _, seen := cdiUsers[name]; !seen {
-					cdiNames = append(cdiNames, name)
-					cdiUsers[name] = cc.Address.String()
-				}
+		}
+		if cc.Desired.Resources.Pids > 0 && !h.CgroupV2 {
+			r.Errors = append(r.Errors, fmt.Sprintf("%s: resources.pids needs cgroup v2, and this host runs cgroup v1 (the runtime can pass a pids limit only as a unified cgroup setting). Remove pids, or boot the host with the unified hierarchy.", cc.Address))
+		}
+		for _, name := range cc.Desired.CDIDevices {
+			if _, seen := cdiUsers[name]; !seen {
+				cdiNames = append(cdiNames, name)
+				cdiUsers[name] = cc.Address.String()
 			}
 		}
 	}

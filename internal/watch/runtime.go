@@ -24,9 +24,9 @@ func newKnownIDs() knownIDs { return knownIDs{ids: map[string]string{}} }
 func (k *knownIDs) set(snap *planner.Snapshot) {
 	ids := map[string]string{}
 	for _, p := range snap.Pods {
-		ids[p.Sandbox.Id] = "pod." + p.Name
+		ids[p.Sandbox.Id] = spec.PodAddress(p.Name).String()
 		for _, c := range p.Containers {
-			ids[c.Container.Id] = "pod." + p.Name + ".container." + c.Name
+			ids[c.Container.Id] = spec.ContainerAddress(p.Name, c.Name).String()
 		}
 	}
 	k.mu.Lock()

@@ -70,7 +70,7 @@ func (r *Result) note(format string, args ...any) {
 }
 
 func (r *Result) pod(p *spec.Pod) any {
-	at := "pod." + p.Name
+	at := spec.PodAddress(p.Name).String()
 	ps := corev1.PodSpec{HostNetwork: p.HostNetwork, HostPID: p.HostPID, HostIPC: p.HostIPC}
 	if p.Hostname != "" {
 		label, rest, _ := strings.Cut(strings.ToLower(p.Hostname), ".")
@@ -122,7 +122,7 @@ func (r *Result) pod(p *spec.Pod) any {
 	first := true
 	var grace int64
 	for _, c := range p.Containers {
-		kc := r.container(at+".container."+c.Name, c, v, secret, &secretKeys)
+		kc := r.container(spec.ContainerAddress(p.Name, c.Name).String(), c, v, secret, &secretKeys)
 		privileged = privileged || c.Privileged || len(c.Devices) > 0
 		grace = max(grace, int64(math.Ceil(c.StopTimeout.Seconds())))
 		if c.Init {
