@@ -1,6 +1,9 @@
-// Package apply executes a plan against the runtime.
+// Package apply converges a stack: its Engine takes the stack lock,
+// observes, diffs, checks the host, lets the caller review the plan, and
+// executes it. berth plan, apply, destroy and every watch round go
+// through it.
 //
-// The order is fixed: first the pods the configuration dropped are
+// Execute carries a plan out in a fixed order: first the pods the configuration dropped are
 // destroyed; then, one dependency level at a time, every pod of the level
 // is converged in parallel (bounded by Options.Parallelism). For one pod:
 // images are pulled, a replaced pod's old sandbox is stopped and removed,

@@ -1,6 +1,8 @@
 // Package planner decides what apply must do. Observe reads the runtime
-// into a Snapshot; Diff, a pure function, compares it with the desired
-// configuration and returns a Plan: data that renderers print and apply
+// and the host files a stack manages into a Snapshot, in one place; Diff,
+// a pure function, compares it with the desired configuration (and, for a
+// watcher, what its probes and restart streaks say) and returns a Plan:
+// actions with typed reasons, data that renderers print and apply
 // executes, never re-deciding anything.
 package planner
 
