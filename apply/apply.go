@@ -260,12 +260,17 @@ func (x *executor) parallel(ctx context.Context, pods []*planner.PodChange, step
 }
 
 // waitDependencies waits, before a pod starts, for the readiness of the
-// pods it depends on; it returns the first that is not ready and why.
+// dependencies the plan says it waits for; it returns the first that is
+// not ready and why.
 func (x *executor) waitDependencies(ctx context.Context, pc *planner.PodChange) (string, error) {
-	if x.opts.WaitReady == nil || (pc.Action != planner.Create && pc.Action != planner.Replace) {
+	if x.opts.WaitReady == nil {
 		return "", nil
 	}
-	for _, dep := range pc.DependsOn {
+	for _, dep := range pc.WaitFor {
+		d := x.desired[dep]
+		if d == nil {
+			continue
+		}
 		x.mu.Lock()
 		w := x.ready[dep]
 		if w == nil {
@@ -273,10 +278,6 @@ func (x *executor) waitDependencies(ctx context.Context, pc *planner.PodChange) 
 			x.ready[dep] = w
 		}
 		x.mu.Unlock()
-		d := x.desired[dep]
-		if d == nil || !hasReadinessProbe(d) {
-			continue
-		}
 		x.report(Event{Address: pc.Address, Action: pc.Action, Status: Waiting, Detail: spec.PodAddress(dep).String()})
 		w.once.Do(func() { w.err = x.opts.WaitReady(ctx, d) })
 		if w.err != nil {
@@ -284,15 +285,6 @@ func (x *executor) waitDependencies(ctx context.Context, pc *planner.PodChange) 
 		}
 	}
 	return "", nil
-}
-
-func hasReadinessProbe(p *spec.Pod) bool {
-	for _, c := range p.Containers {
-		if c.Probe(spec.Readiness) != nil {
-			return true
-		}
-	}
-	return false
 }
 
 // readyWait is one dependency's readiness, waited for once.

@@ -188,7 +188,13 @@ pod "worker" {
 			}
 			var waited []string
 			var events []apply.Event
-			res := apply.Execute(context.Background(), planner.Diff(cfg, snap, planner.Options{}), rt, apply.Options{
+			plan := planner.Diff(cfg, snap, planner.Options{})
+			for _, pc := range plan.Pods {
+				if want := map[string]string{"db": "", "api": "db", "worker": "db"}[pc.Name]; strings.Join(pc.WaitFor, ",") != want {
+					t.Errorf("pod.%s waits for %v in the plan, want [%s]", pc.Name, pc.WaitFor, want)
+				}
+			}
+			res := apply.Execute(context.Background(), plan, rt, apply.Options{
 				LogRoot: t.TempDir(), Parallelism: 2,
 				Report: func(ev apply.Event) { events = append(events, ev) },
 				WaitReady: func(_ context.Context, dep *spec.Pod) error {

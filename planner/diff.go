@@ -74,6 +74,8 @@ func Diff(cfg *spec.Config, snap *Snapshot, opts Options) *Plan {
 	diffNetworks(cfg, snap, opts, plan) // it may replace pods decided above
 	if opts.Watch != nil {
 		deferUnready(cfg, snap, opts.Watch, plan) // last: it holds back starts decided above
+	} else {
+		waitForReadiness(cfg, plan)
 	}
 	plan.Warnings = append(plan.Warnings, snap.Warnings...)
 	return plan
@@ -369,6 +371,22 @@ func warnLongStop(plan *Plan, pod string, oc *ObservedContainer) {
 	grace := time.Duration(recordedStopTimeout(oc))
 	if grace >= LongStopTimeout {
 		plan.Warnings = append(plan.Warnings, fmt.Sprintf("will stop %s; it gets up to %s to shut down before it is killed", spec.ContainerAddress(pod, oc.Name), grace))
+	}
+}
+
+// waitForReadiness notes, for each pod a plan starts, the dependencies
+// with readiness probes: apply waits for them to pass before it starts the
+// pod.
+func waitForReadiness(cfg *spec.Config, plan *Plan) {
+	for _, pc := range plan.Pods {
+		if pc.Action != Create && pc.Action != Replace {
+			continue
+		}
+		for _, dep := range pc.DependsOn {
+			if p := cfg.Pod(dep); p != nil && slices.ContainsFunc(p.Containers, func(c *spec.Container) bool { return c.Probe(spec.Readiness) != nil }) {
+				pc.WaitFor = append(pc.WaitFor, dep)
+			}
+		}
 	}
 }
 

@@ -87,13 +87,16 @@ type Plan struct {
 // PodChange is the decision for one pod: its own action and those of its
 // containers. A pod whose action is NoOp may still have container changes.
 type PodChange struct {
-	Address    spec.Address       `json:"address"`
-	Name       string             `json:"name"`
-	Action     Action             `json:"action"`
-	Reasons    []Reason           `json:"reasons,omitempty"`
-	Fields     []FieldChange      `json:"fields,omitempty"`
-	Level      int                `json:"level"`
-	DependsOn  []string           `json:"depends_on,omitempty"`
+	Address   spec.Address  `json:"address"`
+	Name      string        `json:"name"`
+	Action    Action        `json:"action"`
+	Reasons   []Reason      `json:"reasons,omitempty"`
+	Fields    []FieldChange `json:"fields,omitempty"`
+	Level     int           `json:"level"`
+	DependsOn []string      `json:"depends_on,omitempty"`
+	// WaitFor are the dependencies whose readiness probes apply waits for
+	// before it starts this pod (a watcher defers the start instead).
+	WaitFor    []string           `json:"wait_for,omitempty"`
 	Containers []*ContainerChange `json:"containers,omitempty"`
 
 	Desired *spec.Pod    `json:"-"`

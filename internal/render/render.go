@@ -140,6 +140,9 @@ func writePod(w io.Writer, pc *planner.PodChange, st Style) {
 	fmt.Fprintf(w, "\n  # %s %s\n", pc.Address, verbs[pc.Action])
 	fmt.Fprintf(w, "%s pod %q {\n", st.symbol(pc.Action), pc.Name)
 	writeReasons(w, pc.Reasons, "      ")
+	for _, dep := range pc.WaitFor {
+		fmt.Fprintf(w, "      # starts once %s is ready (its readiness probes pass)\n", spec.PodAddress(dep))
+	}
 	writeFields(w, pc.Action, pc.Fields, st, "      ")
 	for _, cc := range pc.Containers {
 		sym := strings.TrimSpace(st.symbol(cc.Action))
@@ -274,6 +277,8 @@ type JSONChange struct {
 	Reasons []planner.Reason      `json:"reasons"`
 	Fields  []planner.FieldChange `json:"fields"`
 	Pull    bool                  `json:"pull,omitempty"`
+	// WaitFor are the pods whose readiness a pod's start waits for.
+	WaitFor []string `json:"wait_for,omitempty"`
 	// Path and Diff describe a host file's change (type "mirror" or "network").
 	Path string `json:"path,omitempty"`
 	Diff string `json:"diff,omitempty"`
@@ -300,7 +305,7 @@ func ToJSON(plan *planner.Plan) JSONPlan {
 		case c.Container != nil:
 			jc.Type, jc.Fields, jc.Pull = "container", nonNilFields(c.Container.Fields), c.Container.Pull
 		default:
-			jc.Type, jc.Fields = "pod", nonNilFields(c.Pod.Fields)
+			jc.Type, jc.Fields, jc.WaitFor = "pod", nonNilFields(c.Pod.Fields), c.Pod.WaitFor
 		}
 		out.Changes = append(out.Changes, jc)
 	}
