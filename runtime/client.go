@@ -39,13 +39,33 @@ type Client struct {
 	address       string
 	ctrd          containerdClient
 
+	// timeout bounds each call that carries no deadline of its own.
+	timeout time.Duration
+
 	mu    sync.Mutex
 	calls map[string]int
 }
 
+// DefaultTimeout is how long berth waits for the runtime to answer one
+// call (pulls and imports excepted: they report progress instead).
+const DefaultTimeout = 30 * time.Second
+
+// ErrNoAnswer means the runtime did not answer a call within its deadline.
+var ErrNoAnswer = errors.New("the runtime did not answer")
+
 // Dial connects to the runtime at address ("unix:///path" or a plain path)
-// and checks that it answers.
+// and checks that it answers, with DefaultTimeout for every call.
 func Dial(ctx context.Context, address string) (*Client, error) {
+	return DialTimeout(ctx, address, DefaultTimeout)
+}
+
+// DialTimeout is Dial with timeout bounding each call: an unresponsive
+// runtime fails the call, naming it, rather than hanging berth (and the
+// stack lock it holds).
+func DialTimeout(ctx context.Context, address string, timeout time.Duration) (*Client, error) {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
 	target := address
 	if strings.HasPrefix(target, "/") {
 		target = "unix://" + target
@@ -53,7 +73,7 @@ func Dial(ctx context.Context, address string) (*Client, error) {
 	if !strings.HasPrefix(target, "unix://") {
 		return nil, fmt.Errorf("runtime address %q: only unix sockets are supported (unix:///run/containerd/containerd.sock)", address)
 	}
-	c := &Client{calls: map[string]int{}, address: target}
+	c := &Client{calls: map[string]int{}, address: target, timeout: timeout}
 	conn, err := grpc.NewClient(target,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
@@ -65,9 +85,7 @@ func Dial(ctx context.Context, address string) (*Client, error) {
 	c.conn, c.runtime, c.images = conn, cri.NewRuntimeServiceClient(conn), cri.NewImageServiceClient(conn)
 	c.introspection = introspection.NewIntrospectionClient(conn)
 
-	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := c.Version(vctx); err != nil {
+	if _, err := c.Version(ctx); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("%w at %s: %v (is containerd running with its CRI plugin? set --address or BERTH_ADDRESS)", ErrUnreachable, address, status.Convert(err).Message())
 	}
@@ -91,7 +109,44 @@ func (c *Client) count(ctx context.Context, method string, req, reply any, cc *g
 	c.mu.Lock()
 	c.calls[name]++
 	c.mu.Unlock()
-	return native(invoker(ctx, method, req, reply, cc, opts...))
+	ctx, cancel := c.deadline(ctx, method)
+	defer cancel()
+	return c.answered(ctx, name, native(invoker(ctx, method, req, reply, cc, opts...)))
+}
+
+// deadline gives a call without a deadline of its own the client's
+// timeout. A transfer (a pull or an import through containerd's transfer
+// service) is one call for the whole transfer, and applying a layer takes
+// as long as the layer is big: those are bounded only by ctx.
+func (c *Client) deadline(ctx context.Context, method string) (context.Context, context.CancelFunc) {
+	_, has := ctx.Deadline()
+	if has || method == "/containerd.services.transfer.v1.Transfer/Transfer" || method == "/containerd.services.diff.v1.Diff/Apply" {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// bounded is the containerd client's interceptor: the same deadlines as
+// CRI calls, for its image, lease and introspection calls.
+func (c *Client) bounded(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	ctx, cancel := c.deadline(ctx, method)
+	defer cancel()
+	return c.answered(ctx, method[strings.LastIndex(method, "/")+1:], invoker(ctx, method, req, reply, cc, opts...))
+}
+
+// answered turns a call's expired deadline into an error that names the
+// call and the wait, so that a hung runtime says what hung.
+func (c *Client) answered(ctx context.Context, name string, err error) error {
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w %s within %s (see --runtime-timeout): %w", ErrNoAnswer, name, c.timeout, context.DeadlineExceeded)
+	}
+	return err
+}
+
+// within gives a call that waits on purpose (a stop's grace, an exec's
+// timeout) that long on top of the client's timeout.
+func (c *Client) within(ctx context.Context, wait time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, wait+c.timeout)
 }
 
 // ErrStarting means the runtime refuses to act on a container that is
@@ -284,6 +339,8 @@ func (c *Client) PortForward(ctx context.Context, id string, port int32) (string
 // ExecSync runs a command in a container to completion (timeout 0: no
 // limit) and returns its output and exit code.
 func (c *Client) ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (*cri.ExecSyncResponse, error) {
+	ctx, cancel := c.within(ctx, timeout)
+	defer cancel()
 	resp, err := c.runtime.ExecSync(ctx, &cri.ExecSyncRequest{ContainerId: id, Cmd: cmd, Timeout: int64(timeout / time.Second)})
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", short(id), err)
@@ -353,6 +410,8 @@ func (c *Client) StartContainer(ctx context.Context, id string) error {
 
 // StopContainer sends the container's stop signal and kills it after grace.
 func (c *Client) StopContainer(ctx context.Context, id string, grace time.Duration) error {
+	ctx, cancel := c.within(ctx, grace)
+	defer cancel()
 	_, err := c.runtime.StopContainer(ctx, &cri.StopContainerRequest{ContainerId: id, Timeout: int64(grace.Round(time.Second) / time.Second)})
 	return ignoreNotFound(err, "stop container", id)
 }

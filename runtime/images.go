@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/containerd/v2/core/remotes/docker/config"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
+	"google.golang.org/grpc"
 )
 
 // criNamespace is the containerd namespace the CRI plugin keeps its images in.
@@ -43,7 +44,8 @@ func (c *Client) containerd() (*containerd.Client, error) {
 	c.ctrd.mu.Lock()
 	defer c.ctrd.mu.Unlock()
 	if c.ctrd.c == nil {
-		cl, err := containerd.New(strings.TrimPrefix(c.address, "unix://"), containerd.WithDefaultNamespace(criNamespace))
+		cl, err := containerd.New(strings.TrimPrefix(c.address, "unix://"), containerd.WithDefaultNamespace(criNamespace),
+			containerd.WithExtraDialOpts([]grpc.DialOption{grpc.WithChainUnaryInterceptor(c.bounded)}))
 		if err != nil {
 			return nil, err
 		}
@@ -265,6 +267,8 @@ func (c *Client) RemoteDigest(ctx context.Context, ref, certsDir string, creds C
 	if certsDir != "" {
 		opts.HostDir = config.HostDirFromRoot(certsDir)
 	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout) // a registry that never answers must not hang the plan
+	defer cancel()
 	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: config.ConfigureHosts(ctx, opts)})
 	_, desc, err := resolver.Resolve(ctx, ref)
 	if err != nil {

@@ -72,7 +72,7 @@ func (g *globals) resolveAddress(cfg *spec.Config) string {
 
 // connect dials the runtime and logs call counts when the command ends.
 func (g *globals) connect(ctx context.Context, address string) (*runtime.Client, func(), error) {
-	rt, err := runtime.Dial(ctx, address)
+	rt, err := runtime.DialTimeout(ctx, address, g.runtimeTimeout)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -4,11 +4,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	clog "github.com/containerd/log"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -19,6 +21,8 @@ type globals struct {
 	noColor   bool
 	logFormat string
 	logLevel  string
+	// runtimeTimeout bounds each runtime call.
+	runtimeTimeout time.Duration
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -53,6 +57,7 @@ The configuration directory is the positional argument (default ".").`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	f := root.PersistentFlags()
+	f.DurationVar(&g.runtimeTimeout, "runtime-timeout", runtime.DefaultTimeout, "give up on a runtime call that gets no answer for this long (pulls excepted)")
 	f.StringVar(&g.address, "address", "", "containerd socket (env BERTH_ADDRESS; default from the berth block, else unix:///run/containerd/containerd.sock)")
 	f.StringVar(&g.stack, "stack", "", "stack name (default from the berth block, else the directory's name)")
 	f.BoolVar(&g.noColor, "no-color", false, "no colours in output (also NO_COLOR)")

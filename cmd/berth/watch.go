@@ -105,7 +105,7 @@ round under way.`,
 				Dir: dir, Load: load, Address: g.resolveAddress(first), LockDir: lock.DefaultDir(),
 				Resync: resync, Debounce: debounce, Backoff: backoff, Parallelism: parallelism,
 				Forward: path, Reload: reload, Log: g.log, Command: strings.Join(os.Args, " "),
-				OnlyResync: onlyResync,
+				OnlyResync: onlyResync, RuntimeTimeout: g.runtimeTimeout,
 			})
 		},
 	}

@@ -58,8 +58,10 @@ type Options struct {
 	// LogRoot and TmpfsRoot are where pods' logs and tmpfs mounts go;
 	// empty for apply's defaults.
 	LogRoot, TmpfsRoot string
-	// Dial connects to the runtime at Address; nil dials containerd.
-	Dial func(ctx context.Context, address string) (Runtime, error)
+	// Dial connects to the runtime at Address; nil dials containerd with
+	// RuntimeTimeout bounding each call.
+	Dial           func(ctx context.Context, address string) (Runtime, error)
+	RuntimeTimeout time.Duration
 }
 
 // Runtime is what a watcher needs of the runtime: what the engine
@@ -74,12 +76,14 @@ type Runtime interface {
 }
 
 // dialContainerd is the Dial of a real watcher.
-func dialContainerd(ctx context.Context, address string) (Runtime, error) {
-	rt, err := runtime.Dial(ctx, address)
-	if err != nil {
-		return nil, err // no typed nil in the interface
+func dialContainerd(timeout time.Duration) func(context.Context, string) (Runtime, error) {
+	return func(ctx context.Context, address string) (Runtime, error) {
+		rt, err := runtime.DialTimeout(ctx, address, timeout)
+		if err != nil {
+			return nil, err // no typed nil in the interface
+		}
+		return rt, nil
 	}
-	return rt, nil
 }
 
 // Defaults for the options left zero.
@@ -132,7 +136,7 @@ func Run(ctx context.Context, opts Options) error {
 		opts.Debounce = DefaultDebounce
 	}
 	if opts.Dial == nil {
-		opts.Dial = dialContainerd
+		opts.Dial = dialContainerd(opts.RuntimeTimeout)
 	}
 	if opts.Backoff == (planner.Backoff{}) {
 		opts.Backoff = planner.DefaultBackoff
