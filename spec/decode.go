@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -301,7 +300,7 @@ func checkReserved(e *evaluator, attr *hcl.Attribute, m map[string]string) {
 // readEnvFile reads KEY=VALUE lines; blank lines and # comments are skipped,
 // and a value may be wrapped in single or double quotes.
 func readEnvFile(path string) (map[string]string, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path, MaxEnvFile)
 	if err != nil {
 		return nil, err
 	}

@@ -687,7 +687,7 @@ func TestDecodePods(t *testing.T) {
 			wantDiags: []diagWant{
 				{summary: "Invalid profile", detail: `"seccomp" must be "runtime/default", "unconfined" or "localhost/<profile>"; got "strict"`, file: "db.hcl", at: "strict"},
 				{summary: "Unknown capability", detail: `"NET_ADMN" is not a Linux capability. Did you mean "NET_ADMIN"?`, file: "db.hcl", at: "NET_ADMN"},
-				{summary: "Invalid cpus", detail: "more than 0", file: "db.hcl", at: "cpus"},
+				{summary: "Invalid cpus", detail: "between 0.01 and 1024", file: "db.hcl", at: "cpus"},
 				{summary: "Invalid cpuset", detail: `got "a-b"`, file: "db.hcl", at: "a-b"},
 				{summary: "Invalid size", detail: `got "lots"`, file: "db.hcl", at: "lots"},
 				{summary: "Invalid device", detail: `absolute host path`, file: "db.hcl", at: "dev/kvm"},

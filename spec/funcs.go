@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	ctycrypto "github.com/hashicorp/go-cty-funcs/crypto"
@@ -65,8 +64,8 @@ func functions(dir string, lookupEnv func(string) (string, bool)) map[string]fun
 		"abspath":    absPathFunc(dir),
 	}
 	// templatefile may call every other function, but not itself.
-	fns["templatefile"] = templateFileFunc(dir, fns)
-	return fns
+	fns["templatefile"] = templateFileFunc(dir, bounded(fns))
+	return bounded(fns)
 }
 
 // resolve makes a user-given path absolute against the configuration directory.
@@ -105,7 +104,7 @@ func fileFunc(dir string) function.Function {
 		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
 		Type:        function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			b, err := os.ReadFile(resolve(dir, args[0].AsString()))
+			b, err := readFile(resolve(dir, args[0].AsString()), MaxFunctionFile)
 			if err != nil {
 				return cty.NilVal, function.NewArgError(0, err)
 			}
@@ -120,7 +119,7 @@ func fileSHA256Func(dir string) function.Function {
 		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
 		Type:        function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			b, err := os.ReadFile(resolve(dir, args[0].AsString()))
+			b, err := readFile(resolve(dir, args[0].AsString()), MaxFunctionFile)
 			if err != nil {
 				return cty.NilVal, function.NewArgError(0, err)
 			}
@@ -151,7 +150,7 @@ func templateFileFunc(dir string, fns map[string]function.Function) function.Fun
 		Type: function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			path := resolve(dir, args[0].AsString())
-			src, err := os.ReadFile(path)
+			src, err := readFile(path, MaxFunctionFile)
 			if err != nil {
 				return cty.NilVal, function.NewArgError(0, err)
 			}

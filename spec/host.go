@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -152,6 +153,12 @@ func decodeCapabilities(e *evaluator, b *hcl.Block) (add, drop []string) {
 	return read(content.Attributes["add"]), read(content.Attributes["drop"])
 }
 
+// The range of resources.cpus.
+const (
+	MinCPUs = 0.01
+	MaxCPUs = 1024.0
+)
+
 func decodeResources(e *evaluator, b *hcl.Block) Resources {
 	content, d := b.Body.Content(resourcesSchema)
 	e.diags = append(e.diags, d...)
@@ -161,9 +168,14 @@ func decodeResources(e *evaluator, b *hcl.Block) Resources {
 		v := e.eval(attr, cty.Number)
 		v, _ = v.UnmarkDeep()
 		if !v.IsNull() {
-			r.CPUs, _ = v.AsBigFloat().Float64()
-			if r.CPUs <= 0 {
-				e.errorf(attr.Expr.Range(), "Invalid cpus", "cpus must be more than 0, such as 0.5 or 4; got %g.", r.CPUs)
+			// Between the smallest CPU quota the kernel takes (1ms of each
+			// 100ms period) and far more CPUs than any host has; a number
+			// too big for a float64 is out of range too, not infinity.
+			cpus, _ := v.AsBigFloat().Float64()
+			if math.IsInf(cpus, 0) || cpus < MinCPUs || cpus > MaxCPUs {
+				e.errorf(attr.Expr.Range(), "Invalid cpus", "cpus must be between %g and %g, such as 0.5 or 4; got %s.", MinCPUs, MaxCPUs, v.AsBigFloat().Text('g', 6))
+			} else {
+				r.CPUs = cpus
 			}
 		}
 	}

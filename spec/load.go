@@ -76,7 +76,9 @@ func ConfigFiles(dir string) ([]string, error) {
 	}
 	var files []string
 	for _, e := range entries {
-		if !e.IsDir() && IsConfigFile(e.Name()) {
+		// Whatever its type: a directory or FIFO named x.hcl is an error
+		// when read, not silently left out.
+		if IsConfigFile(e.Name()) {
 			files = append(files, filepath.Join(dir, e.Name()))
 		}
 	}
@@ -115,7 +117,7 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	var files []*hcl.File
 	for _, p := range paths {
-		f, d := l.parser.ParseHCLFile(p)
+		f, d := l.parseConfigFile(p)
 		diags = append(diags, d...)
 		if f != nil {
 			files = append(files, f)

@@ -102,12 +102,14 @@ func TestLoadDirectory(t *testing.T) {
 			wantOrder: baseOrder,
 		},
 		{
-			name: "subdirectories are not read",
-			mutate: func(t *testing.T, fs files) {
-				fs["nested/x.hcl"] = brokenHCL
-				fs["dir.hcl/y.hcl"] = brokenHCL
-			},
+			name:      "subdirectories are not read",
+			mutate:    func(t *testing.T, fs files) { fs["nested/x.hcl"] = brokenHCL },
 			wantOrder: baseOrder,
+		},
+		{
+			name:      "a directory named like a configuration file is an error, not left out",
+			mutate:    func(t *testing.T, fs files) { fs["dir.hcl/y.hcl"] = brokenHCL },
+			wantDiags: []diagWant{{summary: "Cannot read configuration file", detail: "not a regular file (a directory)"}},
 		},
 		{
 			name:      "a real config file with a syntax error fails",

@@ -221,7 +221,7 @@ func checkValidations(v *variable, all map[string]cty.Value, fns map[string]func
 
 // readVarFile reads NAME = VALUE assignments into values.
 func (l *Loader) readVarFile(path string, decls map[string]*variable, values map[string]cty.Value) hcl.Diagnostics {
-	f, diags := l.parser.ParseHCLFile(path)
+	f, diags := l.parseConfigFile(path)
 	if diags.HasErrors() {
 		return diags
 	}
@@ -300,6 +300,11 @@ func evalLocals(ctx *hcl.EvalContext, blocks []*hcl.Block) (map[string]cty.Value
 			lctx.Variables = map[string]cty.Value{"local": cty.ObjectVal(done)}
 			val, d := a.Expr.Value(lctx)
 			diags = append(diags, d...)
+			if why := tooBig(val); why != "" {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Value too large",
+					Detail: fmt.Sprintf("local.%s %s, the most berth computes. Build it from smaller parts, or read it from a file.", name, why), Subject: a.Expr.Range().Ptr()})
+				val = cty.DynamicVal
+			}
 			done[name] = val
 			delete(pending, name)
 			progress = true

@@ -253,7 +253,7 @@ variable "untyped" {
 		{
 			name:      "missing --var-file",
 			opts:      Options{VarFiles: []string{"/nonexistent/prod.berthvars"}},
-			wantDiags: []diagWant{{summary: "Failed to read file", detail: `"/nonexistent/prod.berthvars"`}},
+			wantDiags: []diagWant{{summary: "Cannot read configuration file", detail: "open /nonexistent/prod.berthvars: no such file or directory"}},
 		},
 		{
 			name: "duplicate variable",

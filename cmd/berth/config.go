@@ -53,8 +53,17 @@ func (g *globals) printDiagnostics(files map[string]*hcl.File, diags hcl.Diagnos
 		}
 	}
 	wr := hcl.NewDiagnosticTextWriter(g.stderr, files, uint(width), g.color(g.stderr))
+	if len(diags) > maxDiagnostics {
+		_ = wr.WriteDiagnostics(diags[:maxDiagnostics])
+		fmt.Fprintf(g.stderr, "\n... and %d more diagnostics; fix these first.\n", len(diags)-maxDiagnostics)
+		return
+	}
 	_ = wr.WriteDiagnostics(diags)
 }
+
+// maxDiagnostics is how many diagnostics are printed: a file of random
+// bytes makes thousands, and each prints a snippet of its file.
+const maxDiagnostics = 50
 
 // resolveAddress picks the runtime socket: flag, environment, berth block,
 // default, in that order.

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/google/renameio/v2"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/spf13/cobra"
@@ -63,7 +64,7 @@ func (g *globals) format(dir string, check bool) error {
 	var paths []string
 	for _, e := range entries {
 		name := e.Name()
-		if !e.IsDir() && !spec.IsIgnored(name) && (strings.HasSuffix(name, ".hcl") || strings.HasSuffix(name, ".berthvars")) {
+		if !spec.IsIgnored(name) && (strings.HasSuffix(name, ".hcl") || strings.HasSuffix(name, ".berthvars")) {
 			paths = append(paths, filepath.Join(dir, name))
 		}
 	}
@@ -71,12 +72,16 @@ func (g *globals) format(dir string, check bool) error {
 
 	unformatted := 0
 	for _, p := range paths {
-		src, err := os.ReadFile(p)
-		if err != nil {
-			return err
+		if info, err := os.Lstat(p); err == nil && info.Mode()&os.ModeSymlink != 0 {
+			fmt.Fprintf(g.stderr, "%s: skipped, a symbolic link; format the file it points to\n", p)
+			continue
 		}
-		_, diags := hclwrite.ParseConfig(src, p, hcl.InitialPos)
+		src, diags := spec.ReadConfigSource(p)
 		if diags.HasErrors() {
+			g.printDiagnostics(nil, diags)
+			return reported(1)
+		}
+		if _, diags := hclwrite.ParseConfig(src, p, hcl.InitialPos); diags.HasErrors() {
 			g.printDiagnostics(map[string]*hcl.File{p: {Bytes: src}}, diags)
 			return reported(1)
 		}
@@ -93,7 +98,8 @@ func (g *globals) format(dir string, check bool) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(p, out, info.Mode().Perm()); err != nil {
+		// Atomically: an interrupted fmt leaves the old file or the new.
+		if err := renameio.WriteFile(p, out, info.Mode().Perm()); err != nil {
 			return err
 		}
 	}

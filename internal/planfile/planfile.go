@@ -13,7 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+
+	"github.com/google/renameio/v2"
 
 	"github.com/berth-dev/berth/internal/render"
 )
@@ -44,26 +45,16 @@ func NewKey() string {
 	return rand.Text()
 }
 
-// Write saves f atomically: a reader never sees half a plan.
+// Write saves f atomically and durably: a reader never sees half a plan.
 func Write(path string, f *File) error {
 	f.FormatVersion = FormatVersion
 	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".berth-plan-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	// 0600: a plan names the stack's resources and paths; durable before
+	// it is renamed into place.
+	return renameio.WriteFile(path, append(b, '\n'), 0o600)
 }
 
 // ErrNotPlan means the file is not a berth plan file.

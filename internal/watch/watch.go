@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -264,7 +265,15 @@ func (w *watcher) dial(ctx context.Context) (Runtime, error) {
 // when to come back without an event: 0 at once (the round changed
 // things, and the next one observes them), a positive wait after a failure,
 // or -1 for "when something happens".
-func (w *watcher) round(ctx context.Context, why string) time.Duration {
+func (w *watcher) round(ctx context.Context, why string) (next time.Duration) {
+	// A bug must not end the watcher: what runs keeps running, and the
+	// next round starts from a fresh observation.
+	defer func() {
+		if r := recover(); r != nil {
+			w.log.Error("round failed: internal error; please report it", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			next = w.retryLater()
+		}
+	}()
 	cfg := w.load()
 	if cfg == nil {
 		return -1

@@ -384,3 +384,30 @@ func TestWatchStoppedBeforeTheRuntimeAnswered(t *testing.T) {
 	}
 	h.waitFor(1, map[string]string{"msg": "stopped before the runtime answered"})
 }
+
+// A panic in a round is logged with its stack; the watcher goes on, and
+// what runs keeps running.
+func TestWatchRecoversFromAPanic(t *testing.T) {
+	h := newHarness(t, webPod)
+	var boom atomic.Bool
+	load := h.opts.Load
+	h.opts.Load = func() (*spec.Config, hcl.Diagnostics) {
+		if boom.Load() {
+			panic("a bug")
+		}
+		return load()
+	}
+	h.start()
+	h.waitFor(1, map[string]string{"msg": "done", "resource": "pod.web", "action": "create"})
+	boom.Store(true)
+	h.reload <- struct{}{}
+	line := h.waitFor(1, map[string]string{"msg": "round failed: internal error", "panic": "a bug"})
+	if !strings.Contains(fmt.Sprint(line["stack"]), "watch.(*watcher).round") {
+		t.Errorf("no stack in %v", line)
+	}
+	boom.Store(false)
+	h.waitFor(1, map[string]string{"msg": "converged", "trigger": "retry"})
+	if c := h.container("web", "app"); c == nil || c.State != cri.ContainerState_CONTAINER_RUNNING {
+		t.Fatal("web/app is not running after the panic")
+	}
+}

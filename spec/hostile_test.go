@@ -1,0 +1,106 @@
+package spec
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// Hostile and clumsy input: every case must end in a clear diagnostic,
+// not a panic, a hang or an exhausted memory.
+func TestHostileInput(t *testing.T) {
+	pod := func(body string) string {
+		return "pod \"a\" {\n  container \"c\" {\n    image = \"busybox\"\n" + body + "\n  }\n}\n"
+	}
+	doubling := "locals {\n  s0 = \"" + strings.Repeat("x", 1024) + "\"\n"
+	for i := 1; i <= 20; i++ {
+		doubling += "  s" + strconv.Itoa(i) + " = \"${local.s" + strconv.Itoa(i-1) + "}${local.s" + strconv.Itoa(i-1) + "}\"\n"
+	}
+	doubling += "}\n" + pod(`    env = { X = local.s20 }`)
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		want  string
+	}{
+		{"a FIFO as a configuration file", func(t *testing.T, dir string) { mkfifo(t, filepath.Join(dir, "z.hcl")) }, "not a regular file (a FIFO)"},
+		{"a FIFO as the auto variables file", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", pod(""))
+			mkfifo(t, filepath.Join(dir, AutoVarsFile))
+		}, "not a regular file (a FIFO)"},
+		{"a device as an env_file", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", pod(`    env_file = ["/dev/zero"]`))
+		}, "not a regular file (a device)"},
+		{"a device read by file()", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", pod(`    command = [file("/dev/zero")]`))
+		}, "not a regular file (a device)"},
+		{"a file over the size cap", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", pod("")+"# "+strings.Repeat("x", MaxConfigFile)+"\n")
+		}, "more than 4 MiB"},
+		{"deep nesting", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", "locals {\n  x = "+strings.Repeat("(", 100_000)+"1"+strings.Repeat(")", 100_000)+"\n}\n")
+		}, "Nested too deeply"},
+		{"deep objects", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", "locals {\n  x = "+strings.Repeat("{a=", 100_000)+"1"+strings.Repeat("}", 100_000)+"\n}\n")
+		}, "Nested too deeply"},
+		{"an infinite number", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", pod("    resources { cpus = 1e309 }"))
+		}, "cpus must be between 0.01 and 1024"},
+		{"a CPU quota of zero", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", pod("    resources { cpus = 0.000001 }"))
+		}, "cpus must be between 0.01 and 1024"},
+		{"setproduct of a hundred million", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", "locals {\n  x = setproduct(range(1000), range(1000), range(100))\n}\n")
+		}, "setproduct would make 100000000 elements"},
+		{"range of a billion", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", "locals {\n  x = range(1000000000)\n}\n")
+		}, "range would make 1000000000 elements"},
+		{"a string doubled through locals", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", doubling)
+		}, "holds more than 16 MiB of text"},
+		{"a directory named like a configuration file", func(t *testing.T, dir string) {
+			if err := os.Mkdir(filepath.Join(dir, "x.hcl"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a regular file (a directory)"},
+		{"random bytes", func(t *testing.T, dir string) {
+			b := make([]byte, 1<<20)
+			for i := range b {
+				b[i] = byte(i*7919 + i>>3)
+			}
+			write(t, dir, "main.hcl", string(b))
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "stack")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			tt.setup(t, dir)
+			cfg, diags := NewLoader(Options{Environ: func() []string { return nil }}).Load(dir)
+			if !diags.HasErrors() || cfg != nil {
+				t.Fatalf("loaded without errors")
+			}
+			if !strings.Contains(diags.Error(), tt.want) {
+				t.Errorf("diagnostics do not say %q:\n%s", tt.want, diags.Error())
+			}
+		})
+	}
+}
+
+func write(t *testing.T, dir, name, content string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mkfifo(t *testing.T, path string) {
+	t.Helper()
+	if err := syscall.Mkfifo(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,124 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"syscall"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// The most berth reads of one file: configuration and variable files,
+// env files, and files read by functions (file, filesha256, templatefile).
+// berth runs as root and its files come from whoever can commit: a FIFO, a
+// device or a huge file must fail with a message, not hang or exhaust
+// memory.
+const (
+	MaxConfigFile   = 4 << 20
+	MaxEnvFile      = 1 << 20
+	MaxFunctionFile = 16 << 20
+	// MaxNesting bounds how deep brackets, braces and interpolations nest
+	// in a file; the HCL parser recurses once per level.
+	MaxNesting = 100
+)
+
+// errTooLarge is wrapped by readFile's error for a file over its cap.
+var errTooLarge = errors.New("file too large")
+
+// readFile reads a regular file of at most max bytes. It never blocks on
+// a FIFO (opened non-blocking, then checked to be a regular file) and
+// never reads more than max+1 bytes.
+func readFile(path string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("not a regular file (%s)", kindOf(info.Mode()))}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: more than %s, the most berth reads of such a file", errTooLarge, bytesText(max))}
+	}
+	return b, nil
+}
+
+// kindOf names a file mode that is not a regular file.
+func kindOf(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return m.Type().String()
+}
+
+func bytesText(n int64) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
+}
+
+// ReadConfigSource reads one configuration or variable file for parsing:
+// a regular file of at most MaxConfigFile bytes, nested at most
+// MaxNesting deep.
+func ReadConfigSource(path string) ([]byte, hcl.Diagnostics) {
+	src, err := readFile(path, MaxConfigFile)
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read configuration file",
+			Detail: fmt.Sprintf("%v. Configuration and variable files must be regular files of at most %s.", err, bytesText(MaxConfigFile))}}
+	}
+	if d := checkNesting(src, path); d.HasErrors() {
+		return nil, d
+	}
+	return src, nil
+}
+
+// parseConfigFile reads and parses one HCL file of a configuration.
+func (l *Loader) parseConfigFile(path string) (*hcl.File, hcl.Diagnostics) {
+	src, diags := ReadConfigSource(path)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return l.parser.ParseHCL(src, path)
+}
+
+// checkNesting refuses a file whose brackets nest deeper than MaxNesting,
+// before the parser, which recurses once per level, meets it. The lexer it
+// uses does not recurse.
+func checkNesting(src []byte, path string) hcl.Diagnostics {
+	tokens, _ := hclsyntax.LexConfig(src, path, hcl.InitialPos) // lexing errors are the parser's to report
+	depth := 0
+	for _, t := range tokens {
+		switch t.Type {
+		case hclsyntax.TokenOBrace, hclsyntax.TokenOBrack, hclsyntax.TokenOParen, hclsyntax.TokenTemplateInterp, hclsyntax.TokenTemplateControl:
+			depth++
+			if depth > MaxNesting {
+				r := t.Range
+				return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Nested too deeply", Subject: &r,
+					Detail: fmt.Sprintf("Brackets, braces and interpolations nest more than %d levels deep here. Flatten the expression, or move data into locals.", MaxNesting)}}
+			}
+		case hclsyntax.TokenCBrace, hclsyntax.TokenCBrack, hclsyntax.TokenCParen, hclsyntax.TokenTemplateSeqEnd:
+			depth = max(depth-1, 0)
+		}
+	}
+	return nil
+}
