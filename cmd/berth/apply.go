@@ -141,7 +141,11 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 	}
 	defer done()
 
-	engine := g.engine(rt, address, cfg.Berth.Stack, opts.lockTimeout)
+	cmd := "apply"
+	if opts.destroy {
+		cmd = "destroy"
+	}
+	engine := g.engine(rt, address, cfg.Berth.Stack, opts.lockTimeout, cmd)
 	planOpts := planner.Options{AllowReplace: opts.allowReplace, Adopt: opts.adopt, PruneImages: opts.pruneImages,
 		ReplaceOnNetworkChange: opts.replaceNet, RuntimeSocket: socketPath(address), Destroy: opts.destroy}
 	review := func(d *apply.Decision) error {
@@ -196,15 +200,16 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 }
 
 // engine is the converge engine on rt, with the CLI's lock settings.
-func (g *globals) engine(rt apply.EngineRuntime, address, stack string, lockTimeout time.Duration) *apply.Engine {
-	return &apply.Engine{Runtime: rt, Address: address, LockDir: lock.DefaultDir(), Holder: lockHolder(), LockTimeout: lockTimeout,
+func (g *globals) engine(rt apply.EngineRuntime, address, stack string, lockTimeout time.Duration, cmd string) *apply.Engine {
+	return &apply.Engine{Runtime: rt, Address: address, LockDir: lock.DefaultDir(), Holder: lockHolder(cmd), LockTimeout: lockTimeout,
 		LockWaiting: func(h lock.Holder) {
 			fmt.Fprintf(g.stderr, "Waiting for the lock on stack %q, held by %s...\n", stack, h)
 		}}
 }
 
-// lockHolder names this process in lock files.
-func lockHolder() string { return strings.Join(os.Args, " ") }
+// lockHolder names this process in lock files: berth and its command,
+// never the arguments (a --var may hold a secret).
+func lockHolder(cmd string) string { return "berth " + cmd }
 
 // stale refuses a saved plan whose decisions no longer match a fresh plan
 // of the same configuration and runtime, naming what moved.

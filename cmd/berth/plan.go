@@ -88,7 +88,7 @@ func (g *globals) makePlan(ctx context.Context, cfg *spec.Config, address string
 		return nil, err
 	}
 	defer done()
-	d, err := g.engine(rt, address, cfg.Berth.Stack, 0).Plan(ctx, cfg, opts)
+	d, err := g.engine(rt, address, cfg.Berth.Stack, 0, "plan").Plan(ctx, cfg, opts)
 	if err != nil {
 		return nil, err
 	}

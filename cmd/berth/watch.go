@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -104,7 +103,7 @@ round under way.`,
 			return watch.Run(ctx, watch.Options{
 				Dir: dir, Load: load, Address: g.resolveAddress(first), LockDir: lock.DefaultDir(),
 				Resync: resync, Debounce: debounce, Backoff: backoff, Parallelism: parallelism,
-				Forward: path, Reload: reload, Log: g.log, Command: strings.Join(os.Args, " "),
+				Forward: path, Reload: reload, Log: g.log, Command: lockHolder("watch"),
 				OnlyResync: onlyResync, RuntimeTimeout: g.runtimeTimeout,
 			})
 		},

@@ -12,9 +12,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -64,14 +66,24 @@ func Path(dir, stack, address string) string {
 
 // Acquire takes the lock at path. While another process holds it, Acquire
 // calls waiting once with that holder and retries until ctx ends; a
-// timeout of zero waits as long as ctx allows.
+// timeout of zero waits as long as ctx allows. command names the holder
+// for whoever waits: a command name, never its arguments, which may hold
+// secrets.
+//
+// The directory is made 0700 and must belong to this user and be writable
+// by nobody else; the file is opened without following a symlink, so a
+// link planted there cannot make berth truncate another file.
 func Acquire(ctx context.Context, path, command string, timeout time.Duration, waiting func(Holder)) (*Lock, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("lock directory: %w", err)
+	if err := safeDir(filepath.Dir(path)); err != nil {
+		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("lock file: %w", err)
+		return nil, fmt.Errorf("lock file: %w (if it is a symbolic link, remove it)", err)
+	}
+	if err := ownedFile(f); err != nil {
+		f.Close()
+		return nil, err
 	}
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -122,9 +134,46 @@ func (l *Lock) Release() error {
 
 func readHolder(path string) Holder {
 	var h Holder
-	b, err := os.ReadFile(path)
-	if err == nil {
-		_ = json.Unmarshal([]byte(strings.TrimSpace(string(b))), &h)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return h
 	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, 4096))
+	_ = json.Unmarshal([]byte(strings.TrimSpace(string(b))), &h)
 	return h
+}
+
+// safeDir makes the lock directory, 0700, and checks that it is a real
+// directory of this user that nobody else can write to.
+func safeDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("lock directory: %w", err)
+	}
+	info, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("lock directory: %w", err)
+	}
+	st, _ := info.Sys().(*syscall.Stat_t)
+	switch {
+	case !info.IsDir():
+		return fmt.Errorf("lock directory %s is not a directory (a symbolic link?); remove it, or set BERTH_LOCK_DIR", dir)
+	case st != nil && int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("lock directory %s belongs to uid %d, not to this user (%d); remove it, or set BERTH_LOCK_DIR", dir, st.Uid, os.Geteuid())
+	case info.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("lock directory %s is writable by others (mode %04o); chmod go-w it, or set BERTH_LOCK_DIR", dir, info.Mode().Perm())
+	}
+	return nil
+}
+
+// ownedFile checks that an opened lock file is a regular file of this user.
+func ownedFile(f *os.File) error {
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st, ok := info.Sys().(*syscall.Stat_t); !info.Mode().IsRegular() || ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("lock file %s is not a regular file of this user; remove it", f.Name())
+	}
+	return nil
 }
