@@ -104,3 +104,15 @@ func mkfifo(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+func TestRegistryHosts(t *testing.T) {
+	for host, ok := range map[string]bool{
+		"docker.io": true, "registry.example.com:5000": true, "127.0.0.1:5443": true, "[::1]:5000": true, "localhost": true,
+		"_default": true, "..": false, ".": false, "a/../b": false, "x:0": false, "x:65536": false, "-x.io": false,
+		"https://docker.io": false, "": false, "a b": false, "x.io:": false, "x..io": false,
+	} {
+		if err := checkRegistryHost(host, true); (err == nil) != ok {
+			t.Errorf("checkRegistryHost(%q) = %v, want ok %v", host, err, ok)
+		}
+	}
+}

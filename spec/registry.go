@@ -3,9 +3,10 @@ package spec
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
-	"strings"
+	"strconv"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -148,11 +149,19 @@ func checkRegistryHost(host string, allowDefault bool) error {
 	if allowDefault && host == "_default" {
 		return nil
 	}
-	if host == "" || strings.ContainsAny(host, "/ \t") || strings.Contains(host, "://") {
-		return fmt.Errorf("%q is not a registry host; write the host (and port), such as \"docker.io\" or \"registry.example.com:5000\"", host)
+	// The host names a directory under the certs dir: only a DNS name, an
+	// IPv4 or a bracketed IPv6 address, with an optional port, may reach it.
+	if m := registryHostPattern.FindStringSubmatch(host); m != nil {
+		if port, err := strconv.Atoi(m[1]); m[1] == "" || err == nil && port > 0 && port <= 65535 {
+			return nil
+		}
 	}
-	return nil
+	return fmt.Errorf("%q is not a registry host; write the host (and port), such as \"docker.io\" or \"registry.example.com:5000\"", host)
 }
+
+// registryHostPattern is host[:port]: DNS labels, an IPv4 address, or a
+// bracketed IPv6 address.
+var registryHostPattern = regexp.MustCompile(`^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?$`)
 
 func decodeRegistries(ctx *hcl.EvalContext, blocks []*hcl.Block) ([]*Registry, hcl.Diagnostics) {
 	e := &evaluator{ctx: ctx}
