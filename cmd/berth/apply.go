@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/apply"
+	"github.com/berth-dev/berth/internal/hostkey"
 	"github.com/berth-dev/berth/internal/lock"
 	"github.com/berth-dev/berth/internal/planfile"
 	"github.com/berth-dev/berth/internal/probe"
@@ -59,11 +60,19 @@ since it was made. Pass the same --var options as to plan.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			target := dirArg(args)
 			if info, err := os.Stat(target); err == nil && info.Mode().IsRegular() {
-				saved, err := planfile.Read(target)
+				key, err := hostkey.Load(hostkey.DefaultDir())
 				if err != nil {
 					return err
 				}
-				opts.saved, opts.autoApprove, opts.allowReplace, opts.adopt, opts.pruneImages, opts.replaceNet = saved, true, saved.AllowReplace, saved.Adopt, saved.PruneImages, saved.ReplaceOnNetworkChange
+				saved, err := planfile.Read(target, key)
+				if err != nil {
+					return err
+				}
+				if err := savedFlags(cmd, saved, &opts); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "Applying the saved plan %s%s.\n\n", target, madeWith(saved))
+				opts.saved, opts.autoApprove = saved, true
 				target = saved.Dir
 				if len(v.varFiles) == 0 {
 					v.varFiles = saved.VarFiles
@@ -96,6 +105,45 @@ since it was made. Pass the same --var options as to plan.`,
 	cmd.Flags().BoolVar(&opts.pruneImages, "prune-images", false, "remove images the stack's image blocks no longer declare")
 	cmd.Flags().BoolVar(&opts.replaceNet, "replace-on-network-change", false, "replace running pods when the stack's network changes")
 	return cmd
+}
+
+// decidingFlags are the apply flags that change decisions, and a saved
+// plan's value of each.
+var decidingFlags = []struct {
+	name  string
+	saved func(*planfile.File) bool
+	opt   func(*convergeOptions) *bool
+}{
+	{"allow-replace", func(f *planfile.File) bool { return f.AllowReplace }, func(o *convergeOptions) *bool { return &o.allowReplace }},
+	{"adopt", func(f *planfile.File) bool { return f.Adopt }, func(o *convergeOptions) *bool { return &o.adopt }},
+	{"prune-images", func(f *planfile.File) bool { return f.PruneImages }, func(o *convergeOptions) *bool { return &o.pruneImages }},
+	{"replace-on-network-change", func(f *planfile.File) bool { return f.ReplaceOnNetworkChange }, func(o *convergeOptions) *bool { return &o.replaceNet }},
+}
+
+// savedFlags takes the deciding flags from a saved plan; one given on the
+// command line must say the same.
+func savedFlags(cmd *cobra.Command, saved *planfile.File, opts *convergeOptions) error {
+	for _, f := range decidingFlags {
+		if cmd.Flags().Changed(f.name) && *f.opt(opts) != f.saved(saved) {
+			return fmt.Errorf("--%s=%v differs from the saved plan, made with --%s=%v; the plan decides, so drop the flag or make a new plan", f.name, *f.opt(opts), f.name, f.saved(saved))
+		}
+		*f.opt(opts) = f.saved(saved)
+	}
+	return nil
+}
+
+// madeWith names the deciding flags a saved plan was made with.
+func madeWith(saved *planfile.File) string {
+	var on []string
+	for _, f := range decidingFlags {
+		if f.saved(saved) {
+			on = append(on, "--"+f.name)
+		}
+	}
+	if len(on) == 0 {
+		return ""
+	}
+	return " (made with " + strings.Join(on, " ") + ")"
 }
 
 func newDestroyCommand(g *globals) *cobra.Command {

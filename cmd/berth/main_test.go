@@ -29,6 +29,7 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("BERTH_ADDRESS", os.Getenv("BERTH_ADDRESS"))
 			env.Setenv("BERTH_LOCK_DIR", env.WorkDir+"/locks")
+			env.Setenv("BERTH_STATE_DIR", env.WorkDir+"/state")
 			env.Setenv("NO_COLOR", "1")
 			// A stack of its own per script run, so runs never share pods.
 			env.Setenv("STACK", fmt.Sprintf("ts-%d-%d", os.Getpid(), stackSeq.Add(1)))

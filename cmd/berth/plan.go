@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/internal/hostkey"
 	"github.com/berth-dev/berth/internal/planfile"
 	"github.com/berth-dev/berth/internal/render"
 	"github.com/berth-dev/berth/planner"
@@ -54,10 +56,17 @@ Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 				return reported(1)
 			}
 			if out != "" {
-				f := &planfile.File{Dir: cfg.Dir, Stack: cfg.Berth.Stack, Address: address, VarFiles: v.varFiles,
+				f := &planfile.File{Dir: absPath(cfg.Dir), Stack: cfg.Berth.Stack, Address: address,
 					AllowReplace: allowReplace, Adopt: adopt, PruneImages: prune, ReplaceOnNetworkChange: replaceNet, Key: planfile.NewKey(), Plan: render.ToJSON(plan)}
+				for _, vf := range v.varFiles {
+					f.VarFiles = append(f.VarFiles, absPath(vf))
+				}
 				f.Digests = planner.Digests(plan, cfg, []byte(f.Key))
-				if err := planfile.Write(out, f); err != nil {
+				key, err := hostkey.Load(hostkey.DefaultDir())
+				if err != nil {
+					return err
+				}
+				if err := planfile.Write(out, f, key); err != nil {
 					return fmt.Errorf("save the plan: %w", err)
 				}
 				if !asJSON {
@@ -93,4 +102,13 @@ func (g *globals) makePlan(ctx context.Context, cfg *spec.Config, address string
 		return nil, err
 	}
 	return d.Plan, nil
+}
+
+// absPath is path made absolute, for files a saved plan names: apply may
+// run from another directory.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }

@@ -5,23 +5,38 @@
 // configuration, and the rendered plan for people to read. Applying it
 // reloads the configuration, plans again, and refuses to go on when any
 // decision's digest no longer matches, naming what moved.
+//
+// The file is authenticated with the host key (internal/hostkey): one
+// changed by hand, or made on another host, is refused before anything in
+// it is used.
 package planfile
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 
 	"github.com/google/renameio/v2"
 
+	"github.com/berth-dev/berth/internal/hostkey"
 	"github.com/berth-dev/berth/internal/render"
+	"github.com/berth-dev/berth/spec"
 )
 
 // FormatVersion is bumped when a plan file of an older berth can no longer
 // be applied.
-const FormatVersion = 2
+const FormatVersion = 3
+
+// MaxSize is the largest plan file Read accepts.
+const MaxSize = 64 << 20
 
 // File is the content of a plan file.
 type File struct {
@@ -38,6 +53,15 @@ type File struct {
 	Key     string            `json:"key"`
 	Digests map[string]string `json:"digests"`
 	Plan    render.JSONPlan   `json:"plan"`
+	// MAC authenticates everything above with the host key.
+	MAC string `json:"mac"`
+}
+
+// mac is the host key's MAC of f without its MAC field.
+func (f File) mac(hostKey []byte) string {
+	f.MAC = ""
+	b, _ := json.Marshal(f) // plain data: encoding cannot fail
+	return hex.EncodeToString(hostkey.Sum(hostKey, "berth plan file", b))
 }
 
 // NewKey makes the key of a new plan file's digests.
@@ -45,9 +69,11 @@ func NewKey() string {
 	return rand.Text()
 }
 
-// Write saves f atomically and durably: a reader never sees half a plan.
-func Write(path string, f *File) error {
+// Write saves f atomically and durably, authenticated with hostKey: a
+// reader never sees half a plan.
+func Write(path string, f *File, hostKey []byte) error {
 	f.FormatVersion = FormatVersion
+	f.MAC = f.mac(hostKey)
 	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
@@ -60,9 +86,10 @@ func Write(path string, f *File) error {
 // ErrNotPlan means the file is not a berth plan file.
 var ErrNotPlan = errors.New("not a berth plan file")
 
-// Read loads a plan file.
-func Read(path string) (*File, error) {
-	b, err := os.ReadFile(path)
+// Read loads a plan file made on this host (its MAC checks with hostKey)
+// and checks its every field.
+func Read(path string, hostKey []byte) (*File, error) {
+	b, err := readRegular(path)
 	if err != nil {
 		return nil, err
 	}
@@ -73,5 +100,50 @@ func Read(path string) (*File, error) {
 	if f.FormatVersion != FormatVersion {
 		return nil, fmt.Errorf("%s: plan file format %d, this berth reads format %d; make a new plan", path, f.FormatVersion, FormatVersion)
 	}
+	if !hmac.Equal([]byte(f.MAC), []byte(f.mac(hostKey))) {
+		return nil, fmt.Errorf("%s: the plan file was changed after berth wrote it, or was made on another host (its MAC does not match this host's key); make a new plan", path)
+	}
+	if err := f.check(); err != nil {
+		return nil, fmt.Errorf("%s: %w; make a new plan", path, err)
+	}
 	return &f, nil
+}
+
+// check validates the fields that steer apply: even an authentic file
+// is read as if it were not.
+func (f *File) check() error {
+	switch {
+	case !spec.ValidStackName(f.Stack):
+		return fmt.Errorf("stack %q is not a valid stack name", f.Stack)
+	case !filepath.IsAbs(f.Dir):
+		return fmt.Errorf("configuration directory %q is not an absolute path", f.Dir)
+	case f.Key == "" || len(f.Digests) == 0:
+		return errors.New("it has no digests")
+	case !strings.HasPrefix(f.Address, "unix://") && !strings.HasPrefix(f.Address, "/"):
+		return fmt.Errorf("runtime address %q is not a unix socket", f.Address)
+	}
+	for _, vf := range f.VarFiles {
+		if vf == "" || strings.ContainsRune(vf, 0) {
+			return errors.New("it names an invalid variable file")
+		}
+	}
+	return nil
+}
+
+// readRegular reads a regular file of at most MaxSize bytes, without
+// blocking on a FIFO.
+func readRegular(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w (make one with berth plan --out FILE)", path, ErrNotPlan)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err == nil && len(b) > MaxSize {
+		err = fmt.Errorf("%s: larger than %d MiB; make a new plan", path, MaxSize>>20)
+	}
+	return b, err
 }
