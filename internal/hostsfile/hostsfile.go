@@ -145,7 +145,10 @@ func Write(path string, content []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return renameio.WriteFile(path, content, 0o644)
+	// The temporary file is made beside path, not in the system's temp
+	// dir: the runtime reloads its CNI configuration when a file in the
+	// directory is renamed away, and ignores one that is renamed in.
+	return renameio.WriteFile(path, content, 0o644, renameio.WithTempDir(filepath.Dir(path)))
 }
 
 // Remove deletes a hosts.toml, and its host directory when that is left
