@@ -123,7 +123,7 @@ func decodePod(ctx *hcl.EvalContext, dir string, b *hcl.Block) (*Pod, hcl.Diagno
 		e.errorf(a["hostname"].Expr.Range(), "hostname with host_network", "A pod on the host's network has the host's name: the runtime cannot set a hostname without a private UTS namespace. Remove hostname, or host_network.")
 	}
 	if attr := a["depends_on"]; attr != nil {
-		refs, _ := e.strList(attr)
+		refs := e.plainList(attr)
 		for _, ref := range refs {
 			name, ok := strings.CutPrefix(ref, "pod.")
 			if !ok || name == "" {
@@ -191,9 +191,9 @@ func decodeDNS(e *evaluator, b *hcl.Block) *DNS {
 	content, d := b.Body.Content(dnsSchema)
 	e.diags = append(e.diags, d...)
 	dns := &DNS{}
-	dns.Servers, _ = e.strList(content.Attributes["servers"])
-	dns.Searches, _ = e.strList(content.Attributes["searches"])
-	dns.Options, _ = e.strList(content.Attributes["options"])
+	dns.Servers = e.plainList(content.Attributes["servers"])
+	dns.Searches = e.plainList(content.Attributes["searches"])
+	dns.Options = e.plainList(content.Attributes["options"])
 	return dns
 }
 
@@ -218,7 +218,7 @@ func decodeContainer(e *evaluator, dir string, b *hcl.Block, podRestart RestartP
 	if c.Args, sensitive = e.strList(a["args"]); sensitive {
 		c.Sensitive = append(c.Sensitive, "args")
 	}
-	c.EnvFiles, _ = e.strList(a["env_file"])
+	c.EnvFiles = e.plainList(a["env_file"])
 	env, secretKeys := e.strMap(a["env"])
 	c.Env = map[string]string{}
 	for _, f := range c.EnvFiles {

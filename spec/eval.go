@@ -23,6 +23,14 @@ const sensitiveMark = "sensitive"
 type evaluator struct {
 	ctx   *hcl.EvalContext
 	diags hcl.Diagnostics
+	// seen indexes the ranges of e.diags' errors, up to seenUpTo.
+	seen     map[rangeKey]bool
+	seenUpTo int
+}
+
+type rangeKey struct {
+	file       string
+	start, end int
 }
 
 // eval evaluates an attribute and converts it to ty. It returns a null value
@@ -49,7 +57,22 @@ func (e *evaluator) eval(attr *hcl.Attribute, ty cty.Type) cty.Value {
 	return conv
 }
 
+//
+// An expression reports one error: a check that runs on the value an
+// earlier error replaced (a default, a zero) would only confuse, and could
+// print a value the first error withheld.
 func (e *evaluator) errorf(rng hcl.Range, summary, format string, args ...any) {
+	if e.seen == nil {
+		e.seen = map[rangeKey]bool{}
+	}
+	for ; e.seenUpTo < len(e.diags); e.seenUpTo++ { // the diagnostics appended since
+		if d := e.diags[e.seenUpTo]; d.Severity == hcl.DiagError && d.Subject != nil {
+			e.seen[rangeKey{d.Subject.Filename, d.Subject.Start.Byte, d.Subject.End.Byte}] = true
+		}
+	}
+	if e.seen[rangeKey{rng.Filename, rng.Start.Byte, rng.End.Byte}] {
+		return
+	}
 	e.diags = append(e.diags, &hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  summary,
@@ -72,12 +95,30 @@ func (e *evaluator) str(attr *hcl.Attribute, def string) (string, bool) {
 
 // plainStr evaluates a string attribute that must not hold a secret, because
 // it ends up in names, labels or plan output.
+//
+// A sensitive value is reported and replaced by def, so that no check
+// after this one can print it.
 func (e *evaluator) plainStr(attr *hcl.Attribute, def string) string {
 	s, sensitive := e.str(attr, def)
 	if sensitive {
-		e.errorf(attr.Expr.Range(), "Sensitive value not allowed", "%q is shown in plans and runtime metadata, so it cannot be computed from a sensitive variable.", attr.Name)
+		e.sensitiveNotAllowed(attr)
+		return def
 	}
 	return s
+}
+
+// plainList is plainStr for a list of strings.
+func (e *evaluator) plainList(attr *hcl.Attribute) []string {
+	list, sensitive := e.strList(attr)
+	if sensitive {
+		e.sensitiveNotAllowed(attr)
+		return nil
+	}
+	return list
+}
+
+func (e *evaluator) sensitiveNotAllowed(attr *hcl.Attribute) {
+	e.errorf(attr.Expr.Range(), "Sensitive value not allowed", "%q is shown in plans and runtime metadata, so it cannot be computed from a sensitive variable.", attr.Name)
 }
 
 func (e *evaluator) boolean(attr *hcl.Attribute, def bool) bool {

@@ -64,7 +64,7 @@ func decodeHost(e *evaluator, dir string, c *Container, content *hcl.BodyContent
 	c.Seccomp = profile(e, a["seccomp"])
 	c.AppArmor = profile(e, a["apparmor"])
 	if attr := a["cdi_devices"]; attr != nil {
-		c.CDIDevices, _ = e.strList(attr)
+		c.CDIDevices = e.plainList(attr)
 		for _, name := range c.CDIDevices {
 			if kind, dev, ok := strings.Cut(name, "="); !ok || !strings.Contains(kind, "/") || dev == "" {
 				e.errorf(attr.Expr.Range(), "Invalid CDI device", "%q is not a CDI device name; write VENDOR/CLASS=NAME, such as \"nvidia.com/gpu=all\".", name)
@@ -130,7 +130,7 @@ func decodeCapabilities(e *evaluator, b *hcl.Block) (add, drop []string) {
 	content, d := b.Body.Content(capabilitiesSchema)
 	e.diags = append(e.diags, d...)
 	read := func(attr *hcl.Attribute) []string {
-		names, _ := e.strList(attr)
+		names := e.plainList(attr)
 		out := make([]string, 0, len(names))
 		for _, n := range names {
 			n = strings.TrimPrefix(strings.ToUpper(n), "CAP_")

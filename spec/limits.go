@@ -62,37 +62,80 @@ func tooBig(v cty.Value) string {
 }
 
 // bounded wraps every function so that one whose result would pass the
-// limits fails instead: the functions whose result can be far larger than
-// their arguments are checked before they run, every result after.
+// limits fails instead (the functions whose result can be far larger than
+// their arguments are checked before they run, every result after), and
+// so that an error about a sensitive argument never shows its value: the
+// standard functions quote what they could not parse.
 func bounded(fns map[string]function.Function) map[string]function.Function {
 	out := make(map[string]function.Function, len(fns))
 	for name, f := range fns {
+		if name == "try" || name == "can" { // they take expressions, not values
+			out[name] = f
+			continue
+		}
 		out[name] = boundedFunc(name, f)
 	}
 	return out
 }
 
 func boundedFunc(name string, f function.Function) function.Function {
-	spec := &function.Spec{
+	params := f.Params()
+	for i := range params {
+		params[i].AllowMarked = true
+	}
+	varParam := f.VarParam()
+	if varParam != nil {
+		vp := *varParam
+		vp.AllowMarked = true
+		varParam = &vp
+	}
+	return function.New(&function.Spec{
 		Description: f.Description(),
-		Params:      f.Params(),
-		VarParam:    f.VarParam(),
-		Type:        func(args []cty.Value) (cty.Type, error) { return f.ReturnTypeForValues(args) },
+		Params:      params,
+		VarParam:    varParam,
+		Type: func(args []cty.Value) (cty.Type, error) {
+			plain, marks := unmarkAll(args)
+			ty, err := f.ReturnTypeForValues(plain)
+			if err != nil && len(marks) > 0 {
+				return cty.NilType, fmt.Errorf("%s cannot take this sensitive value (it is not shown)", name)
+			}
+			return ty, err
+		},
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			if err := precheck(name, args); err != nil {
+			plain, marks := unmarkAll(args)
+			if err := precheck(name, plain); err != nil {
 				return cty.NilVal, err
 			}
-			v, err := f.Call(args)
+			v, err := f.Call(plain)
 			if err != nil {
+				if len(marks) > 0 {
+					return cty.NilVal, fmt.Errorf("%s failed on a sensitive value (it is not shown)", name)
+				}
 				return v, err
 			}
 			if why := tooBig(v); why != "" {
 				return cty.NilVal, fmt.Errorf("the result of %s %s, the most berth computes", name, why)
 			}
-			return v, nil
+			return v.WithMarks(marks), nil
 		},
+	})
+}
+
+// unmarkAll strips the marks of args, deeply, and returns them together:
+// a result computed from a sensitive value is sensitive as a whole.
+func unmarkAll(args []cty.Value) ([]cty.Value, cty.ValueMarks) {
+	plain := make([]cty.Value, len(args))
+	marks := cty.ValueMarks{}
+	for i, a := range args {
+		v, pvm := a.UnmarkDeepWithPaths()
+		for _, pm := range pvm {
+			for m := range pm.Marks {
+				marks[m] = struct{}{}
+			}
+		}
+		plain[i] = v
 	}
-	return function.New(spec)
+	return plain, marks
 }
 
 // precheck refuses the calls whose results would pass the limits, from

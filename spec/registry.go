@@ -114,7 +114,7 @@ func decodeEndpoint(e *evaluator, dir string, b *hcl.Block) Endpoint {
 	a := content.Attributes
 	ep.Capabilities = []string{"pull", "resolve"}
 	if attr := a["capabilities"]; attr != nil {
-		ep.Capabilities, _ = e.strList(attr)
+		ep.Capabilities = e.plainList(attr)
 		for _, c := range ep.Capabilities {
 			if !slices.Contains(capabilityValues, c) {
 				e.errorf(attr.Expr.Range(), "Invalid capability", "A mirror endpoint's capabilities are %s; got %q.", quoteList(capabilityValues), c)

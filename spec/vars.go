@@ -210,8 +210,11 @@ func checkValidations(v *variable, all map[string]cty.Value, fns map[string]func
 		}
 		msg := "The value is not valid."
 		if m, d := val.message.Value(ctx); !d.HasErrors() && m.Type() == cty.String && !m.IsNull() {
-			m, _ = m.UnmarkDeep()
-			msg = m.AsString()
+			if m.ContainsMarked() {
+				msg = "The value is not valid. (The rule's error_message uses a sensitive value, so it is not shown.)"
+			} else {
+				msg = m.AsString()
+			}
 		}
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for variable",
 			Detail: fmt.Sprintf("%s\n\nThis was checked by the validation rule at %s.", msg, val.condition.Range()), Subject: v.declRange.Ptr()})
