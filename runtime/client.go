@@ -114,6 +114,11 @@ func (c *Client) count(ctx context.Context, method string, req, reply any, cc *g
 	return c.answered(ctx, name, native(invoker(ctx, method, req, reply, cc, opts...)))
 }
 
+// noAnswerMargin is how close to its deadline a failed call counts as
+// unanswered: the server, told the deadline, may give up a moment before
+// the client does.
+const noAnswerMargin = 100 * time.Millisecond
+
 // deadline gives a call without a deadline of its own the client's
 // timeout. A transfer (a pull or an import through containerd's transfer
 // service) is one call for the whole transfer, and applying a layer takes
@@ -137,7 +142,11 @@ func (c *Client) bounded(ctx context.Context, method string, req, reply any, cc 
 // answered turns a call's expired deadline into an error that names the
 // call and the wait, so that a hung runtime says what hung.
 func (c *Client) answered(ctx context.Context, name string, err error) error {
-	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if err == nil {
+		return nil
+	}
+	d, ok := ctx.Deadline()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || ok && time.Until(d) < noAnswerMargin && (errdefs.IsDeadlineExceeded(err) || errdefs.IsCanceled(err)) {
 		return fmt.Errorf("%w %s within %s (see --runtime-timeout): %w", ErrNoAnswer, name, c.timeout, context.DeadlineExceeded)
 	}
 	return err

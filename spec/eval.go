@@ -57,7 +57,6 @@ func (e *evaluator) eval(attr *hcl.Attribute, ty cty.Type) cty.Value {
 	return conv
 }
 
-//
 // An expression reports one error: a check that runs on the value an
 // earlier error replaced (a default, a zero) would only confuse, and could
 // print a value the first error withheld.
