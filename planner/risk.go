@@ -2,9 +2,13 @@ package planner
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/berth-dev/berth/spec"
 )
 
 // sensitiveHostPaths are host paths whose bind mount hands a container
@@ -26,6 +30,13 @@ func warnPodRisk(plan *Plan, pc *PodChange) {
 	if len(shared) > 0 {
 		sort.Strings(shared)
 		plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s shares the host's %s namespace%s", pc.Address, strings.Join(shared, ", "), plural(len(shared))))
+	}
+	for _, f := range p.Forwards {
+		if host, _, err := net.SplitHostPort(f.Listen); err == nil {
+			if ip, err := netip.ParseAddr(host); err == nil && !ip.IsLoopback() {
+				plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s listens on %s, not on loopback: whoever reaches this host on that address reaches the pod's port %d; listen on 127.0.0.1 unless that is meant", spec.ForwardAddress(p.Name, f.Name), f.Listen, f.Port))
+			}
+		}
 	}
 }
 

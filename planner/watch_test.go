@@ -2,11 +2,13 @@ package planner_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/planner"
+	"github.com/berth-dev/berth/runtime/fake"
 	"github.com/berth-dev/berth/spec"
 	"github.com/berth-dev/berth/spec/spectest"
 )
@@ -236,4 +238,28 @@ func podNamed(t *testing.T, p *planner.Plan, name string) *planner.PodChange {
 	}
 	t.Fatalf("no pod %s in the plan", name)
 	return nil
+}
+
+// A forward that listens beyond loopback is a plan warning.
+func TestForwardBeyondLoopbackWarns(t *testing.T) {
+	for listen, warn := range map[string]bool{"0.0.0.0:8080": true, "192.0.2.1:8080": true, "127.0.0.1:8080": false, "[::1]:8080": false} {
+		cfg := spectest.Load(t, `
+pod "web" {
+  forward "http" {
+    port   = 80
+    listen = "`+listen+`"
+  }
+  container "app" {
+    image = "docker.io/library/busybox:1.36"
+  }
+}
+`)
+		p := plan(t, fake.New(image), cfg, planner.Options{})
+		got := slices.ContainsFunc(p.Warnings, func(w string) bool {
+			return strings.Contains(w, "pod.web.forward.http listens on "+listen+", not on loopback")
+		})
+		if got != warn {
+			t.Errorf("listen %s: warning %v, want %v (%q)", listen, got, warn, p.Warnings)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"slices"
 	"sort"
@@ -119,6 +120,11 @@ func decodePod(ctx *hcl.EvalContext, dir string, b *hcl.Block) (*Pod, hcl.Diagno
 	p.HostIPC = e.boolean(a["host_ipc"], false)
 	p.Privileged = e.boolean(a["privileged"], false)
 	p.Sysctls = e.plainMap(a["sysctls"])
+	for _, k := range sortedKeys(p.Sysctls) {
+		if !sysctlPattern.MatchString(k) {
+			e.errorf(a["sysctls"].Expr.Range(), "Invalid sysctl", "%q is not a sysctl name; write it as the kernel does, such as \"net.ipv4.ip_forward\" (no \"..\", no leading or doubled separators).", k)
+		}
+	}
 	if p.HostNetwork && p.Hostname != "" {
 		e.errorf(a["hostname"].Expr.Range(), "hostname with host_network", "A pod on the host's network has the host's name: the runtime cannot set a hostname without a private UTS namespace. Remove hostname, or host_network.")
 	}
@@ -192,6 +198,11 @@ func decodeDNS(e *evaluator, b *hcl.Block) *DNS {
 	e.diags = append(e.diags, d...)
 	dns := &DNS{}
 	dns.Servers = e.plainList(content.Attributes["servers"])
+	for _, s := range dns.Servers {
+		if _, err := netip.ParseAddr(s); err != nil {
+			e.errorf(content.Attributes["servers"].Expr.Range(), "Invalid DNS server", "DNS servers are IP addresses, such as \"1.1.1.1\" or \"fd00::53\"; got %q.", s)
+		}
+	}
 	dns.Searches = e.plainList(content.Attributes["searches"])
 	dns.Options = e.plainList(content.Attributes["options"])
 	return dns
@@ -231,6 +242,7 @@ func decodeContainer(e *evaluator, dir string, b *hcl.Block, podRestart RestartP
 			c.Env[k] = v
 		}
 	}
+	checkEnv(e, a["env"], env)
 	// env_file values are treated as secrets (env files usually hold
 	// them); values set in env override them and are shown as written.
 	fromFiles := sortedKeys(c.Env)
@@ -306,6 +318,7 @@ func readEnvFile(path string) (map[string]string, error) {
 	}
 	out := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), MaxEnvFile) // a line may be as long as the file
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -314,8 +327,11 @@ func readEnvFile(path string) (map[string]string, error) {
 		line = strings.TrimPrefix(line, "export ")
 		k, v, ok := strings.Cut(line, "=")
 		k = strings.TrimSpace(k)
-		if !ok || k == "" || strings.ContainsAny(k, " \t") {
+		if !ok || k == "" || strings.ContainsAny(k, " \t\x00") {
 			return nil, fmt.Errorf("%s:%d: expected KEY=VALUE (the line is not shown: it may hold a secret)", path, n)
+		}
+		if strings.ContainsRune(v, 0) {
+			return nil, fmt.Errorf("%s:%d: the value of %s holds a NUL byte, which no environment can carry", path, n, k)
 		}
 		v = strings.TrimSpace(v)
 		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
@@ -324,6 +340,22 @@ func readEnvFile(path string) (map[string]string, error) {
 		out[k] = v
 	}
 	return out, sc.Err()
+}
+
+// sysctlPattern is a sysctl name, dotted or slashed as the kernel takes it.
+var sysctlPattern = regexp.MustCompile(`^[A-Za-z0-9_]+(?:[./][A-Za-z0-9_-]+)*$`)
+
+// checkEnv refuses environment entries no process can be given: an empty
+// key, one with "=" or NUL, a value with NUL. Values are never printed.
+func checkEnv(e *evaluator, attr *hcl.Attribute, env map[string]string) {
+	for _, k := range sortedKeys(env) {
+		switch {
+		case k == "" || strings.ContainsAny(k, "=\x00"):
+			e.errorf(attr.Expr.Range(), "Invalid environment variable", "%q cannot be an environment variable's name: names are not empty and hold no \"=\" or NUL.", k)
+		case strings.ContainsRune(env[k], 0):
+			e.errorf(attr.Expr.Range(), "Invalid environment variable", "The value of %s holds a NUL byte, which no environment can carry.", k)
+		}
+	}
 }
 
 // checkDependencies resolves depends_on names and rejects cycles.

@@ -782,7 +782,7 @@ func TestDecodePods(t *testing.T) {
 			mutate: func(t *testing.T, fs files) {
 				fs.replace(t, "db.hcl", "    image", "    probe \"liveness\" {\n      tcp { port = 1 }\n      interval = \"0s\"\n    }\n    image")
 			},
-			wantDiags: []diagWant{{summary: "Invalid duration", detail: "more than zero", file: "db.hcl", at: `"0s"`}},
+			wantDiags: []diagWant{{summary: "Invalid duration", detail: "must be at least 10ms", file: "db.hcl", at: `"0s"`}},
 		},
 		{
 			name: "success_threshold on a liveness probe",

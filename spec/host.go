@@ -49,6 +49,9 @@ var capabilityNames = []string{
 	"SYS_RAWIO", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "WAKE_ALARM",
 }
 
+// cdiNamePattern is a CDI device name: VENDOR/CLASS=NAME.
+var cdiNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*=[A-Za-z0-9_.:-]+$`)
+
 var (
 	permissionsPattern = regexp.MustCompile(`^[rwm]{1,3}$`)
 	cpusetPattern      = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
@@ -66,7 +69,7 @@ func decodeHost(e *evaluator, dir string, c *Container, content *hcl.BodyContent
 	if attr := a["cdi_devices"]; attr != nil {
 		c.CDIDevices = e.plainList(attr)
 		for _, name := range c.CDIDevices {
-			if kind, dev, ok := strings.Cut(name, "="); !ok || !strings.Contains(kind, "/") || dev == "" {
+			if !cdiNamePattern.MatchString(name) {
 				e.errorf(attr.Expr.Range(), "Invalid CDI device", "%q is not a CDI device name; write VENDOR/CLASS=NAME, such as \"nvidia.com/gpu=all\".", name)
 			}
 		}
@@ -226,6 +229,9 @@ func decodeDevice(e *evaluator, b *hcl.Block) (Device, bool) {
 	ok := true
 	if !filepath.IsAbs(d.HostPath) {
 		e.errorf(b.LabelRanges[0], "Invalid device", "A device's label is its absolute host path, such as device \"/dev/kvm\" {}; got %q.", d.HostPath)
+		ok = false
+	} else if clean := filepath.Clean(d.HostPath); clean != d.HostPath || !strings.HasPrefix(clean, "/dev/") {
+		e.errorf(b.LabelRanges[0], "Invalid device", "A device is a node under /dev, named without \"..\", \".\" or doubled slashes, such as \"/dev/kvm\"; got %q. Use a mount block for other files.", d.HostPath)
 		ok = false
 	}
 	if !filepath.IsAbs(d.ContainerPath) {

@@ -65,6 +65,34 @@ func TestHostileInput(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "not a regular file (a directory)"},
+		{"an env key with =", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", pod(`    env = { "A=B" = "x" }`))
+		}, `"A=B" cannot be an environment variable's name`},
+		{"an empty env key", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", pod(`    env = { "" = "x" }`))
+		}, `"" cannot be an environment variable's name`},
+		{"a NUL in an env value", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", pod(`    env = { A = "x\u0000y" }`))
+		}, "The value of A holds a NUL byte"},
+		{"a NUL in an env_file value", func(t *testing.T, dir string) {
+			write(t, dir, "e.env", "A=x\x00y\n")
+			write(t, dir, "main.hcl", pod(`    env_file = ["e.env"]`))
+		}, "the value of A holds a NUL byte"},
+		{"a device outside /dev", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", pod("    device \"/dev/../etc/shadow\" {}"))
+		}, "A device is a node under /dev"},
+		{"a sysctl that climbs", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", strings.Replace(pod(""), "pod \"a\" {", "pod \"a\" {\n  sysctls = { \"../../x\" = \"1\" }", 1))
+		}, `"../../x" is not a sysctl name`},
+		{"a DNS server that is not an IP", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", strings.Replace(pod(""), "pod \"a\" {", "pod \"a\" {\n  dns {\n    servers = [\"dns.example\"]\n  }", 1))
+		}, "DNS servers are IP addresses"},
+		{"a CDI name with a newline", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", pod(`    cdi_devices = ["nvidia.com/gpu=all\nx"]`))
+		}, "is not a CDI device name"},
+		{"a probe every nanosecond", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", pod("    probe \"liveness\" {\n      exec { command = [\"true\"] }\n      interval = \"1ns\"\n    }"))
+		}, `"interval" must be at least 10ms`},
 		{"random bytes", func(t *testing.T, dir string) {
 			b := make([]byte, 1<<20)
 			for i := range b {
@@ -114,5 +142,17 @@ func TestRegistryHosts(t *testing.T) {
 		if err := checkRegistryHost(host, true); (err == nil) != ok {
 			t.Errorf("checkRegistryHost(%q) = %v, want ok %v", host, err, ok)
 		}
+	}
+}
+
+// An env_file line may be as long as the file may be.
+func TestEnvFileLongLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "e.env")
+	if err := os.WriteFile(path, []byte("BIG="+strings.Repeat("x", 200<<10)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env, err := readEnvFile(path)
+	if err != nil || len(env["BIG"]) != 200<<10 {
+		t.Fatalf("readEnvFile = %d bytes, %v", len(env["BIG"]), err)
 	}
 }

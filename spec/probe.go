@@ -7,6 +7,9 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
+// MinProbePeriod is the shortest interval and timeout a probe may have.
+const MinProbePeriod = 10 * time.Millisecond
+
 // ProbeKind says what a probe's verdict is used for.
 type ProbeKind string
 
@@ -104,8 +107,8 @@ func decodeProbe(e *evaluator, b *hcl.Block) (Probe, bool) {
 	p.SuccessThreshold = e.integer(a["success_threshold"], DefaultProbeSuccesses)
 	ok := true
 	for _, attr := range []*hcl.Attribute{a["interval"], a["timeout"]} {
-		if attr != nil && e.duration(attr, time.Second) == 0 {
-			e.errorf(attr.Expr.Range(), "Invalid duration", "%q must be more than zero.", attr.Name)
+		if attr != nil && e.duration(attr, time.Second) < MinProbePeriod {
+			e.errorf(attr.Expr.Range(), "Invalid duration", "%q must be at least %s: a probe runs a check each time.", attr.Name, MinProbePeriod)
 			ok = false
 		}
 	}
