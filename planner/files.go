@@ -13,8 +13,12 @@ import (
 	"github.com/pmezard/go-difflib/difflib"
 
 	"github.com/berth-dev/berth/internal/hostsfile"
+	"github.com/berth-dev/berth/internal/safefile"
 	"github.com/berth-dev/berth/spec"
 )
+
+// maxConflist is the largest CNI configuration berth reads.
+const maxConflist = 1 << 20
 
 // FileChange is the decision for one file berth manages on the host: a
 // mirror's hosts.toml.
@@ -131,8 +135,10 @@ func ObserveNetworks(snap *Snapshot, confDir string) error {
 			continue
 		}
 		path := filepath.Join(confDir, e.Name())
-		content, err := os.ReadFile(path)
-		if err != nil {
+		content, err := safefile.Read(path, maxConflist, safefile.Options{NoFollow: true})
+		if errors.Is(err, safefile.ErrNotRegular) {
+			content = nil // a link or FIFO: not a file berth wrote, and not followed
+		} else if err != nil {
 			return err
 		}
 		var marker map[string]any

@@ -1,15 +1,12 @@
 package spec
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/berth-dev/berth/internal/safefile"
 )
 
 // The most berth reads of one file: configuration and variable files,
@@ -26,56 +23,14 @@ const (
 	MaxNesting = 100
 )
 
-// errTooLarge is wrapped by readFile's error for a file over its cap.
-var errTooLarge = errors.New("file too large")
-
-// readFile reads a regular file of at most max bytes. It never blocks on
-// a FIFO (opened non-blocking, then checked to be a regular file) and
-// never reads more than max+1 bytes.
+// readFile reads a regular file of at most max bytes, never blocking on
+// a FIFO; symbolic links are followed (a configuration may link its files).
 func readFile(path string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !info.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("not a regular file (%s)", kindOf(info.Mode()))}
-	}
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: more than %s, the most berth reads of such a file", errTooLarge, bytesText(max))}
-	}
-	return b, nil
+	return safefile.Read(path, max, safefile.Options{})
 }
 
-// kindOf names a file mode that is not a regular file.
-func kindOf(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return m.Type().String()
-}
-
-func bytesText(n int64) string {
-	if n >= 1<<20 {
-		return fmt.Sprintf("%d MiB", n>>20)
-	}
-	return fmt.Sprintf("%d KiB", n>>10)
-}
+// bytesText writes a byte count for messages.
+func bytesText(n int64) string { return safefile.Size(n) }
 
 // ReadConfigSource reads one configuration or variable file for parsing:
 // a regular file of at most MaxConfigFile bytes, nested at most

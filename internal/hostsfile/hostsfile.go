@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/renameio/v2"
 
+	"github.com/berth-dev/berth/internal/safefile"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -107,6 +108,9 @@ func quoteList(items []string) string {
 	return "[" + strings.Join(q, ", ") + "]"
 }
 
+// MaxSize is the largest hosts.toml berth reads.
+const MaxSize = 1 << 20
+
 // Read finds every hosts.toml in a certs directory. A missing directory
 // holds none.
 func Read(certsDir string) (map[string]*File, error) {
@@ -123,8 +127,15 @@ func Read(certsDir string) (map[string]*File, error) {
 			continue
 		}
 		path := Path(certsDir, e.Name())
-		content, err := os.ReadFile(path)
+		// Not through a link, and not a FIFO: whoever can write the certs
+		// dir must not make berth read, diff or hang on another file.
+		content, err := safefile.Read(path, MaxSize, safefile.Options{NoFollow: true})
 		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if errors.Is(err, safefile.ErrNotRegular) {
+			// A link or FIFO: there, and not berth's; its content unread.
+			out[e.Name()] = &File{Host: e.Name(), Path: path}
 			continue
 		}
 		if err != nil {

@@ -3,6 +3,7 @@ package hostsfile
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/berth-dev/berth/spec"
@@ -93,5 +94,29 @@ func TestReadWriteRemove(t *testing.T) {
 	}
 	if err := Remove(mine); err != nil {
 		t.Fatalf("removing twice: %v", err)
+	}
+}
+
+// A hosts.toml planted as a link or FIFO is reported as a file berth did
+// not write, without reading through the link or blocking on the FIFO.
+func TestReadDoesNotFollowOrBlock(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(t.TempDir(), "shadow")
+	os.WriteFile(secret, []byte("root:x:0:0"), 0o600)
+	os.MkdirAll(filepath.Join(dir, "link.example"), 0o755)
+	os.Symlink(secret, Path(dir, "link.example"))
+	os.MkdirAll(filepath.Join(dir, "fifo.example"), 0o755)
+	if err := syscall.Mkfifo(Path(dir, "fifo.example"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files, err := Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"link.example", "fifo.example"} {
+		f := files[host]
+		if f == nil || f.Stack != "" || f.Content != nil {
+			t.Errorf("%s: %+v, want a foreign file with no content", host, f)
+		}
 	}
 }
