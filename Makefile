@@ -16,7 +16,7 @@ export BERTH_REGISTRY_DIR ?= /tmp/berth-registry
 REGISTRY_ENV := $(BERTH_REGISTRY_DIR)/env
 BERTH := $(CURDIR)/bin/berth
 
-.PHONY: all build demo up down test unit lint bench clean
+.PHONY: all build demo up down test unit lint fuzz bench clean
 
 all: build
 
@@ -50,12 +50,22 @@ unit:
 # never skip. Packages run one at a time (-p 1): an end-to-end test that
 # changes the runtime's pod network must not meet another package's pods. The runtime and the test registries (hack/registry.sh) are
 # stopped afterwards, pass or fail, unless KEEP_RUNTIME=1.
-test: lint build
+test: lint build fuzz
 	hack/runtime.sh up
 	hack/registry.sh up
 	source $(RUNTIME_ENV) && source $(REGISTRY_ENV) && \
 		BERTH_E2E_REQUIRED=1 BERTH_BIN=$(BERTH) $(GO) test -count=1 -p 1 -timeout 30m ./... ; \
 		rc=$$?; [ "$(KEEP_RUNTIME)" = 1 ] || { hack/registry.sh down; hack/runtime.sh down; }; exit $$rc
+
+# The fuzz targets: briefly in make test (FUZZTIME=10s each), longer here,
+# e.g. make fuzz FUZZTIME=5m. Their seeds also run as plain tests.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := FuzzLoad:./spec FuzzEnvFile:./spec FuzzRead:./internal/planfile FuzzRead:./internal/hostsfile FuzzConvert:./internal/convert/crictl
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t%%:*} in $${t#*:} for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$${t%%:*}$$" -fuzztime=$(FUZZTIME) $${t#*:} || exit 1; \
+	done
 
 # Every benchmark in turn (pods, images, networks, watch), or the one
 # BENCH_ARGS names, e.g. BENCH_ARGS="-watch".
