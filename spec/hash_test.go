@@ -508,3 +508,34 @@ func TestDurationJSON(t *testing.T) {
 		}
 	}
 }
+
+// With the host key, a sensitive value counts in the hash only through
+// its keyed digest: another key gives another hash, the value still
+// changes it, and a container without secrets hashes as without a key.
+func TestHashKeysSecrets(t *testing.T) {
+	secret := func(pw string, key []byte) *Container {
+		return &Container{Name: "db", Image: "postgres", Env: map[string]string{"PASSWORD": pw, "MODE": "x"}, Sensitive: []string{"env.PASSWORD"}, secretKey: key}
+	}
+	k1, k2 := []byte("key one"), []byte("key two")
+	unkeyed := secret("hunter2", nil).Hash()
+	if h := secret("hunter2", k1).Hash(); h == unkeyed || h == secret("hunter2", k2).Hash() {
+		t.Error("the keyed hash is the unkeyed one, or the same under two keys")
+	}
+	if secret("hunter2", k1).Hash() != secret("hunter2", k1).Hash() {
+		t.Error("the same secret and key hash differently")
+	}
+	if secret("hunter2", k1).Hash() == secret("hunter3", k1).Hash() {
+		t.Error("a changed secret does not change the hash")
+	}
+	plain := &Container{Name: "web", Image: "nginx", Command: []string{"nginx"}, Env: map[string]string{"MODE": "x"}}
+	keyed := *plain
+	keyed.secretKey = k1
+	if plain.Hash() != keyed.Hash() {
+		t.Error("a container without secrets hashes differently with a key")
+	}
+	c := secret("hunter2", k1)
+	c.Hash()
+	if c.Env["PASSWORD"] != "hunter2" {
+		t.Error("hashing changed the container's env")
+	}
+}

@@ -23,6 +23,10 @@ type Options struct {
 	LookupEnv func(string) (string, bool)
 	// Environ lists the environment for BERTH_VAR_*; nil means os.Environ.
 	Environ func() []string
+	// SecretKey, the host key, keys what spec hashes hold of sensitive
+	// values, so that a hash in a runtime label cannot be tried against
+	// guessed passwords. nil hashes them unkeyed (tests, validate).
+	SecretKey []byte
 }
 
 // Loader reads configuration directories. It keeps the parsed files so
@@ -172,6 +176,11 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 	cfg.Berth, d = decodeBerth(ctx, berthBlocks, abs)
 	diags = append(diags, d...)
 	cfg.Pods, d = decodePods(ctx, abs, podBlocks)
+	for _, p := range cfg.Pods {
+		for _, c := range p.Containers {
+			c.secretKey = l.opts.SecretKey
+		}
+	}
 	diags = append(diags, d...)
 	cfg.Mirrors, d = decodeMirrors(ctx, abs, mirrorBlocks)
 	diags = append(diags, d...)

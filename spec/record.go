@@ -1,10 +1,12 @@
 package spec
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -259,9 +261,48 @@ func (r Resources) record() *ResourcesRecord {
 	return &ResourcesRecord{CPUs: r.CPUs, CPUShares: r.CPUShares, Cpuset: r.Cpuset, Memory: r.Memory, Pids: r.Pids}
 }
 
-// Hash returns the container's spec hash over ContainerReplaceFields, with
-// the real (unredacted) values, so a changed secret replaces the container.
-func (c *Container) Hash() string { return hashOf(c.record().ContainerIdentity) }
+// Hash returns the container's spec hash over ContainerReplaceFields, so
+// a changed secret replaces the container too. A sensitive value counts
+// through its HMAC under the host key, never as itself: the hash sits in
+// a label beside a record of every other field, and an unkeyed digest of
+// a weak password could be guessed offline. Without sensitive values, the
+// hash is the same with or without a key.
+func (c *Container) Hash() string {
+	id := c.record().ContainerIdentity
+	if c.secretKey != nil && len(c.Sensitive) > 0 {
+		id = c.keyedSecrets(id)
+	}
+	return hashOf(id)
+}
+
+// keyedSecrets replaces the sensitive values of id by their keyed digests.
+func (c *Container) keyedSecrets(id ContainerIdentity) ContainerIdentity {
+	keyed := func(v string) string {
+		mac := hmac.New(sha256.New, c.secretKey)
+		mac.Write([]byte("berth spec hash\x00" + v))
+		return "hmac-sha256:" + hex.EncodeToString(mac.Sum(nil))
+	}
+	keyedList := func(l []string) []string {
+		out := make([]string, len(l))
+		for i, v := range l {
+			out[i] = keyed(v)
+		}
+		return out
+	}
+	for _, path := range c.Sensitive {
+		switch {
+		case path == "command":
+			id.Command = keyedList(id.Command)
+		case path == "args":
+			id.Args = keyedList(id.Args)
+		case strings.HasPrefix(path, "env."):
+			if v, ok := id.Env[path[4:]]; ok {
+				id.Env[path[4:]] = keyed(v) // record() gave id an env map of its own
+			}
+		}
+	}
+	return id
+}
 
 // hashOf is the first 128 bits of the SHA-256 of v's JSON: short enough for
 // a label value, long enough never to collide by accident. encoding/json

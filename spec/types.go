@@ -162,6 +162,10 @@ type Container struct {
 	Sensitive []string
 
 	DeclRange hcl.Range
+
+	// secretKey keys the spec hash's digests of sensitive values (see
+	// Hash); the loader sets it from Options.SecretKey.
+	secretKey []byte
 }
 
 // Device is a host device node made available in a container.

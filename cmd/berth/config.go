@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/berth-dev/berth/internal/hostkey"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
 )
@@ -30,8 +31,20 @@ func (v *varFlags) register(cmd *cobra.Command) {
 
 // loadConfig reads and evaluates a configuration directory, printing any
 // diagnostics with source snippets. An invalid configuration is an error.
+//
+// The host key keys the spec hashes' digests of secrets; commands that
+// compare hashes with the runtime's need it, validate does not.
 func (g *globals) loadConfig(dir string, v varFlags) (*spec.Config, error) {
-	loader := spec.NewLoader(spec.Options{Vars: v.vars, VarFiles: v.varFiles})
+	key, err := hostkey.Load(hostkey.DefaultDir())
+	if err != nil {
+		return nil, fmt.Errorf("%w (berth keeps its key in BERTH_STATE_DIR, default %s)", err, hostkey.DefaultDir())
+	}
+	return g.loadConfigWith(dir, v, key)
+}
+
+// loadConfigWith is loadConfig with the secret key given (nil for none).
+func (g *globals) loadConfigWith(dir string, v varFlags, key []byte) (*spec.Config, error) {
+	loader := spec.NewLoader(spec.Options{Vars: v.vars, VarFiles: v.varFiles, SecretKey: key})
 	cfg, diags := loader.Load(dir)
 	if len(diags) > 0 {
 		g.printDiagnostics(loader.Files(), diags)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -50,6 +51,13 @@ The configuration directory is the positional argument (default ".").`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			// The stack names lock files, log directories and labels.
+			if g.stack != "" && !spec.ValidStackName(g.stack) {
+				return fmt.Errorf("--stack %q: a stack name is 1-63 lower-case letters, digits, '-', '_' or '.', starting and ending with a letter or digit", g.stack)
+			}
+			if g.runtimeTimeout <= 0 {
+				return fmt.Errorf("--runtime-timeout %s: give a positive duration, such as 30s", g.runtimeTimeout)
+			}
 			return g.setup()
 		},
 	}

@@ -23,7 +23,7 @@ func newValidateCommand(g *globals) *cobra.Command {
 		Short: "Check a configuration without contacting the runtime",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.loadConfig(dirArg(args), v)
+			cfg, err := g.loadConfigWith(dirArg(args), v, nil) // no hashes compared: no key needed
 			if err != nil {
 				return err
 			}
