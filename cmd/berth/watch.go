@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/internal/hostkey"
 	"github.com/berth-dev/berth/internal/lock"
 	"github.com/berth-dev/berth/internal/watch"
 	"github.com/berth-dev/berth/planner"
@@ -66,8 +67,13 @@ round under way.`,
 			if resync <= 0 {
 				return usageErrorf("--resync %s: give a period above zero, such as 1m", resync)
 			}
+			// The same key as apply's: the watcher compares the same hashes.
+			key, err := hostkey.Load(hostkey.DefaultDir())
+			if err != nil {
+				return err
+			}
 			load := func() (*spec.Config, hcl.Diagnostics) {
-				cfg, diags := spec.NewLoader(spec.Options{Vars: v.vars, VarFiles: v.varFiles}).Load(dir)
+				cfg, diags := spec.NewLoader(spec.Options{Vars: v.vars, VarFiles: v.varFiles, SecretKey: key}).Load(dir)
 				if cfg != nil && g.stack != "" {
 					cfg.Berth.Stack = g.stack
 				}

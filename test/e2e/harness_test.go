@@ -58,6 +58,9 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	lockDir = filepath.Join(tmp, "locks")
+	// Every berth the tests start, by runBerth or by hand, keeps its host
+	// key here, not in the host's state directory.
+	os.Setenv("BERTH_STATE_DIR", filepath.Join(tmp, "state"))
 
 	berthBin = os.Getenv("BERTH_BIN")
 	if berthBin == "" {
@@ -150,7 +153,7 @@ func runBerth(t *testing.T, stdin []byte, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, berthBin, args...)
-	cmd.Env = append(os.Environ(), "BERTH_ADDRESS="+address, "BERTH_LOCK_DIR="+lockDir, "BERTH_STATE_DIR="+filepath.Join(filepath.Dir(lockDir), "state"), "NO_COLOR=1")
+	cmd.Env = append(os.Environ(), "BERTH_ADDRESS="+address, "BERTH_LOCK_DIR="+lockDir, "NO_COLOR=1")
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
