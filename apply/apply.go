@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +50,7 @@ type Runtime interface {
 	UpdateResources(ctx context.Context, id string, r *cri.LinuxContainerResources) error
 	RemoveContainer(ctx context.Context, id string) error
 	ContainerStatus(ctx context.Context, id string) (*cri.ContainerStatus, error)
+	SandboxStatus(ctx context.Context, id string) (*cri.PodSandboxStatus, error)
 	ImportImage(ctx context.Context, path, ref, platform string) error
 	PinImage(ctx context.Context, ref string, pin bool) error
 	LabelImage(ctx context.Context, ref, key, value string) error
@@ -128,6 +130,8 @@ type executor struct {
 	// removed holds the outcome of removing replaced pods' old sandboxes
 	// ahead of a network change.
 	removed map[string]error
+	// notes are what pods' steps did to recover from interrupted runs.
+	notes map[string][]string
 	// desired are the plan's pods by name, and ready their readiness as
 	// dependents waited for it.
 	desired map[string]*spec.Pod
@@ -147,7 +151,7 @@ func Execute(ctx context.Context, plan *planner.Plan, rt Runtime, opts Options) 
 		opts.TmpfsRoot = tmpfs.DefaultRoot
 	}
 	opts.Pull.CertsDir = plan.CertsDir // where the plan found the mirrors it writes
-	x := &executor{rt: rt, stack: plan.Stack, opts: opts, failed: map[string]bool{}, removed: map[string]error{},
+	x := &executor{rt: rt, stack: plan.Stack, opts: opts, failed: map[string]bool{}, removed: map[string]error{}, notes: map[string][]string{},
 		desired: map[string]*spec.Pod{}, ready: map[string]*readyWait{}}
 	for _, pc := range plan.Pods {
 		if pc.Desired != nil {
@@ -248,6 +252,11 @@ func (x *executor) parallel(ctx context.Context, pods []*planner.PodChange, step
 			start := time.Now()
 			x.report(Event{Address: pc.Address, Action: pc.Action, Status: Started})
 			detail, err := step(ctx, pc)
+			x.mu.Lock()
+			if notes := x.notes[pc.Name]; len(notes) > 0 {
+				detail = strings.TrimPrefix(detail+"; "+strings.Join(notes, "; "), "; ")
+			}
+			x.mu.Unlock()
 			ev := Event{Address: pc.Address, Action: pc.Action, Status: Done, Detail: detail, Elapsed: time.Since(start)}
 			if err != nil {
 				ev.Status, ev.Err = Failed, err
@@ -483,7 +492,38 @@ func (x *executor) convergePod(ctx context.Context, pc *planner.PodChange) (stri
 	case planner.Create:
 		return x.createPod(ctx, pc)
 	}
-	return "", x.updateContainers(ctx, pc)
+	err := x.updateContainers(ctx, pc)
+	if errors.Is(err, runtime.ErrSandboxGone) && pc.Desired != nil {
+		// The runtime lists the sandbox, but its task is gone (a destroy
+		// killed halfway): nothing starts in it again, so the pod is made
+		// anew, once.
+		x.note(pc, "replaced the pod: %v", err)
+		if err := x.removeSandbox(ctx, pc); err != nil {
+			return "", fmt.Errorf("remove the broken sandbox: %w", err)
+		}
+		return x.createPod(ctx, pc)
+	}
+	return "", err
+}
+
+// ownSandbox reports whether sandbox id is pod's of this stack.
+func (x *executor) ownSandbox(ctx context.Context, id, pod string) bool {
+	st, err := x.rt.SandboxStatus(ctx, id)
+	return err == nil && st.Labels[spec.LabelStack] == x.stack && st.Labels[spec.LabelPod] == pod
+}
+
+// ownContainer reports whether container id is pod's container of this stack.
+func (x *executor) ownContainer(ctx context.Context, id, pod, name string) bool {
+	st, err := x.rt.ContainerStatus(ctx, id)
+	return err == nil && st.Labels[spec.LabelStack] == x.stack && st.Labels[spec.LabelPod] == pod && st.Labels[spec.LabelContainer] == name
+}
+
+// note records what a pod's step did beyond its plan to recover from an
+// interrupted run; the step's event carries it.
+func (x *executor) note(pc *planner.PodChange, format string, args ...any) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.notes[pc.Name] = append(x.notes[pc.Name], fmt.Sprintf(format, args...))
 }
 
 func (x *executor) pullImages(ctx context.Context, pc *planner.PodChange) error {
@@ -506,18 +546,28 @@ func (x *executor) createPod(ctx context.Context, pc *planner.PodChange) (string
 	}
 	podCfg := criconfig.Sandbox(x.stack, pc.Desired, uid, logDir)
 	podID, err := x.rt.RunSandbox(ctx, podCfg, pc.Desired.Runtime)
+	if reserved, ok := errors.AsType[*runtime.NameReservedError](err); ok && x.ownSandbox(ctx, reserved.ID, pc.Name) {
+		// An interrupted run's RunPodSandbox finished after berth looked:
+		// that sandbox is this pod's, half made. It goes, and the pod is
+		// made again, once.
+		x.note(pc, "removed sandbox %s, left half made by an interrupted run", shortID(reserved.ID))
+		if err := errors.Join(x.rt.StopSandbox(ctx, reserved.ID), x.rt.RemoveSandbox(ctx, reserved.ID)); err != nil {
+			return "", err
+		}
+		podID, err = x.rt.RunSandbox(ctx, podCfg, pc.Desired.Runtime)
+	}
 	if err != nil {
 		return "", err
 	}
 	for _, cc := range pc.Containers { // init containers first, in order
-		if cc.Desired.Init {
+		if cc.Desired != nil && cc.Desired.Init {
 			if err := x.startContainer(ctx, podID, podCfg, pc, cc); err != nil {
 				return "", err
 			}
 		}
 	}
 	for _, cc := range pc.Containers {
-		if !cc.Desired.Init {
+		if cc.Desired != nil && !cc.Desired.Init { // a container going has no spec
 			if err := x.startContainer(ctx, podID, podCfg, pc, cc); err != nil {
 				return "", err
 			}
@@ -614,6 +664,15 @@ func (x *executor) startContainer(ctx context.Context, podID string, podCfg *cri
 	}
 	cfg := criconfig.Container(x.stack, pc.Desired, cc.Desired, cc.Attempt, host)
 	id, err := x.rt.CreateContainer(ctx, podID, cfg, podCfg)
+	if reserved, ok := errors.AsType[*runtime.NameReservedError](err); ok && x.ownContainer(ctx, reserved.ID, pc.Name, cc.Name) {
+		// The same for a container: made by an interrupted run after berth
+		// looked, and never started.
+		x.note(pc, "removed container %s, left by an interrupted run", shortID(reserved.ID))
+		if err := x.removeContainer(ctx, reserved.ID, time.Duration(cc.StopTimeout)); err != nil {
+			return err
+		}
+		id, err = x.rt.CreateContainer(ctx, podID, cfg, podCfg)
+	}
 	if err != nil {
 		_ = tmpfs.Release(x.opts.TmpfsRoot, x.tmpfsDir(podCfg, cc.Name))
 		return err

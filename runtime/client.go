@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -163,13 +164,41 @@ func (c *Client) within(ctx context.Context, wait time.Duration) (context.Contex
 // middle of StartContainer. containerd says so only in the message.
 var ErrStarting = errors.New("container is still starting")
 
-// native maps a gRPC error to its errdefs kind, keeping the message.
+// ErrSandboxGone means a sandbox the runtime still lists has lost its
+// task (its pause process or shim), as a destroy killed halfway leaves it:
+// nothing more can start in it.
+var ErrSandboxGone = errors.New("the pod's sandbox is gone on the runtime")
+
+// NameReservedError is the runtime refusing to create an object because
+// another, ID, holds its name: a create that was interrupted on berth's
+// side and finished on the runtime's after berth looked.
+type NameReservedError struct {
+	ID  string
+	msg string
+}
+
+func (e *NameReservedError) Error() string { return e.msg }
+
+// Is makes a name conflict an errdefs.ErrAlreadyExists.
+func (e *NameReservedError) Is(target error) bool { return target == errdefs.ErrAlreadyExists }
+
+// reservedFor finds the holder's ID in containerd's "is reserved for" message.
+var reservedFor = regexp.MustCompile(`failed to reserve (?:sandbox|container) name .* is reserved for "?([0-9a-f]{12,64})"?`)
+
+// native maps a gRPC error to its errdefs kind, keeping the message, and
+// to berth's own kinds where containerd says them only in words.
 func native(err error) error {
 	if err == nil {
 		return nil
 	}
-	if strings.Contains(status.Convert(err).Message(), "in starting state") {
-		return fmt.Errorf("%w: %s", ErrStarting, status.Convert(err).Message())
+	msg := status.Convert(err).Message()
+	switch {
+	case strings.Contains(msg, "in starting state"):
+		return fmt.Errorf("%w: %s", ErrStarting, msg)
+	case reservedFor.MatchString(msg):
+		return &NameReservedError{ID: reservedFor.FindStringSubmatch(msg)[1], msg: msg}
+	case strings.Contains(msg, "ttrpc: closed") || strings.Contains(msg, "sandbox container") && strings.Contains(msg, "is not running"):
+		return fmt.Errorf("%w: %s", ErrSandboxGone, msg)
 	}
 	return errgrpc.ToNative(err)
 }

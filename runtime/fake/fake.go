@@ -33,8 +33,10 @@ type Runtime struct {
 	// ExitCodes makes a container of that name exit with the code as soon
 	// as it starts (for init containers and crash tests).
 	ExitCodes map[string]int32
-	// Errors makes the named method fail with the error.
+	// Errors makes the named method fail with the error; Once, only its
+	// next call.
 	Errors map[string]error
+	Once   map[string]error
 	// Stops records the grace of each StopContainer call, by container ID.
 	Stops map[string]time.Duration
 	// IPs are the sandboxes' pod IPs, by sandbox ID; RunSandbox assigns them.
@@ -65,7 +67,7 @@ func New(images ...string) *Runtime {
 		Sandboxes: map[string]*cri.PodSandbox{}, Containers: map[string]*cri.Container{},
 		Images: map[string]*cri.Image{}, Configs: map[string]*cri.ContainerConfig{},
 		SandboxConfigs: map[string]*cri.PodSandboxConfig{}, ExitCodes: map[string]int32{},
-		Errors: map[string]error{}, Stops: map[string]time.Duration{}, IPs: map[string]string{},
+		Errors: map[string]error{}, Once: map[string]error{}, Stops: map[string]time.Duration{}, IPs: map[string]string{},
 		started: map[string]int64{}, finished: map[string]int64{}, calls: map[string]int{},
 		Remote: map[string]string{}, labelled: map[string]bool{},
 	}
@@ -101,6 +103,10 @@ func (r *Runtime) enter(method, subject string) error {
 	r.calls[method]++
 	if subject != "" {
 		r.log = append(r.log, method+" "+subject)
+	}
+	if err, ok := r.Once[method]; ok {
+		delete(r.Once, method)
+		return err
 	}
 	return r.Errors[method]
 }
