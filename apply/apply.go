@@ -30,6 +30,8 @@ import (
 	"golang.org/x/sync/singleflight"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/containerd/errdefs"
+
 	"github.com/berth-dev/berth/internal/hostsfile"
 	"github.com/berth-dev/berth/internal/tmpfs"
 	"github.com/berth-dev/berth/planner"
@@ -506,16 +508,44 @@ func (x *executor) convergePod(ctx context.Context, pc *planner.PodChange) (stri
 	return "", err
 }
 
-// ownSandbox reports whether sandbox id is pod's of this stack.
+// ownSandbox reports whether sandbox id is pod's of this stack. The
+// create that holds the name may still be under way on the runtime (its
+// client died, the request did not), so the sandbox is waited for.
 func (x *executor) ownSandbox(ctx context.Context, id, pod string) bool {
-	st, err := x.rt.SandboxStatus(ctx, id)
-	return err == nil && st.Labels[spec.LabelStack] == x.stack && st.Labels[spec.LabelPod] == pod
+	return x.whenThere(ctx, func() (bool, error) {
+		st, err := x.rt.SandboxStatus(ctx, id)
+		return err == nil && st.Labels[spec.LabelStack] == x.stack && st.Labels[spec.LabelPod] == pod, err
+	})
 }
 
-// ownContainer reports whether container id is pod's container of this stack.
+// ownContainer reports whether container id is pod's container of this
+// stack, waiting for its create to finish as ownSandbox does.
 func (x *executor) ownContainer(ctx context.Context, id, pod, name string) bool {
-	st, err := x.rt.ContainerStatus(ctx, id)
-	return err == nil && st.Labels[spec.LabelStack] == x.stack && st.Labels[spec.LabelPod] == pod && st.Labels[spec.LabelContainer] == name
+	return x.whenThere(ctx, func() (bool, error) {
+		st, err := x.rt.ContainerStatus(ctx, id)
+		return err == nil && st.Labels[spec.LabelStack] == x.stack && st.Labels[spec.LabelPod] == pod && st.Labels[spec.LabelContainer] == name, err
+	})
+}
+
+// reservedWait bounds the wait for a create still under way.
+const reservedWait = 30 * time.Second
+
+// whenThere polls check while the object it looks at is not found yet.
+func (x *executor) whenThere(ctx context.Context, check func() (bool, error)) bool {
+	deadline := time.Now().Add(reservedWait)
+	interval := 50 * time.Millisecond
+	for {
+		ok, err := check()
+		if !errdefs.IsNotFound(err) || time.Now().After(deadline) {
+			return ok
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(interval):
+		}
+		interval = min(interval*2, time.Second)
+	}
 }
 
 // note records what a pod's step did beyond its plan to recover from an
