@@ -15,7 +15,7 @@ package apply
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -508,19 +508,19 @@ func (x *executor) convergePod(ctx context.Context, pc *planner.PodChange) (stri
 	return "", err
 }
 
-// ownSandbox reports whether sandbox id is pod's of this stack. The
-// create that holds the name may still be under way on the runtime (its
-// client died, the request did not), so the sandbox is waited for.
-func (x *executor) ownSandbox(ctx context.Context, id, pod string) bool {
+// ownSandbox looks for sandbox id, which holds the name berth needs, and
+// reports whether the runtime shows it and whether it is pod's of this
+// stack. The create that holds the name may still be under way (its
+// client died, the request did not), so it is waited for a while.
+func (x *executor) ownSandbox(ctx context.Context, id, pod string) (found, own bool) {
 	return x.whenThere(ctx, func() (bool, error) {
 		st, err := x.rt.SandboxStatus(ctx, id)
 		return err == nil && st.Labels[spec.LabelStack] == x.stack && st.Labels[spec.LabelPod] == pod, err
 	})
 }
 
-// ownContainer reports whether container id is pod's container of this
-// stack, waiting for its create to finish as ownSandbox does.
-func (x *executor) ownContainer(ctx context.Context, id, pod, name string) bool {
+// ownContainer is ownSandbox for a container of pod.
+func (x *executor) ownContainer(ctx context.Context, id, pod, name string) (found, own bool) {
 	return x.whenThere(ctx, func() (bool, error) {
 		st, err := x.rt.ContainerStatus(ctx, id)
 		return err == nil && st.Labels[spec.LabelStack] == x.stack && st.Labels[spec.LabelPod] == pod && st.Labels[spec.LabelContainer] == name, err
@@ -528,20 +528,25 @@ func (x *executor) ownContainer(ctx context.Context, id, pod, name string) bool 
 }
 
 // reservedWait bounds the wait for a create still under way.
-const reservedWait = 30 * time.Second
+const reservedWait = 5 * time.Second
 
-// whenThere polls check while the object it looks at is not found yet.
-func (x *executor) whenThere(ctx context.Context, check func() (bool, error)) bool {
+// whenThere polls check while the object it looks at is not found, up to
+// reservedWait; it reports whether the object was found, and check's
+// verdict on it.
+func (x *executor) whenThere(ctx context.Context, check func() (bool, error)) (found, ok bool) {
 	deadline := time.Now().Add(reservedWait)
 	interval := 50 * time.Millisecond
 	for {
 		ok, err := check()
-		if !errdefs.IsNotFound(err) || time.Now().After(deadline) {
-			return ok
+		if !errdefs.IsNotFound(err) {
+			return true, ok
+		}
+		if time.Now().After(deadline) {
+			return false, false
 		}
 		select {
 		case <-ctx.Done():
-			return false
+			return false, false
 		case <-time.After(interval):
 		}
 		interval = min(interval*2, time.Second)
@@ -569,22 +574,31 @@ func (x *executor) pullImages(ctx context.Context, pc *planner.PodChange) error 
 }
 
 func (x *executor) createPod(ctx context.Context, pc *planner.PodChange) (string, error) {
-	uid := newUID()
+	uid := podUID(x.stack, pc.Desired)
 	logDir := criconfig.LogDir(x.opts.LogRoot, x.stack, pc.Desired, uid)
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return "", fmt.Errorf("create the pod's log directory: %w", err)
 	}
 	podCfg := criconfig.Sandbox(x.stack, pc.Desired, uid, logDir)
 	podID, err := x.rt.RunSandbox(ctx, podCfg, pc.Desired.Runtime)
-	if reserved, ok := errors.AsType[*runtime.NameReservedError](err); ok && x.ownSandbox(ctx, reserved.ID, pc.Name) {
-		// An interrupted run's RunPodSandbox finished after berth looked:
-		// that sandbox is this pod's, half made. It goes, and the pod is
-		// made again, once.
-		x.note(pc, "removed sandbox %s, left half made by an interrupted run", shortID(reserved.ID))
-		if err := errors.Join(x.rt.StopSandbox(ctx, reserved.ID), x.rt.RemoveSandbox(ctx, reserved.ID)); err != nil {
-			return "", err
+	if reserved, ok := errors.AsType[*runtime.NameReservedError](err); ok {
+		switch found, own := x.ownSandbox(ctx, reserved.ID, pc.Name); {
+		case own:
+			// An interrupted run's RunPodSandbox finished after berth
+			// looked: that sandbox is this pod's, half made. It goes, and
+			// the pod is made again, once.
+			x.note(pc, "removed sandbox %s, left half made by an interrupted run", shortID(reserved.ID))
+			if err := errors.Join(x.rt.StopSandbox(ctx, reserved.ID), x.rt.RemoveSandbox(ctx, reserved.ID)); err != nil {
+				return "", err
+			}
+			podID, err = x.rt.RunSandbox(ctx, podCfg, pc.Desired.Runtime)
+		case !found:
+			// The name is held by nothing the runtime shows (a reservation
+			// an interrupted run left behind): the pod takes a fresh name.
+			x.note(pc, "the runtime holds the sandbox's name for %s, which it does not show; made the pod under another name", shortID(reserved.ID))
+			podCfg.Metadata.Attempt++
+			podID, err = x.rt.RunSandbox(ctx, podCfg, pc.Desired.Runtime)
 		}
-		podID, err = x.rt.RunSandbox(ctx, podCfg, pc.Desired.Runtime)
 	}
 	if err != nil {
 		return "", err
@@ -694,14 +708,21 @@ func (x *executor) startContainer(ctx context.Context, podID string, podCfg *cri
 	}
 	cfg := criconfig.Container(x.stack, pc.Desired, cc.Desired, cc.Attempt, host)
 	id, err := x.rt.CreateContainer(ctx, podID, cfg, podCfg)
-	if reserved, ok := errors.AsType[*runtime.NameReservedError](err); ok && x.ownContainer(ctx, reserved.ID, pc.Name, cc.Name) {
-		// The same for a container: made by an interrupted run after berth
-		// looked, and never started.
-		x.note(pc, "removed container %s, left by an interrupted run", shortID(reserved.ID))
-		if err := x.removeContainer(ctx, reserved.ID, time.Duration(cc.StopTimeout)); err != nil {
-			return err
+	if reserved, ok := errors.AsType[*runtime.NameReservedError](err); ok {
+		switch found, own := x.ownContainer(ctx, reserved.ID, pc.Name, cc.Name); {
+		case own:
+			// The same for a container: made by an interrupted run after
+			// berth looked, and never started.
+			x.note(pc, "removed container %s, left by an interrupted run", shortID(reserved.ID))
+			if err := x.removeContainer(ctx, reserved.ID, time.Duration(cc.StopTimeout)); err != nil {
+				return err
+			}
+			id, err = x.rt.CreateContainer(ctx, podID, cfg, podCfg)
+		case !found:
+			x.note(pc, "the runtime holds container %s's name for %s, which it does not show; made it as the next attempt", cc.Name, shortID(reserved.ID))
+			cfg.Metadata.Attempt++
+			id, err = x.rt.CreateContainer(ctx, podID, cfg, podCfg)
 		}
-		id, err = x.rt.CreateContainer(ctx, podID, cfg, podCfg)
 	}
 	if err != nil {
 		_ = tmpfs.Release(x.opts.TmpfsRoot, x.tmpfsDir(podCfg, cc.Name))
@@ -754,11 +775,14 @@ func messageSuffix(st *cri.ContainerStatus) string {
 	return ""
 }
 
-// newUID returns a random identifier for one incarnation of a pod.
-func newUID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
-	return hex.EncodeToString(b)
+// podUID identifies one incarnation of a pod: the same stack, pod and
+// spec give the same UID, so the runtime's name reservation catches a
+// sandbox an interrupted run is still creating (a random UID would let a
+// rerun make a second one beside it). A changed spec is a new UID, so a
+// replaced pod's old sandbox never holds its successor's name.
+func podUID(stack string, p *spec.Pod) string {
+	sum := sha256.Sum256([]byte(stack + "\x00" + p.Name + "\x00" + p.Hash()))
+	return hex.EncodeToString(sum[:16])
 }
 
 func shortID(id string) string {
