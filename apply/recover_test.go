@@ -64,9 +64,11 @@ pod "web" {
 			want: "removed container",
 		},
 		{
-			name:  "a sandbox name held by nothing the runtime shows",
-			setup: func(t *testing.T, rt *fake.Runtime) { rt.Once["RunPodSandbox"] = &runtime.NameReservedError{ID: "0123456789abcdef"} },
-			want:  "made the pod under another name",
+			name: "a sandbox name held by nothing the runtime shows",
+			setup: func(t *testing.T, rt *fake.Runtime) {
+				rt.Once["RunPodSandbox"] = &runtime.NameReservedError{ID: "0123456789abcdef"}
+			},
+			want: "made the pod under another name",
 			check: func(t *testing.T, rt *fake.Runtime) {
 				for _, sb := range rt.Sandboxes {
 					if sb.Metadata.Attempt != 1 {
@@ -76,9 +78,11 @@ pod "web" {
 			},
 		},
 		{
-			name:  "a container name held by nothing the runtime shows",
-			setup: func(t *testing.T, rt *fake.Runtime) { rt.Once["CreateContainer"] = &runtime.NameReservedError{ID: "0123456789abcdef"} },
-			want:  "made it as the next attempt",
+			name: "a container name held by nothing the runtime shows",
+			setup: func(t *testing.T, rt *fake.Runtime) {
+				rt.Once["CreateContainer"] = &runtime.NameReservedError{ID: "0123456789abcdef"}
+			},
+			want: "made it as the next attempt",
 		},
 		{
 			name:    "a sandbox whose task is gone",
