@@ -195,6 +195,14 @@ func Execute(ctx context.Context, plan *planner.Plan, rt Runtime, opts Options) 
 	x.writeFiles(mirrors) // first: the pulls below may need them
 	x.ensureImages(ctx, plan.Images)
 	x.parallel(ctx, destroys, x.destroyPod)
+	if failed := x.failedOf(destroys); len(failed) > 0 && len(netRemovals) > 0 {
+		// A pod made on the runtime's own network before the stack's file
+		// came cannot be torn down while the file is there (the runtime
+		// uses the file of the moment): remove the file, then try again.
+		x.writeFiles(netRemovals)
+		netRemovals = nil
+		x.retry(ctx, failed, x.destroyPod, "retried after removing the stack's network file, which it was not made on")
+	}
 	if len(netWrites) > 0 || len(netRemovals) > 0 {
 		var replaced []*planner.PodChange
 		for _, level := range levels {
@@ -326,6 +334,34 @@ func (x *executor) finish(pc *planner.PodChange, ev Event) {
 	x.result.Steps = append(x.result.Steps, ev)
 	x.mu.Unlock()
 	x.report(ev)
+}
+
+// failedOf are the pods among pcs whose step failed.
+func (x *executor) failedOf(pcs []*planner.PodChange) []*planner.PodChange {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var out []*planner.PodChange
+	for _, pc := range pcs {
+		if x.failed[pc.Name] {
+			out = append(out, pc)
+		}
+	}
+	return out
+}
+
+// retry runs step again for pods whose step failed, replacing their
+// failed outcome by the new one, and notes why.
+func (x *executor) retry(ctx context.Context, pcs []*planner.PodChange, step func(context.Context, *planner.PodChange) (string, error), why string) {
+	x.mu.Lock()
+	again := map[spec.Address]bool{}
+	for _, pc := range pcs {
+		again[pc.Address] = true
+		delete(x.failed, pc.Name)
+		x.notes[pc.Name] = append(x.notes[pc.Name], why)
+	}
+	x.result.Steps = slices.DeleteFunc(x.result.Steps, func(ev Event) bool { return again[ev.Address] })
+	x.mu.Unlock()
+	x.parallel(ctx, pcs, step)
 }
 
 func (x *executor) report(ev Event) {

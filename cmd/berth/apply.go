@@ -232,7 +232,11 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 				failed++
 			}
 		}
-		fmt.Fprintf(g.stderr, "\nApply failed: %d of %d pods did not converge. Fix the cause and run apply again; it picks up where this one stopped.\n", failed, len(res.Steps))
+		verb, again := "Apply", "apply"
+		if opts.destroy {
+			verb, again = "Destroy", "destroy"
+		}
+		fmt.Fprintf(g.stderr, "\n%s failed: %d of %d steps did not converge. Fix the cause and run %s again; it picks up where this one stopped.\n", verb, failed, len(res.Steps), again)
 		if isInterrupted(ctx.Err()) {
 			fmt.Fprintln(g.stderr, "Interrupted.")
 		}

@@ -86,3 +86,34 @@ func podIP(t *testing.T, id string) string {
 	}
 	return st.Status.GetNetwork().GetIp()
 }
+
+// A pod made on the runtime's network before the stack declared its own
+// is destroyed in one go: the runtime tears a pod's network down with the
+// file of the moment, so berth removes the stack's file and tries again.
+func TestDestroyAfterANetworkWasAdded(t *testing.T) {
+	const subnet, bridge = "10.214.8.0/24", "berthnet8"
+	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
+	s := newStack(t)
+	pod := `
+pod "web" {
+  container "main" {
+    image        = "docker.io/library/busybox:1.36"
+    command      = ["sleep", "3600"]
+    stop_timeout = "1s"
+  }
+}`
+	s.write(pod)
+	s.apply()
+	s.write(fmt.Sprintf("network \"late\" {\n  bridge = %q\n  subnet = %q\n}\n", bridge, subnet) + pod)
+	s.apply() // the file is written; the pod keeps the runtime's network
+	r := s.berth("destroy", "--auto-approve", s.dir)
+	if r.code != 0 {
+		t.Fatalf("destroy: %s", r)
+	}
+	if len(s.pods()) != 0 {
+		t.Fatalf("pods left after destroy: %v", keys(s.pods()))
+	}
+	if strings.Contains(r.stdout, "Destruction failed") && !strings.Contains(r.stdout, "retried after removing the stack's network file") {
+		t.Errorf("destroy failed a pod and did not say it retried:\n%s", r)
+	}
+}
