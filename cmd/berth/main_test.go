@@ -24,6 +24,11 @@ func TestMain(m *testing.M) {
 // TestScripts runs the CLI scripts in testdata/script. Scripts that need a
 // runtime use the [runtime] condition: true when BERTH_ADDRESS answers.
 func TestScripts(t *testing.T) {
+	// Under make test, a script that needs the runtime must not pass by
+	// skipping: a dead socket fails the package.
+	if os.Getenv("BERTH_E2E_REQUIRED") == "1" && !runtimeAvailable() {
+		t.Fatal("BERTH_E2E_REQUIRED=1, but no runtime answers at BERTH_ADDRESS")
+	}
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {

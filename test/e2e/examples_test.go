@@ -12,7 +12,7 @@ import (
 // pulled here: there is no internet.)
 func TestVMExamplesPlan(t *testing.T) {
 	if _, err := os.Stat("/dev/kvm"); err != nil {
-		t.Skip("this host has no /dev/kvm; the plan would fail its preflight, as it should")
+		skipUnlessRequired(t, "this host has no /dev/kvm; the plan would fail its preflight, as it should")
 	}
 	for _, tc := range []struct {
 		dir  string

@@ -277,3 +277,14 @@ func snapshot(t *testing.T) string {
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
 }
+
+// skipUnlessRequired skips a test whose precondition this host lacks,
+// except under make test (BERTH_E2E_REQUIRED=1), where nothing may pass by
+// skipping: there the missing precondition fails the test.
+func skipUnlessRequired(t *testing.T, reason string) {
+	t.Helper()
+	if os.Getenv("BERTH_E2E_REQUIRED") == "1" {
+		t.Fatalf("%s, and BERTH_E2E_REQUIRED=1: nothing may be skipped", reason)
+	}
+	t.Skip(reason)
+}

@@ -29,7 +29,7 @@ func logOf(t *testing.T, id string) string {
 // without the device it fails with a clear message.
 func TestKVMGuest(t *testing.T) {
 	if _, err := os.Stat("/dev/kvm"); err != nil {
-		t.Skip("this host has no /dev/kvm")
+		skipUnlessRequired(t, "this host has no /dev/kvm")
 	}
 	s := newStack(t)
 	s.write(fmt.Sprintf(`
