@@ -129,6 +129,7 @@ func decodePod(ctx *hcl.EvalContext, dir string, b *hcl.Block) (*Pod, hcl.Diagno
 		e.errorf(a["hostname"].Expr.Range(), "hostname with host_network", "A pod on the host's network has the host's name: the runtime cannot set a hostname without a private UTS namespace. Remove hostname, or host_network.")
 	}
 	if attr := a["depends_on"]; attr != nil {
+		p.DependsOnRange = attr.Expr.Range()
 		refs := e.plainList(attr)
 		for _, ref := range refs {
 			name, ok := strings.CutPrefix(ref, "pod.")
@@ -374,10 +375,12 @@ func checkDependencies(pods []*Pod) hcl.Diagnostics {
 				continue
 			}
 			detail := fmt.Sprintf("pod %q depends on %s, which is not declared.", p.Name, PodAddress(dep))
-			if s := Suggest(dep, names); s != "" {
+			// A pod never depends on itself: it is no suggestion.
+			others := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == p.Name })
+			if s := Suggest(dep, others); s != "" {
 				detail += fmt.Sprintf(" Did you mean %q?", PodAddress(s).String())
 			}
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown dependency", Detail: detail, Subject: p.DeclRange.Ptr()})
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown dependency", Detail: detail, Subject: p.DependsOnRange.Ptr()})
 		}
 	}
 	if diags.HasErrors() {

@@ -306,7 +306,7 @@ func TestDecodePods(t *testing.T) {
 			mutate: func(t *testing.T, fs files) { fs.replace(t, "db.hcl", `pod "db"`, `pod "Data_Base"`) },
 			wantDiags: []diagWant{
 				{summary: "Invalid pod name", detail: `pod name "Data_Base" must be 1-63 lower-case letters, digits or '-'`, file: "db.hcl", at: "Data_Base"},
-				{summary: "Unknown dependency", detail: `pod "web" depends on pod.db, which is not declared.`, file: "web.hcl", at: `pod "web"`},
+				{summary: "Unknown dependency", detail: `pod "web" depends on pod.db, which is not declared.`, file: "web.hcl", at: "depends_on"},
 			},
 		},
 		{
@@ -314,7 +314,7 @@ func TestDecodePods(t *testing.T) {
 			mutate: func(t *testing.T, fs files) { fs.replace(t, "db.hcl", `pod "db"`, `pod "`+strings.Repeat("d", 64)+`"`) },
 			wantDiags: []diagWant{
 				{summary: "Invalid pod name", detail: "must be 1-63", file: "db.hcl", at: "ddd"},
-				{summary: "Unknown dependency", detail: "pod.db", file: "web.hcl", at: `pod "web"`},
+				{summary: "Unknown dependency", detail: "pod.db", file: "web.hcl", at: "depends_on"},
 			},
 		},
 		{
@@ -503,12 +503,12 @@ func TestDecodePods(t *testing.T) {
 		{
 			name:      "depends_on an unknown pod suggests the closest",
 			mutate:    func(t *testing.T, fs files) { fs.replace(t, "web.hcl", `"pod.db"`, `"pod.dbb"`) },
-			wantDiags: []diagWant{{summary: "Unknown dependency", detail: `pod "web" depends on pod.dbb, which is not declared. Did you mean "pod.db"?`, file: "web.hcl", at: `pod "web"`}},
+			wantDiags: []diagWant{{summary: "Unknown dependency", detail: `pod "web" depends on pod.dbb, which is not declared. Did you mean "pod.db"?`, file: "web.hcl", at: "depends_on"}},
 		},
 		{
 			name:      "depends_on an unknown pod with nothing close",
 			mutate:    func(t *testing.T, fs files) { fs.replace(t, "web.hcl", `"pod.db"`, `"pod.elasticsearch"`) },
-			wantDiags: []diagWant{{summary: "Unknown dependency", detail: "pod.elasticsearch, which is not declared.", file: "web.hcl", at: `pod "web"`}},
+			wantDiags: []diagWant{{summary: "Unknown dependency", detail: "pod.elasticsearch, which is not declared.", file: "web.hcl", at: "depends_on"}},
 		},
 		{
 			name:      "depends_on without the pod. prefix",

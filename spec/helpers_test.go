@@ -169,7 +169,7 @@ func requireDiags(t *testing.T, fs files, diags hcl.Diagnostics, wants ...diagWa
 // stripRanges zeroes the source ranges so configs can be compared by value.
 func stripRanges(cfg *Config) {
 	for _, p := range cfg.Pods {
-		p.DeclRange = hcl.Range{}
+		p.DeclRange, p.DependsOnRange = hcl.Range{}, hcl.Range{}
 		for i := range p.Ports {
 			p.Ports[i].DeclRange = hcl.Range{}
 		}

@@ -156,3 +156,18 @@ func TestEnvFileLongLine(t *testing.T) {
 		t.Fatalf("readEnvFile = %d bytes, %v", len(env["BIG"]), err)
 	}
 }
+
+// An unknown dependency is reported at depends_on, and a pod is never
+// told to depend on itself.
+func TestUnknownDependencyNeverSuggestsItself(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "stack")
+	os.Mkdir(dir, 0o755)
+	write(t, dir, "main.hcl", "pod \"web\" {\n  depends_on = [\"pod.wbe\"]\n  container \"c\" {\n    image = \"busybox\"\n  }\n}\n")
+	_, diags := NewLoader(Options{Environ: func() []string { return nil }}).Load(dir)
+	if len(diags) != 1 || diags[0].Summary != "Unknown dependency" || diags[0].Subject == nil || diags[0].Subject.Start.Line != 2 {
+		t.Fatalf("diagnostics %v, want one Unknown dependency on line 2", diags)
+	}
+	if strings.Contains(diags[0].Detail, "Did you mean") {
+		t.Errorf("suggests %s", diags[0].Detail)
+	}
+}

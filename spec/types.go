@@ -75,19 +75,21 @@ const (
 
 // Pod is a CRI pod sandbox and its containers.
 type Pod struct {
-	Name           string
-	Namespace      string
-	Hostname       string
-	Labels         map[string]string
-	Annotations    map[string]string
-	Runtime        string
-	HostNetwork    bool
-	HostPID        bool
-	HostIPC        bool
-	Privileged     bool
-	Sysctls        map[string]string
-	Restart        RestartPolicy
-	DependsOn      []string // names of pods this one starts after
+	Name        string
+	Namespace   string
+	Hostname    string
+	Labels      map[string]string
+	Annotations map[string]string
+	Runtime     string
+	HostNetwork bool
+	HostPID     bool
+	HostIPC     bool
+	Privileged  bool
+	Sysctls     map[string]string
+	Restart     RestartPolicy
+	DependsOn   []string // names of pods this one starts after
+	// DependsOnRange is where depends_on is written, for its diagnostics.
+	DependsOnRange hcl.Range
 	PreventReplace bool
 	DNS            *DNS
 	Ports          []Port
