@@ -417,10 +417,18 @@ func TestDecodePods(t *testing.T) {
 			wantDiags: []diagWant{{summary: "Missing required argument", detail: `The argument "image" is required`, file: "db.hcl", at: `container "postgres"`}},
 		},
 		{
-			name:   "misspelt attribute gets HCL's suggestion",
+			// Only the suggestion: "image is missing" would send the user
+			// to add what the misspelling already means.
+			name:   "misspelt attribute gets HCL's suggestion, and nothing about the missing one",
 			mutate: func(t *testing.T, fs files) { fs.replace(t, "db.hcl", "image =", "imgae =") },
 			wantDiags: []diagWant{
 				{summary: "Unsupported argument", detail: `An argument named "imgae" is not expected here. Did you mean "image"?`, file: "db.hcl", at: "imgae"},
+			},
+		},
+		{
+			name:   "a missing argument is still reported where nothing suggests it",
+			mutate: func(t *testing.T, fs files) { fs.replace(t, "db.hcl", "image =", "labels = {}\n    # image =") },
+			wantDiags: []diagWant{
 				{summary: "Missing required argument", detail: `"image" is required`, file: "db.hcl", at: `container "postgres"`},
 			},
 		},

@@ -191,9 +191,54 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 	cfg.Networks, d = decodeNetworks(ctx, networkBlocks)
 	diags = append(diags, d...)
 	if diags.HasErrors() {
-		return nil, diags
+		return nil, dropImpliedMissing(diags)
 	}
 	return cfg, diags
+}
+
+// suggested finds the argument an "Unsupported argument" diagnostic
+// suggests, and missing the one a "Missing required argument" lacks.
+var (
+	suggested = regexp.MustCompile(`Did you mean "([^"]+)"\?`)
+	missing   = regexp.MustCompile(`^The argument "([^"]+)" is required`)
+)
+
+// dropImpliedMissing removes "Missing required argument X" where a
+// misspelt argument in the same block already says "Did you mean X?":
+// the misspelling is the one thing to fix. The block is the nearest one
+// opening before the misspelt argument.
+func dropImpliedMissing(diags hcl.Diagnostics) hcl.Diagnostics {
+	drop := map[*hcl.Diagnostic]bool{}
+	for _, u := range diags {
+		m := suggested.FindStringSubmatch(u.Detail)
+		if u.Summary != "Unsupported argument" || m == nil || u.Subject == nil {
+			continue
+		}
+		var nearest *hcl.Diagnostic
+		for _, r := range diags {
+			if r.Summary != "Missing required argument" || r.Subject == nil || r.Subject.Filename != u.Subject.Filename || r.Subject.Start.Byte > u.Subject.Start.Byte {
+				continue
+			}
+			if nearest == nil || r.Subject.Start.Byte > nearest.Subject.Start.Byte {
+				nearest = r
+			}
+		}
+		if nearest != nil {
+			if n := missing.FindStringSubmatch(nearest.Detail); n != nil && n[1] == m[1] {
+				drop[nearest] = true
+			}
+		}
+	}
+	if len(drop) == 0 {
+		return diags
+	}
+	out := diags[:0:0]
+	for _, d := range diags {
+		if !drop[d] {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 var berthSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
