@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/safefile"
 )
 
 // Holder describes the process holding a lock.
@@ -134,13 +135,9 @@ func (l *Lock) Release() error {
 
 func readHolder(path string) Holder {
 	var h Holder
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return h
+	if b, err := safefile.Read(path, 4096, safefile.Options{NoFollow: true}); err == nil {
+		_ = json.Unmarshal([]byte(strings.TrimSpace(string(b))), &h)
 	}
-	defer f.Close()
-	b, _ := io.ReadAll(io.LimitReader(f, 4096))
-	_ = json.Unmarshal([]byte(strings.TrimSpace(string(b))), &h)
 	return h
 }
 

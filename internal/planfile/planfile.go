@@ -18,16 +18,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/google/renameio/v2"
 
 	"github.com/berth-dev/berth/internal/hostkey"
 	"github.com/berth-dev/berth/internal/render"
+	"github.com/berth-dev/berth/internal/safefile"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -130,20 +128,15 @@ func (f *File) check() error {
 	return nil
 }
 
-// readRegular reads a regular file of at most MaxSize bytes, without
-// blocking on a FIFO.
+// readRegular reads a plan file: a regular file of at most MaxSize
+// bytes, never blocking on a FIFO.
 func readRegular(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+	b, err := safefile.Read(path, MaxSize, safefile.Options{})
+	switch {
+	case errors.Is(err, safefile.ErrNotRegular):
 		return nil, fmt.Errorf("%s: %w (make one with berth plan --out FILE)", path, ErrNotPlan)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
-	if err == nil && len(b) > MaxSize {
-		err = fmt.Errorf("%s: larger than %d MiB; make a new plan", path, MaxSize>>20)
+	case errors.Is(err, safefile.ErrTooLarge):
+		return nil, fmt.Errorf("%w; make a new plan", err)
 	}
 	return b, err
 }
