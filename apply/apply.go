@@ -90,6 +90,9 @@ const (
 	Skipped Status = "skipped"
 	// Waiting says a pod waits for a dependency's readiness probes.
 	Waiting Status = "waiting"
+	// Stopping says running containers get their grace to stop; Detail
+	// says how long at most.
+	Stopping Status = "stopping"
 )
 
 // Event reports progress of one pod or container step.
@@ -469,9 +472,19 @@ func (x *executor) removeSandbox(ctx context.Context, pc *planner.PodChange) err
 	// in parallel: two VMs in one pod should not take twice their grace.
 	var g errgroup.Group
 	if pc.Actual != nil && pc.Actual.Sandbox.Id == pc.SandboxID {
+		var longest time.Duration
+		running := 0
 		for _, oc := range pc.Actual.Containers {
 			grace := stopGrace(pc, oc)
+			if oc.Container.State == cri.ContainerState_CONTAINER_RUNNING {
+				running++
+				longest = max(longest, grace)
+			}
 			g.Go(func() error { return x.rt.StopContainer(ctx, oc.Container.Id, grace) })
+		}
+		if running > 0 {
+			// A stop may take its whole grace: say so before waiting it out.
+			x.report(Event{Address: pc.Address, Action: pc.Action, Status: Stopping, Detail: stoppingDetail(running, longest)})
 		}
 	}
 	if err := g.Wait(); err != nil {
@@ -495,6 +508,14 @@ func (x *executor) removeSandbox(ctx context.Context, pc *planner.PodChange) err
 		}
 	}
 	return nil
+}
+
+// stoppingDetail says what a stop may wait for.
+func stoppingDetail(running int, grace time.Duration) string {
+	if running > 1 {
+		return fmt.Sprintf("%d containers, up to %s before they are killed", running, grace)
+	}
+	return fmt.Sprintf("its container, up to %s before it is killed", grace)
 }
 
 // stopGrace finds the grace the plan chose for an observed container.
@@ -679,6 +700,9 @@ func (x *executor) updateContainers(ctx context.Context, pc *planner.PodChange) 
 			continue
 		}
 		if cc.Action == planner.Destroy || cc.Action == planner.Replace || cc.Action == planner.Restart {
+			if oc := pc.Actual.Containers[cc.Name]; oc != nil && oc.Container.Id == cc.ContainerID && oc.Container.State == cri.ContainerState_CONTAINER_RUNNING {
+				x.report(Event{Address: cc.Address, Action: cc.Action, Status: Stopping, Detail: stoppingDetail(1, time.Duration(cc.StopTimeout))})
+			}
 			if err := x.removeContainer(ctx, cc.ContainerID, time.Duration(cc.StopTimeout)); err != nil {
 				return err
 			}

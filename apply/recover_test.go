@@ -131,3 +131,48 @@ pod "web" {
 		})
 	}
 }
+
+// Stopping running containers may take their whole grace, so it is said
+// before it is waited out: for a destroyed pod, and for a replaced
+// container.
+func TestStopsAreAnnounced(t *testing.T) {
+	const src = `
+berth { stack = "stops" }
+pod "web" {
+  container "app" {
+    image        = "docker.io/library/busybox:1.36"
+    command      = ["sleep", "1000"]
+    stop_timeout = "2m"
+  }
+}
+`
+	for _, tt := range []struct {
+		name, next, address, want string
+	}{
+		{"a destroyed pod", `berth { stack = "stops" }`, "pod.web", "its container, up to 2m0s before it is killed"},
+		{"a replaced container", strings.Replace(src, `"1000"`, `"1001"`, 1), "pod.web.container.app", "its container, up to 2m0s before it is killed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := fake.New(image)
+			run(t, rt, spectest.Load(t, src))
+			cfg := spectest.Load(t, tt.next)
+			snap, err := planner.ObserveWorkloads(context.Background(), rt, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stops []apply.Event
+			res := apply.Execute(context.Background(), planner.Diff(cfg, snap, planner.Options{}), rt, apply.Options{LogRoot: t.TempDir(), TmpfsRoot: t.TempDir(),
+				Report: func(ev apply.Event) {
+					if ev.Status == apply.Stopping {
+						stops = append(stops, ev)
+					}
+				}})
+			if err := res.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if len(stops) != 1 || stops[0].Address.String() != tt.address || stops[0].Detail != tt.want {
+				t.Errorf("stopping events %+v, want one for %s saying %q", stops, tt.address, tt.want)
+			}
+		})
+	}
+}

@@ -320,5 +320,7 @@ func (g *globals) progress(ev apply.Event) {
 		fmt.Fprintf(g.stdout, "%s: Skipped, because %s\n", ev.Address, ev.Detail)
 	case apply.Waiting:
 		fmt.Fprintf(g.stdout, "%s: Waiting for %s to be ready...\n", ev.Address, ev.Detail)
+	case apply.Stopping:
+		fmt.Fprintf(g.stdout, "%s: Stopping %s...\n", ev.Address, ev.Detail)
 	}
 }

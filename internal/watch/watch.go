@@ -482,6 +482,8 @@ func (w *watcher) logStep(ev apply.Event) {
 		w.log.Info("done", "resource", ev.Address, "action", string(ev.Action), "detail", ev.Detail, "took", ev.Elapsed.Round(time.Millisecond).String())
 	case apply.Failed:
 		w.log.Error("failed", "resource", ev.Address, "action", string(ev.Action), "error", errString(ev.Err))
+	case apply.Stopping:
+		w.log.Info("stopping", "resource", ev.Address, "detail", ev.Detail)
 	case apply.Skipped:
 		w.log.Warn("skipped", "resource", ev.Address, "action", string(ev.Action), "reason", errString(ev.Err))
 	}
