@@ -15,11 +15,8 @@ import (
 // A network block writes the pod network: new pods get addresses in its
 // subnet; pods already running keep theirs until replaced, which
 // --replace-on-network-change does; removing the block removes the file.
-func TestNetwork(t *testing.T) {
-	const subnet, bridge = "10.214.7.0/24", "berthnet7"
-	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
-	s := newStack(t)
-	pod := `
+// networkTestPod is the one pod the network tests move between networks.
+const networkTestPod = `
 pod "web" {
   container "main" {
     image        = "docker.io/library/busybox:1.36"
@@ -27,6 +24,12 @@ pod "web" {
     stop_timeout = "1s"
   }
 }`
+
+func TestNetwork(t *testing.T) {
+	const subnet, bridge = "10.214.7.0/24", "berthnet7"
+	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
+	s := newStack(t)
+	pod := networkTestPod
 	s.write(pod)
 	s.apply()
 	before := podIP(t, s.pods()["web"].Id)
@@ -94,14 +97,7 @@ func TestDestroyAfterANetworkWasAdded(t *testing.T) {
 	const subnet, bridge = "10.214.8.0/24", "berthnet8"
 	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
 	s := newStack(t)
-	pod := `
-pod "web" {
-  container "main" {
-    image        = "docker.io/library/busybox:1.36"
-    command      = ["sleep", "3600"]
-    stop_timeout = "1s"
-  }
-}`
+	pod := networkTestPod
 	s.write(pod)
 	s.apply()
 	s.write(fmt.Sprintf("network \"late\" {\n  bridge = %q\n  subnet = %q\n}\n", bridge, subnet) + pod)
