@@ -57,6 +57,8 @@ type Runtime interface {
 	PinImage(ctx context.Context, ref string, pin bool) error
 	LabelImage(ctx context.Context, ref, key, value string) error
 	DeleteImageName(ctx context.Context, name string) error
+	// CNI says which network configuration the runtime uses now.
+	CNI(ctx context.Context) (runtime.CNI, error)
 }
 
 // Options tune an apply.
@@ -137,6 +139,9 @@ type executor struct {
 	removed map[string]error
 	// notes are what pods' steps did to recover from interrupted runs.
 	notes map[string][]string
+	// network is the configuration new sandboxes are made on, recorded in
+	// each for its teardown.
+	network []byte
 	// desired are the plan's pods by name, and ready their readiness as
 	// dependents waited for it.
 	desired map[string]*spec.Pod
@@ -157,7 +162,7 @@ func Execute(ctx context.Context, plan *planner.Plan, rt Runtime, opts Options) 
 	}
 	opts.Pull.CertsDir = plan.CertsDir // where the plan found the mirrors it writes
 	x := &executor{rt: rt, stack: plan.Stack, opts: opts, failed: map[string]bool{}, removed: map[string]error{}, notes: map[string][]string{},
-		desired: map[string]*spec.Pod{}, ready: map[string]*readyWait{}}
+		desired: map[string]*spec.Pod{}, ready: map[string]*readyWait{}, network: plan.PodNetwork}
 	for _, pc := range plan.Pods {
 		if pc.Desired != nil {
 			x.desired[pc.Name] = pc.Desired
@@ -195,34 +200,43 @@ func Execute(ctx context.Context, plan *planner.Plan, rt Runtime, opts Options) 
 			netWrites = append(netWrites, fc)
 		}
 	}
+	var replaced []*planner.PodChange
+	for _, level := range levels {
+		for _, pc := range level {
+			if pc.Action == planner.Replace {
+				replaced = append(replaced, pc)
+			}
+		}
+	}
 	x.writeFiles(mirrors) // first: the pulls below may need them
 	x.ensureImages(ctx, plan.Images)
+	destroys = x.teardownOnTheirNetworks(ctx, plan, destroys, replaced)
 	x.parallel(ctx, destroys, x.destroyPod)
 	if failed := x.failedOf(destroys); len(failed) > 0 && len(netRemovals) > 0 {
 		// A pod made on the runtime's own network before the stack's file
-		// came cannot be torn down while the file is there (the runtime
-		// uses the file of the moment): remove the file, then try again.
+		// came, by a berth that did not record it, cannot be torn down while
+		// the file is there: remove the file, then try again.
 		x.writeFiles(netRemovals)
 		netRemovals = nil
 		x.retry(ctx, failed, x.destroyPod, "retried after removing the stack's network file, which it was not made on")
 	}
 	if len(netWrites) > 0 || len(netRemovals) > 0 {
-		var replaced []*planner.PodChange
-		for _, level := range levels {
-			for _, pc := range level {
-				if pc.Action == planner.Replace {
-					replaced = append(replaced, pc)
-				}
-			}
-		}
 		var g errgroup.Group
 		g.SetLimit(x.opts.Parallelism)
 		for _, pc := range replaced {
-			g.Go(func() error { x.removeOld(ctx, pc); return nil })
+			x.mu.Lock()
+			_, done := x.removed[pc.Name]
+			x.mu.Unlock()
+			if !done {
+				g.Go(func() error { x.removeOld(ctx, pc); return nil })
+			}
 		}
 		_ = g.Wait()
 		x.writeFiles(netRemovals)
 		x.writeFiles(netWrites)
+		if plan.CNIConfDir != "" {
+			x.awaitNetwork(ctx, plan.CNIConfDir) // new pods go on the new network
+		}
 	}
 	for _, level := range levels {
 		x.parallel(ctx, level, x.convergePod)
@@ -637,6 +651,11 @@ func (x *executor) createPod(ctx context.Context, pc *planner.PodChange) (string
 		return "", fmt.Errorf("create the pod's log directory: %w", err)
 	}
 	podCfg := criconfig.Sandbox(x.stack, pc.Desired, uid, logDir)
+	x.mu.Lock()
+	if x.network != nil {
+		podCfg.Annotations[spec.AnnotationNetwork] = string(x.network)
+	}
+	x.mu.Unlock()
 	podID, err := x.rt.RunSandbox(ctx, podCfg, pc.Desired.Runtime)
 	if reserved, ok := errors.AsType[*runtime.NameReservedError](err); ok {
 		switch found, own := x.ownSandbox(ctx, reserved.ID, pc.Name); {

@@ -111,14 +111,14 @@ func TestEngineWaitsForTheLock(t *testing.T) {
 }
 
 func TestEngineRuntimeErrors(t *testing.T) {
-	for _, method := range []string{"ListPodSandbox", "RegistryConfigPath", "CNIDirs", "PinnedImages"} {
+	for _, method := range []string{"ListPodSandbox", "RegistryConfigPath", "CNI", "PinnedImages"} {
 		t.Run(method, func(t *testing.T) {
 			rt := fake.New(image)
 			rt.Errors[method] = errors.New("the runtime is away")
 			e := newEngine(t, rt)
 			cfg := spectest.Load(t, engineStack+`image "docker.io/library/busybox:1.36" { pin = true }`)
 			d, res, err := e.Converge(context.Background(), cfg, planner.Options{}, nil, execOpts(t))
-			if method == "CNIDirs" {
+			if method == "CNI" {
 				// A runtime that cannot say where CNI lives plans all the same;
 				// only pods with ports need to know.
 				if err != nil || res.Err() != nil {

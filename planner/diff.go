@@ -40,7 +40,7 @@ const LongStopTimeout = 30 * time.Second
 // Diff compares the desired configuration with the observed state and
 // decides every action. It is pure: no I/O, same inputs, same plan.
 func Diff(cfg *spec.Config, snap *Snapshot, opts Options) *Plan {
-	plan := &Plan{Stack: snap.Stack, Observed: snap.Fingerprint(), CertsDir: snap.CertsDir}
+	plan := &Plan{Stack: snap.Stack, Observed: snap.Fingerprint(), CertsDir: snap.CertsDir, CNIConfDir: snap.CNIConfDir, PodNetwork: snap.PodNetwork}
 	diffMirrors(cfg, snap, opts, plan)
 	diffImages(cfg, snap, opts, plan)
 
@@ -72,6 +72,7 @@ func Diff(cfg *spec.Config, snap *Snapshot, opts Options) *Plan {
 		}
 	}
 	diffNetworks(cfg, snap, opts, plan) // it may replace pods decided above
+	teardownNetworks(snap, plan)
 	if opts.Watch != nil {
 		deferUnready(cfg, snap, opts.Watch, plan) // last: it holds back starts decided above
 	} else {

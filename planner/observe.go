@@ -64,6 +64,9 @@ type Snapshot struct {
 	// runtime could not say, if it could not.
 	CNIBinDirs []string
 	CNIErr     error
+	// PodNetwork is the configuration the runtime sets pods up and tears
+	// them down with now (nil when unknown).
+	PodNetwork []byte
 	// Warnings are what observing could not find out, such as a registry
 	// that did not answer.
 	Warnings []string
@@ -121,7 +124,7 @@ func (c *ObservedContainer) Exited() bool {
 type HostObserver interface {
 	Observer
 	RegistryConfigPath(ctx context.Context) (string, error)
-	CNIDirs(ctx context.Context) (confDir string, binDirs []string, err error)
+	CNI(ctx context.Context) (runtime.CNI, error)
 	ImagesLabelled(ctx context.Context, key, value string) ([]string, error)
 	PinnedImages(ctx context.Context) (map[string]bool, error)
 	RemoteDigest(ctx context.Context, ref, certsDir string, creds runtime.Credentials) (string, error)
@@ -160,11 +163,12 @@ func Observe(ctx context.Context, rt HostObserver, cfg *spec.Config, opts Option
 			return nil, err
 		}
 	}
-	confDir, binDirs, cniErr := rt.CNIDirs(ctx)
+	cni, cniErr := rt.CNI(ctx)
+	confDir := cni.ConfDir
 	if cfg.Berth.CNIConfDir != "" {
 		confDir = cfg.Berth.CNIConfDir
 	}
-	snap.CNIBinDirs, snap.CNIErr = binDirs, cniErr
+	snap.CNIBinDirs, snap.CNIErr, snap.PodNetwork = cni.BinDirs, cniErr, cni.PodNetwork
 	if err := ObserveNetworks(snap, confDir); err != nil {
 		return nil, err
 	}

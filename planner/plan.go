@@ -78,6 +78,10 @@ type Plan struct {
 	Observed string `json:"observed"`
 	// CertsDir is where the runtime, and so berth's pulls, read hosts.toml.
 	CertsDir string `json:"certs_dir,omitempty"`
+	// CNIConfDir is where the runtime reads pod networks; PodNetwork is the
+	// configuration it uses now (nil when unknown).
+	CNIConfDir string `json:"cni_conf_dir,omitempty"`
+	PodNetwork []byte `json:"-"`
 
 	// provided are the images that image blocks pull or import before any
 	// container is created.
@@ -103,6 +107,11 @@ type PodChange struct {
 	Actual  *ObservedPod `json:"-"`
 	// SandboxID is the sandbox that a destroy or replace removes.
 	SandboxID string `json:"sandbox_id,omitempty"`
+	// MadeOn names the network the sandbox was made on when that is not
+	// the configuration the runtime uses now; TeardownNetwork is that
+	// configuration, which apply puts back while the sandbox is torn down.
+	MadeOn          string `json:"made_on_network,omitempty"`
+	TeardownNetwork []byte `json:"-"`
 }
 
 // ContainerChange is the decision for one container.

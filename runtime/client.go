@@ -251,12 +251,29 @@ func (c *Client) Status(ctx context.Context) (*cri.StatusResponse, error) {
 	return resp, nil
 }
 
-// CNIDirs are where the CRI plugin reads pod networks and finds plugins.
-func (c *Client) CNIDirs(ctx context.Context) (confDir string, binDirs []string, err error) {
+// CNI is what the CRI plugin reports of pod networking.
+type CNI struct {
+	// ConfDir is where it reads pod networks; BinDirs where it finds plugins.
+	ConfDir string
+	BinDirs []string
+	// PodNetwork is the configuration it sets pods up and tears them down
+	// with now: the source of the first network it loaded from ConfDir
+	// (nil when it loaded none).
+	PodNetwork []byte
+}
+
+// CNI reports the CRI plugin's CNI directories and the network it uses now.
+func (c *Client) CNI(ctx context.Context) (CNI, error) {
 	st, err := c.Status(ctx)
 	if err != nil {
-		return "", nil, err
+		return CNI{}, err
 	}
+	return parseCNI(st.Info)
+}
+
+// parseCNI reads the verbose status: "config" has the directories, and
+// "cniconfig" the networks loaded, loopback first.
+func parseCNI(info map[string]string) (CNI, error) {
 	var config struct {
 		CNI struct {
 			ConfDir string   `json:"confDir"`
@@ -264,14 +281,30 @@ func (c *Client) CNIDirs(ctx context.Context) (confDir string, binDirs []string,
 			BinDir  string   `json:"binDir"`
 		} `json:"cni"`
 	}
-	if err := json.Unmarshal([]byte(st.Info["config"]), &config); err != nil || config.CNI.ConfDir == "" {
-		return "", nil, fmt.Errorf("the runtime does not report its CNI directories")
+	if err := json.Unmarshal([]byte(info["config"]), &config); err != nil || config.CNI.ConfDir == "" {
+		return CNI{}, fmt.Errorf("the runtime does not report its CNI directories")
 	}
-	binDirs = config.CNI.BinDirs
+	out := CNI{ConfDir: config.CNI.ConfDir, BinDirs: config.CNI.BinDirs}
 	if config.CNI.BinDir != "" {
-		binDirs = append(binDirs, config.CNI.BinDir)
+		out.BinDirs = append(out.BinDirs, config.CNI.BinDir)
 	}
-	return config.CNI.ConfDir, binDirs, nil
+	var loaded struct {
+		Networks []struct {
+			Config struct {
+				Source string
+			}
+			IFName string
+		}
+	}
+	if json.Unmarshal([]byte(info["cniconfig"]), &loaded) == nil {
+		for _, n := range loaded.Networks {
+			if n.IFName != "lo" && n.Config.Source != "" {
+				out.PodNetwork = []byte(n.Config.Source)
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // Deprecation is a deprecated setting or feature the runtime reports.

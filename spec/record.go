@@ -20,6 +20,9 @@ const (
 	LabelSpecHash  = "berth.io/spec-hash"
 	// AnnotationSpec holds the record's canonical JSON.
 	AnnotationSpec = "berth.io/spec"
+	// AnnotationNetwork, on a sandbox, holds the network configuration the
+	// runtime made it on, which its teardown needs.
+	AnnotationNetwork = "berth.io/network"
 )
 
 // Redacted replaces sensitive values in records and plans.

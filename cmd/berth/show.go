@@ -54,8 +54,8 @@ data.`,
 					if cfg.Berth.CNIConfDir != "" {
 						return cfg.Berth.CNIConfDir, nil
 					}
-					dir, _, err := rt.CNIDirs(ctx)
-					return dir, err
+					cni, err := rt.CNI(ctx)
+					return cni.ConfDir, err
 				},
 			}
 			r, err := inspect.Show(ctx, rt, cfg, loaded, where, args[0])

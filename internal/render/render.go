@@ -143,6 +143,9 @@ func writePod(w io.Writer, pc *planner.PodChange, st Style) {
 	for _, dep := range pc.WaitFor {
 		fmt.Fprintf(w, "      # starts once %s is ready (its readiness probes pass)\n", spec.PodAddress(dep))
 	}
+	if pc.MadeOn != "" {
+		fmt.Fprintf(w, "      # made on network %q, not the runtime's current one: torn down with that configuration put back\n", pc.MadeOn)
+	}
 	writeFields(w, pc.Action, pc.Fields, st, "      ")
 	for _, cc := range pc.Containers {
 		sym := strings.TrimSpace(st.symbol(cc.Action))
@@ -279,6 +282,9 @@ type JSONChange struct {
 	Pull    bool                  `json:"pull,omitempty"`
 	// WaitFor are the pods whose readiness a pod's start waits for.
 	WaitFor []string `json:"wait_for,omitempty"`
+	// MadeOnNetwork names the network a going pod was made on, when it is
+	// not the runtime's current one (its teardown puts that one back).
+	MadeOnNetwork string `json:"made_on_network,omitempty"`
 	// Path and Diff describe a host file's change (type "mirror" or "network").
 	Path string `json:"path,omitempty"`
 	Diff string `json:"diff,omitempty"`
@@ -305,7 +311,7 @@ func ToJSON(plan *planner.Plan) JSONPlan {
 		case c.Container != nil:
 			jc.Type, jc.Fields, jc.Pull = "container", nonNilFields(c.Container.Fields), c.Container.Pull
 		default:
-			jc.Type, jc.Fields, jc.WaitFor = "pod", nonNilFields(c.Pod.Fields), c.Pod.WaitFor
+			jc.Type, jc.Fields, jc.WaitFor, jc.MadeOnNetwork = "pod", nonNilFields(c.Pod.Fields), c.Pod.WaitFor, c.Pod.MadeOn
 		}
 		out.Changes = append(out.Changes, jc)
 	}

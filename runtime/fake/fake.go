@@ -4,6 +4,7 @@
 package fake
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -41,6 +42,11 @@ type Runtime struct {
 	Stops map[string]time.Duration
 	// IPs are the sandboxes' pod IPs, by sandbox ID; RunSandbox assigns them.
 	IPs map[string]string
+	// MadeOn is the network configuration each sandbox was set up with (the
+	// first of CNIConfDir); as the real runtime, StopSandbox tears its
+	// network down with the configuration of the moment and fails when
+	// that is another.
+	MadeOn map[string][]byte
 	// ConfigPath is the registry config_path, CNIConfDir and CNIBinDirs
 	// the CNI directories the runtime reports (see host.go).
 	ConfigPath string
@@ -67,7 +73,7 @@ func New(images ...string) *Runtime {
 		Sandboxes: map[string]*cri.PodSandbox{}, Containers: map[string]*cri.Container{},
 		Images: map[string]*cri.Image{}, Configs: map[string]*cri.ContainerConfig{},
 		SandboxConfigs: map[string]*cri.PodSandboxConfig{}, ExitCodes: map[string]int32{},
-		Errors: map[string]error{}, Once: map[string]error{}, Stops: map[string]time.Duration{}, IPs: map[string]string{},
+		Errors: map[string]error{}, Once: map[string]error{}, Stops: map[string]time.Duration{}, IPs: map[string]string{}, MadeOn: map[string][]byte{},
 		started: map[string]int64{}, finished: map[string]int64{}, calls: map[string]int{},
 		Remote: map[string]string{}, labelled: map[string]bool{},
 	}
@@ -303,6 +309,7 @@ func (r *Runtime) RunSandbox(_ context.Context, cfg *cri.PodSandboxConfig, handl
 		CreatedAt: r.tick(), Labels: cfg.Labels, Annotations: cfg.Annotations, RuntimeHandler: handler}
 	r.SandboxConfigs[id] = cfg
 	r.IPs[id] = fmt.Sprintf("10.88.0.%d", len(r.IPs)+2)
+	r.MadeOn[id] = firstNetwork(r.CNIConfDir)
 	return id, nil
 }
 
@@ -316,6 +323,9 @@ func (r *Runtime) StopSandbox(_ context.Context, id string) error {
 	sb := r.Sandboxes[id]
 	if sb == nil {
 		return nil // CRI: stopping a missing sandbox is not an error
+	}
+	if now := firstNetwork(r.CNIConfDir); sb.State == cri.PodSandboxState_SANDBOX_READY && !bytes.Equal(now, r.MadeOn[id]) {
+		return fmt.Errorf("failed to destroy network for sandbox %q: plugin type=%q failed (delete): the sandbox was set up with another network", id, "portmap")
 	}
 	sb.State = cri.PodSandboxState_SANDBOX_NOTREADY
 	for _, c := range r.Containers {

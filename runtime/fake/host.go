@@ -3,6 +3,8 @@ package fake
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/containerd/errdefs"
 
@@ -21,11 +23,31 @@ func (r *Runtime) RegistryConfigPath(context.Context) (string, error) {
 	return r.ConfigPath, r.enter("RegistryConfigPath", "")
 }
 
-// CNIDirs reports CNIConfDir and CNIBinDirs.
-func (r *Runtime) CNIDirs(context.Context) (string, []string, error) {
+// CNI reports CNIConfDir and CNIBinDirs, and as the pod network the first
+// configuration file of CNIConfDir, as the real runtime loads it.
+func (r *Runtime) CNI(context.Context) (runtime.CNI, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.CNIConfDir, r.CNIBinDirs, r.enter("CNIDirs", "")
+	if err := r.enter("CNI", ""); err != nil {
+		return runtime.CNI{}, err
+	}
+	return runtime.CNI{ConfDir: r.CNIConfDir, BinDirs: r.CNIBinDirs, PodNetwork: firstNetwork(r.CNIConfDir)}, nil
+}
+
+func firstNetwork(dir string) []byte {
+	if dir == "" {
+		return nil
+	}
+	entries, _ := os.ReadDir(dir) // sorted by name
+	for _, e := range entries {
+		switch filepath.Ext(e.Name()) {
+		case ".conflist", ".conf", ".json":
+			if b, err := os.ReadFile(filepath.Join(dir, e.Name())); err == nil {
+				return b
+			}
+		}
+	}
+	return nil
 }
 
 // ImagesLabelled lists the images LabelImage labelled, whatever the key.

@@ -113,3 +113,64 @@ func TestDestroyAfterANetworkWasAdded(t *testing.T) {
 		t.Errorf("destroy failed a pod and did not say it retried:\n%s", r)
 	}
 }
+
+// A pod made on one network and replaced after the network changed under
+// it is torn down on the network it was made on, which berth recorded and
+// puts back for the teardown: one apply, and the old address is released.
+// (The stack, named after the test, must sort before the runtime's own
+// network file, 10-berth-test.conflist, for its network to be the first.)
+func TestAReplacedPodIsTornDownOnItsOwnNetwork(t *testing.T) {
+	cases := []struct {
+		name          string
+		made, changed string // the network blocks the pod is made on, then moved to
+		madeOn        string
+		ipamDir       string // where the old address was allocated
+	}{
+		{"a network was added", "", "network \"late\" {\n  bridge = \"berthnet9\"\n  subnet = \"10.214.9.0/24\"\n}\n",
+			"berth-test", os.Getenv("BERTH_RUNTIME_DIR") + "/cni/ipam/berth-test"},
+		{"the subnet changed", "network \"moved\" {\n  bridge = \"berthnet10\"\n  subnet = \"10.214.10.0/24\"\n}\n",
+			// A bridge keeps its first address: a new subnet needs a new bridge.
+			"network \"moved\" {\n  bridge = \"berthnet11\"\n  subnet = \"10.214.11.0/24\"\n}\n",
+			"moved", "/var/lib/cni/networks/moved"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Cleanup(func() {
+				exec.Command("ip", "link", "del", "berthnet9").Run()
+				exec.Command("ip", "link", "del", "berthnet10").Run()
+				exec.Command("ip", "link", "del", "berthnet11").Run()
+				os.RemoveAll("/var/lib/cni/networks/late")
+				os.RemoveAll("/var/lib/cni/networks/moved")
+			})
+			s := newStack(t)
+			s.write(tc.made + networkTestPod)
+			s.apply()
+			old := podIP(t, s.pods()["web"].Id)
+			if _, err := os.Stat(tc.ipamDir + "/" + old); err != nil {
+				t.Fatalf("the pod's address is not where the test looks: %v", err)
+			}
+			s.write(tc.changed + networkTestPod)
+			s.apply() // the file changes; the pod keeps its network
+
+			s.write(tc.changed + strings.Replace(networkTestPod, `pod "web" {`, `pod "web" {`+"\n  hostname = \"moved\"", 1))
+			p := s.mustBerth("plan", s.dir)
+			if want := fmt.Sprintf("# made on network %q", tc.madeOn); !strings.Contains(p.stdout, want) {
+				t.Errorf("plan lacks %q:\n%s", want, p.stdout)
+			}
+			r := s.apply()
+			if !strings.Contains(r.stdout, fmt.Sprintf("torn down on network %q", tc.madeOn)) {
+				t.Errorf("apply does not say where it tore the pod down:\n%s", r)
+			}
+			if pods := s.pods(); len(pods) != 1 {
+				t.Fatalf("pods after the replace: %v", keys(pods))
+			}
+			if _, err := os.Stat(tc.ipamDir + "/" + old); !os.IsNotExist(err) {
+				t.Errorf("the old address %s is still allocated in %s (%v)", old, tc.ipamDir, err)
+			}
+			if p := s.berth("plan", "--detailed-exitcode", s.dir); p.code != 0 {
+				t.Errorf("plan after the replace: %s", p)
+			}
+			s.mustBerth("destroy", "--auto-approve", s.dir)
+		})
+	}
+}
