@@ -19,7 +19,7 @@ import (
 // functions is the function table available to expressions: the cty
 // standard library under Terraform's names, plus env and file helpers whose
 // relative paths resolve against the configuration directory.
-func functions(dir string, lookupEnv func(string) (string, bool)) map[string]function.Function {
+func functions(dir string, lookupEnv func(string) (string, bool), iter *iterations) map[string]function.Function {
 	fns := map[string]function.Function{
 		"abs": stdlib.AbsoluteFunc, "ceil": stdlib.CeilFunc, "floor": stdlib.FloorFunc,
 		"log": stdlib.LogFunc, "max": stdlib.MaxFunc, "min": stdlib.MinFunc,
@@ -64,8 +64,17 @@ func functions(dir string, lookupEnv func(string) (string, bool)) map[string]fun
 		"abspath":    absPathFunc(dir),
 	}
 	// templatefile may call every other function, but not itself.
-	fns["templatefile"] = templateFileFunc(dir, bounded(fns))
-	return bounded(fns)
+	inner := bounded(fns)
+	inner[iterateFunc] = iter.function()
+	fns["templatefile"] = templateFileFunc(dir, inner)
+	out := bounded(fns)
+	out[iterateFunc] = iter.function()
+	return out
+}
+
+// functions are the functions of the running load.
+func (l *Loader) functions(dir string) map[string]function.Function {
+	return functions(dir, l.opts.LookupEnv, l.iter)
 }
 
 // resolve makes a user-given path absolute against the configuration directory.
@@ -162,6 +171,7 @@ func templateFileFunc(dir string, fns map[string]function.Function) function.Fun
 			if diags.HasErrors() {
 				return cty.NilVal, fmt.Errorf("template %s: %s", args[0].AsString(), diags.Error())
 			}
+			guardIterations(expr)
 			inner := make(map[string]function.Function, len(fns))
 			for k, f := range fns {
 				if k != "templatefile" {

@@ -57,6 +57,17 @@ func TestHostileInput(t *testing.T) {
 		{"range of a billion", func(t *testing.T, dir string) {
 			write(t, dir, "main.hcl", "locals {\n  x = range(1000000000)\n}\n")
 		}, "range would make 1000000000 elements"},
+		{"nested for expressions of a billion steps", func(t *testing.T, dir string) {
+			write(t, dir, "main.hcl", "locals {\n  x = [for i in range(1000): [for j in range(1000): [for k in range(1000): k if k > 0]]]\n}\n")
+		}, "take more than 1000000 steps in all"},
+		{"nested for expressions over a variable's default", func(t *testing.T, dir string) {
+			big := "[" + strings.Repeat("1,", 10000) + "1]"
+			write(t, dir, "main.hcl", "variable \"v\" {\n  default = [for a in "+big+": [for b in "+big+": [for c in "+big+": c]]]\n}\n")
+		}, "take more than 1000000 steps in all"},
+		{"nested for expressions in a template", func(t *testing.T, dir string) {
+			write(t, dir, "t.tpl", "%{ for i in range(1000) }%{ for j in range(1000) }%{ for k in range(1000) }%{ endfor }%{ endfor }%{ endfor }")
+			write(t, dir, "main.hcl", pod(`    env = { X = templatefile("t.tpl", {}) }`))
+		}, "take more than 1000000 steps in all"},
 		{"a string doubled through locals", func(t *testing.T, dir string) {
 			write(t, dir, "main.hcl", doubling)
 		}, "holds more than 16 MiB of text"},

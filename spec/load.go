@@ -34,6 +34,8 @@ type Options struct {
 type Loader struct {
 	opts   Options
 	parser *hclparse.Parser
+	// iter is the running load's budget of for-expression elements.
+	iter *iterations
 }
 
 // NewLoader returns a Loader with the given options.
@@ -104,6 +106,7 @@ var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 // Load reads and evaluates the configuration in dir. The returned Config is
 // nil when there are errors.
 func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
+	l.iter = &iterations{}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid configuration directory", Detail: err.Error()}}
@@ -163,7 +166,7 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 	}
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)},
-		Functions: functions(abs, l.opts.LookupEnv),
+		Functions: l.functions(abs),
 	}
 	locals, d := evalLocals(ctx, localBlocks)
 	diags = append(diags, d...)

@@ -53,7 +53,13 @@ func (l *Loader) parseConfigFile(path string) (*hcl.File, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	return l.parser.ParseHCL(src, path)
+	f, diags := l.parser.ParseHCL(src, path)
+	if f != nil {
+		if body, ok := f.Body.(*hclsyntax.Body); ok {
+			guardIterations(body)
+		}
+	}
+	return f, diags
 }
 
 // checkNesting refuses a file whose brackets nest deeper than MaxNesting,

@@ -51,7 +51,7 @@ func (l *Loader) variables(dir string, blocks []*hcl.Block) (map[string]cty.Valu
 	decls := map[string]*variable{}
 	var order []string
 	for _, b := range blocks {
-		v, d := decodeVariable(b)
+		v, d := decodeVariable(b, l.iter.context())
 		diags = append(diags, d...)
 		if prev, dup := decls[v.name]; dup {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate variable",
@@ -92,7 +92,7 @@ func (l *Loader) variables(dir string, blocks []*hcl.Block) (map[string]cty.Valu
 			continue
 		}
 		if v := decls[name]; v != nil { // unknown names in the environment are not ours to judge
-			val, d := parseRawValue(raw, v, "environment variable "+k)
+			val, d := parseRawValue(raw, v, "environment variable "+k, l.iter.context())
 			diags = append(diags, d...)
 			values[name] = val
 		}
@@ -109,7 +109,7 @@ func (l *Loader) variables(dir string, blocks []*hcl.Block) (map[string]cty.Valu
 			diags = append(diags, undeclared(name, order, "--var "+kv, nil))
 			continue
 		}
-		val, d := parseRawValue(raw, v, "--var "+name)
+		val, d := parseRawValue(raw, v, "--var "+name, l.iter.context())
 		diags = append(diags, d...)
 		values[name] = val
 	}
@@ -143,12 +143,14 @@ func (l *Loader) variables(dir string, blocks []*hcl.Block) (map[string]cty.Valu
 		return nil, diags
 	}
 	for _, name := range order {
-		diags = append(diags, checkValidations(decls[name], out, functions(dir, l.opts.LookupEnv))...)
+		diags = append(diags, checkValidations(decls[name], out, l.functions(dir))...)
 	}
 	return out, diags
 }
 
-func decodeVariable(b *hcl.Block) (*variable, hcl.Diagnostics) {
+// decodeVariable reads a variable block; ctx is the budget alone, since a
+// default may not call functions or name variables.
+func decodeVariable(b *hcl.Block, ctx *hcl.EvalContext) (*variable, hcl.Diagnostics) {
 	v := &variable{name: b.Labels[0], ty: cty.DynamicPseudoType, def: cty.NullVal(cty.DynamicPseudoType), declRange: b.DefRange}
 	content, diags := b.Body.Content(variableSchema)
 	if !hclsyntax.ValidIdentifier(v.name) {
@@ -164,7 +166,7 @@ func decodeVariable(b *hcl.Block) (*variable, hcl.Diagnostics) {
 	v.sensitive = e.boolean(content.Attributes["sensitive"], false)
 	e.str(content.Attributes["description"], "")
 	if a := content.Attributes["default"]; a != nil {
-		val, d := a.Expr.Value(nil)
+		val, d := a.Expr.Value(ctx)
 		diags = append(diags, d...)
 		if !d.HasErrors() {
 			conv, err := convert.Convert(val, v.ty)
@@ -240,7 +242,7 @@ func (l *Loader) readVarFile(path string, decls map[string]*variable, values map
 			diags = append(diags, undeclared(name, names, path, a.NameRange.Ptr()))
 			continue
 		}
-		val, d := a.Expr.Value(nil)
+		val, d := a.Expr.Value(l.iter.context())
 		diags = append(diags, d...)
 		if !d.HasErrors() {
 			values[name] = val
@@ -251,7 +253,7 @@ func (l *Loader) readVarFile(path string, decls map[string]*variable, values map
 
 // parseRawValue reads a value given as text (environment or --var): the
 // text itself for string variables, an HCL expression for other types.
-func parseRawValue(raw string, v *variable, source string) (cty.Value, hcl.Diagnostics) {
+func parseRawValue(raw string, v *variable, source string, ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 	if v.ty == cty.String || v.ty == cty.DynamicPseudoType {
 		return cty.StringVal(raw), nil
 	}
@@ -260,7 +262,8 @@ func parseRawValue(raw string, v *variable, source string) (cty.Value, hcl.Diagn
 		return cty.NilVal, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid value for variable",
 			Detail: fmt.Sprintf("The value of %s is not a valid HCL expression for type %s.", source, typeexpr.TypeString(v.ty))}}
 	}
-	val, diags := expr.Value(nil)
+	guardIterations(expr)
+	val, diags := expr.Value(ctx)
 	return val, diags
 }
 
