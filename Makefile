@@ -73,8 +73,8 @@ bench: build
 	hack/runtime.sh up
 	hack/registry.sh up
 	source $(RUNTIME_ENV) && source $(REGISTRY_ENV) && rc=0 && \
-		if [ -n "$(BENCH_ARGS)" ]; then BERTH_BIN=$(BERTH) $(GO) run ./bench $(BENCH_ARGS) || rc=$$?; \
-		else for mode in pods -images -net -watch; do BERTH_BIN=$(BERTH) $(GO) run ./bench $${mode#pods} || rc=$$?; done; fi; \
+		if [ -n "$(BENCH_ARGS)" ]; then BERTH_BIN=$(BERTH) $(GO) run ./test/bench $(BENCH_ARGS) || rc=$$?; \
+		else for mode in pods -images -net -watch; do BERTH_BIN=$(BERTH) $(GO) run ./test/bench $${mode#pods} || rc=$$?; done; fi; \
 		[ "$(KEEP_RUNTIME)" = 1 ] || { hack/registry.sh down; hack/runtime.sh down; }; exit $$rc
 
 clean:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/berth-dev/berth/test/criproxy"
 )
 
 // berth runs the real binary on one generated configuration.
@@ -136,6 +139,29 @@ func (b *berth) mustRun(ctx context.Context, want int, args ...string) (*result,
 		return nil, fmt.Errorf("berth %s: exit %d, want %d\n--- stdout\n%s--- stderr\n%s", strings.Join(args, " "), r.code, want, tail(r.stdout), tail(r.stderr))
 	}
 	return r, nil
+}
+
+// countedPlan runs a plan through a counting proxy in front of the
+// runtime and returns the calls it saw, by method; berth's own account
+// (its debug line) must agree.
+func (b *berth) countedPlan(ctx context.Context, want int) (map[string]int, error) {
+	proxy, err := criproxy.Start(os.Getenv("BERTH_ADDRESS"))
+	if err != nil {
+		return nil, err
+	}
+	defer proxy.Close()
+	res, err := b.mustRun(ctx, want, "--address", proxy.Address, "plan", "--detailed-exitcode", "--log-level", "debug", b.dir)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]int{} // berth names containerd's own calls by method alone
+	for method, n := range proxy.Counts() {
+		seen[method[strings.LastIndex(method, "/")+1:]] += n
+	}
+	if !maps.Equal(seen, res.calls) {
+		return nil, fmt.Errorf("berth says it made the calls %v; the proxy saw %v", res.calls, seen)
+	}
+	return seen, nil
 }
 
 // callsLine matches the debug line berth logs when it closes its runtime

@@ -148,7 +148,7 @@ func (r *report) notes() []string {
 	s := r.summarize()
 	last := r.pairs[len(r.pairs)-1]
 	return []string{
-		fmt.Sprintf("CRI calls of a no-op plan with %d pods: %s", r.opts.pods, formatCalls(last.calls)),
+		fmt.Sprintf("CRI calls of a no-op plan with %d pods, counted by a proxy in front of the runtime (berth's own account agrees): %s", r.opts.pods, formatCalls(last.calls)),
 		fmt.Sprintf("the same list calls in-process, on an open connection: %s (median of %d); the rest of the plan's %s is process start, configuration, dial, diff and output",
 			fmtDur(s.lists), s.planRuns, fmtDur(s.plan)),
 		fmt.Sprintf("berth's fixed cost, until it prints its first pod step (process start, configuration, dial, lock, observe, plan text): apply %s, destroy %s (medians); "+
