@@ -17,6 +17,10 @@ import (
 // everything computed from them.
 const sensitiveMark = "sensitive"
 
+// unsetMark is carried by the unknown value of a variable given no value
+// (Options.UnsetUnknown) and by everything computed from it.
+const unsetMark = "unset"
+
 // evaluator turns attribute expressions into Go values. It collects
 // diagnostics instead of stopping at the first one, so a user sees every
 // problem of a file in one run.
@@ -26,6 +30,9 @@ type evaluator struct {
 	// seen indexes the ranges of e.diags' errors, up to seenUpTo.
 	seen     map[rangeKey]bool
 	seenUpTo int
+	// unset are the expressions computed from variables given no value
+	// (validate): no check reports on them.
+	unset map[rangeKey]bool
 }
 
 type rangeKey struct {
@@ -46,6 +53,14 @@ func (e *evaluator) eval(attr *hcl.Attribute, ty cty.Type) cty.Value {
 		return cty.NullVal(ty)
 	}
 	if !v.IsWhollyKnown() {
+		if _, marks := v.UnmarkDeep(); marks.Has(unsetMark) {
+			if e.unset == nil {
+				e.unset = map[rangeKey]bool{}
+			}
+			r := attr.Expr.Range()
+			e.unset[rangeKey{r.Filename, r.Start.Byte, r.End.Byte}] = true
+			return cty.NullVal(ty) // computed from a variable validate was given no value for
+		}
 		e.errorf(attr.Expr.Range(), "Value not known", "The value of %q cannot be determined when the configuration is loaded.", attr.Name)
 		return cty.NullVal(ty)
 	}
@@ -69,7 +84,7 @@ func (e *evaluator) errorf(rng hcl.Range, summary, format string, args ...any) {
 			e.seen[rangeKey{d.Subject.Filename, d.Subject.Start.Byte, d.Subject.End.Byte}] = true
 		}
 	}
-	if e.seen[rangeKey{rng.Filename, rng.Start.Byte, rng.End.Byte}] {
+	if key := (rangeKey{rng.Filename, rng.Start.Byte, rng.End.Byte}); e.seen[key] || e.unset[key] {
 		return
 	}
 	e.diags = append(e.diags, &hcl.Diagnostic{

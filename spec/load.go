@@ -27,6 +27,10 @@ type Options struct {
 	// values, so that a hash in a runtime label cannot be tried against
 	// guessed passwords. nil hashes them unkeyed (tests, validate).
 	SecretKey []byte
+	// UnsetUnknown gives a variable without a value an unknown one instead
+	// of an error, as validate does: the attributes computed from it are
+	// left unchecked, everything else is checked.
+	UnsetUnknown bool
 }
 
 // Loader reads configuration directories. It keeps the parsed files so

@@ -122,6 +122,14 @@ func (l *Loader) variables(dir string, blocks []*hcl.Block) (map[string]cty.Valu
 	for _, name := range order {
 		v := decls[name]
 		val, ok := values[name]
+		if (!ok || val.IsNull()) && l.opts.UnsetUnknown {
+			val = cty.UnknownVal(v.ty).Mark(unsetMark)
+			if v.sensitive {
+				val = val.Mark(sensitiveMark)
+			}
+			out[name] = val
+			continue
+		}
 		if !ok || val.IsNull() {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No value for required variable",
 				Detail:  fmt.Sprintf("Variable %q has no default and no value was given. Set it with --var %s=..., in %s, a --var-file, or the environment variable %s%s.", name, name, AutoVarsFile, EnvVarPrefix, name),
@@ -143,6 +151,9 @@ func (l *Loader) variables(dir string, blocks []*hcl.Block) (map[string]cty.Valu
 		return nil, diags
 	}
 	for _, name := range order {
+		if out[name].HasMark(unsetMark) {
+			continue // nothing to check yet
+		}
 		diags = append(diags, checkValidations(decls[name], out, l.functions(dir))...)
 	}
 	return out, diags

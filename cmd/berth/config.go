@@ -44,7 +44,13 @@ func (g *globals) loadConfig(dir string, v varFlags) (*spec.Config, error) {
 
 // loadConfigWith is loadConfig with the secret key given (nil for none).
 func (g *globals) loadConfigWith(dir string, v varFlags, key []byte) (*spec.Config, error) {
-	loader := spec.NewLoader(spec.Options{Vars: v.vars, VarFiles: v.varFiles, SecretKey: key})
+	return g.loadConfigOpts(dir, v, key, false)
+}
+
+// loadConfigOpts is loadConfigWith; unsetUnknown leaves variables without
+// a value unknown instead of failing (validate).
+func (g *globals) loadConfigOpts(dir string, v varFlags, key []byte, unsetUnknown bool) (*spec.Config, error) {
+	loader := spec.NewLoader(spec.Options{Vars: v.vars, VarFiles: v.varFiles, SecretKey: key, UnsetUnknown: unsetUnknown})
 	cfg, diags := loader.Load(dir)
 	if len(diags) > 0 {
 		g.printDiagnostics(loader.Files(), diags)

@@ -17,17 +17,34 @@ func newExecCommand(g *globals) *cobra.Command {
 		tty         bool
 	)
 	cmd := &cobra.Command{
-		Use:   "exec POD/CONTAINER [-it] -- CMD [ARG...]",
+		Use:   "exec POD/CONTAINER [DIR] [-it] -- CMD [ARG...]",
 		Short: "Run a command in a container",
 		Long: `exec runs a command in a running container and prints its output; berth
 exits with the command's exit code. -i passes standard input on; -t gives
 the command a terminal (standard input must be one), sized like yours and
-resized with it.`,
+resized with it. DIR, before --, is the configuration's directory, which
+names the stack (default: the current directory); --stack names it
+instead.`,
 		Example: `  berth exec web/app -- ls /
+  berth exec web/app examples/hello -- cat /etc/hostname
   berth exec -it web/app -- sh
   echo hello | berth exec -i web/app -- cat`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			command := args[1:]
+			switch dash := cmd.ArgsLenAtDash(); {
+			case dash == 2:
+				var err error
+				if dir, err = trailingDir(cmd, dir, args, 1); err != nil {
+					return err
+				}
+				command = args[2:]
+			case dash > 2:
+				return usageErrorf("expected POD/CONTAINER [DIR] -- CMD, got %d arguments before --", dash)
+			}
+			if len(command) == 0 {
+				return usageErrorf("name the command to run after --")
+			}
 			pod, container := splitTarget(args[0])
 			if container == "" {
 				return usageErrorf("name the container: %s/CONTAINER", pod)
@@ -47,9 +64,9 @@ resized with it.`,
 			}
 			id := ctrs[container].Id
 			if interactive || tty {
-				return g.execStream(ctx, rt, id, args[1:], interactive, tty)
+				return g.execStream(ctx, rt, id, command, interactive, tty)
 			}
-			resp, err := rt.ExecSync(ctx, id, args[1:], 0)
+			resp, err := rt.ExecSync(ctx, id, command, 0)
 			if err != nil {
 				return err
 			}
@@ -61,7 +78,7 @@ resized with it.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", ".", "configuration directory that names the stack (or use --stack)")
+	cmd.Flags().StringVar(&dir, "dir", ".", "configuration directory that names the stack (or give it as DIR, or use --stack)")
 	cmd.Flags().BoolVarP(&interactive, "interactive", "i", false, "pass standard input on to the command")
 	cmd.Flags().BoolVarP(&tty, "tty", "t", false, "give the command a terminal (standard input must be a terminal)")
 	return cmd

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -24,11 +25,27 @@ func (g *globals) stackTarget(dir string) (stack, address string, err error) {
 	if g.stack != "" {
 		return g.stack, g.resolveAddress(nil), nil
 	}
+	if files, err := spec.ConfigFiles(dir); err == nil && len(files) == 0 {
+		abs, _ := filepath.Abs(dir)
+		return "", "", usageErrorf("%s has no *.hcl files, so it does not name a stack: pass the configuration's directory after the pod (for example: berth logs web ./stack), or the stack's name with --stack NAME", abs)
+	}
 	cfg, err := g.loadConfig(dir, varFlags{})
 	if err != nil {
 		return "", "", err
 	}
 	return cfg.Berth.Stack, g.resolveAddress(cfg), nil
+}
+
+// trailingDir is the configuration directory of a command that takes it as an
+// optional argument after others, or with --dir (the older form).
+func trailingDir(cmd *cobra.Command, flagDir string, args []string, at int) (string, error) {
+	if len(args) <= at {
+		return flagDir, nil
+	}
+	if cmd.Flags().Changed("dir") {
+		return "", usageErrorf("give the configuration directory once: as %s or with --dir, not both", args[at])
+	}
+	return args[at], nil
 }
 
 // connectStack finds the stack as stackTarget does and connects to its
@@ -86,14 +103,23 @@ func newLogsCommand(g *globals) *cobra.Command {
 		timestamps bool
 	)
 	cmd := &cobra.Command{
-		Use:   "logs POD[/CONTAINER]",
+		Use:   "logs POD[/CONTAINER] [DIR]",
 		Short: "Print a pod's or a container's logs",
 		Long: `logs prints the logs the runtime keeps for a container, or for every
 container of a pod, each line prefixed with its container's name. -f
-follows them, across container restarts and replacements.`,
-		Args: cobra.ExactArgs(1),
+follows them, across container restarts and replacements. DIR is the
+configuration's directory, which names the stack (default: the current
+directory); --stack names it instead.`,
+		Example: `  berth logs web examples/hello
+  berth logs -f web/app examples/hello
+  berth logs --stack hello --tail 20 web`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			dir, err := trailingDir(cmd, dir, args, 1)
+			if err != nil {
+				return err
+			}
 			stack, rt, done, err := g.connectStack(ctx, dir)
 			if err != nil {
 				return err
@@ -141,7 +167,7 @@ follows them, across container restarts and replacements.`,
 			return firstErr
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", ".", "configuration directory that names the stack (or use --stack)")
+	cmd.Flags().StringVar(&dir, "dir", ".", "configuration directory that names the stack (or give it as DIR, or use --stack)")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
 	cmd.Flags().IntVar(&tail, "tail", -1, "print only the last N lines")
 	cmd.Flags().DurationVar(&since, "since", 0, "print only lines of the last D, e.g. 10m")

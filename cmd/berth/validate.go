@@ -21,9 +21,13 @@ func newValidateCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "validate [DIR]",
 		Short: "Check a configuration without contacting the runtime",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `validate checks a configuration's syntax, types, references and values
+without contacting the runtime. Variables given no value are unknown, as
+in Terraform: what is computed from them is checked once they have one
+(plan and apply need every value), everything else is checked now.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.loadConfigWith(dirArg(args), v, nil) // no hashes compared: no key needed
+			cfg, err := g.loadConfigOpts(dirArg(args), v, nil, true) // no hashes compared: no key needed
 			if err != nil {
 				return err
 			}
