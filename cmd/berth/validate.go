@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -44,36 +45,69 @@ in Terraform: what is computed from them is checked once they have one
 }
 
 func newFmtCommand(g *globals) *cobra.Command {
-	var check bool
+	var check, recursive bool
 	cmd := &cobra.Command{
-		Use:   "fmt [-check] [DIR]",
+		Use:   "fmt [-check] [-recursive] [DIR]",
 		Short: "Rewrite configuration files in the canonical format",
 		Long: `fmt rewrites the directory's *.hcl and *.berthvars files in the canonical
-HCL format. With -check it changes nothing, lists the files that are not
-formatted, and exits 1 if there are any.`,
+HCL format, and with -recursive those of its subdirectories too (hidden
+ones left out). With -check it changes nothing, lists the files that are
+not formatted, and exits 1 if there are any. A directory without such
+files is an error, so that a check in CI cannot pass on the wrong path.`,
+		Example: `  berth fmt .
+  berth fmt -check -recursive .`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.format(dirArg(args), check)
+			return g.format(dirArg(args), check, recursive)
 		},
 	}
 	cmd.Flags().BoolVar(&check, "check", false, "only check; exit 1 when a file is not formatted")
+	cmd.Flags().BoolVar(&recursive, "recursive", false, "format the subdirectories' files too")
 	return cmd
 }
 
-func (g *globals) format(dir string, check bool) error {
-	entries, err := os.ReadDir(dir)
+// formattable reports whether fmt formats a file of this name.
+func formattable(name string) bool {
+	return !spec.IsIgnored(name) && (strings.HasSuffix(name, ".hcl") || strings.HasSuffix(name, ".berthvars"))
+}
+
+// formatPaths lists the files fmt formats in dir, and in its subdirectories
+// (not hidden ones, nor linked ones) when recursive.
+func formatPaths(dir string, recursive bool) ([]string, error) {
+	var paths []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != dir && (!recursive || strings.HasPrefix(d.Name(), ".")) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if formattable(d.Name()) {
+			paths = append(paths, path)
+		}
+		return nil
+	})
+	sort.Strings(paths)
+	return paths, err
+}
+
+func (g *globals) format(dir string, check, recursive bool) error {
+	paths, err := formatPaths(dir, recursive)
 	if err != nil {
 		return err
 	}
-	var paths []string
-	for _, e := range entries {
-		name := e.Name()
-		if !spec.IsIgnored(name) && (strings.HasSuffix(name, ".hcl") || strings.HasSuffix(name, ".berthvars")) {
-			paths = append(paths, filepath.Join(dir, name))
+	if len(paths) == 0 {
+		hint := ""
+		if nested, _ := formatPaths(dir, true); !recursive && len(nested) > 0 {
+			hint = fmt.Sprintf("; its subdirectories have %d (add -recursive)", len(nested))
 		}
+		return usageErrorf("%s has no *.hcl or *.berthvars files%s", dir, hint)
 	}
-	sort.Strings(paths)
 
+	broken := false
 	unformatted := 0
 	for _, p := range paths {
 		if info, err := os.Lstat(p); err == nil && info.Mode()&os.ModeSymlink != 0 {
@@ -83,11 +117,13 @@ func (g *globals) format(dir string, check bool) error {
 		src, diags := spec.ReadConfigSource(p)
 		if diags.HasErrors() {
 			g.printDiagnostics(nil, diags)
-			return reported(1)
+			broken = true
+			continue
 		}
 		if _, diags := hclwrite.ParseConfig(src, p, hcl.InitialPos); diags.HasErrors() {
 			g.printDiagnostics(map[string]*hcl.File{p: {Bytes: src}}, diags)
-			return reported(1)
+			broken = true // the others are still formatted: one run shows every problem
+			continue
 		}
 		out := hclwrite.Format(src)
 		if bytes.Equal(src, out) {
@@ -107,7 +143,7 @@ func (g *globals) format(dir string, check bool) error {
 			return err
 		}
 	}
-	if check && unformatted > 0 {
+	if broken || (check && unformatted > 0) {
 		return reported(1)
 	}
 	return nil
