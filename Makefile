@@ -21,7 +21,7 @@ BERTH := $(CURDIR)/bin/berth
 all: build
 
 build:
-	$(GO) build -o bin/berth ./cmd/berth
+	$(GO) build -buildvcs=auto -o bin/berth ./cmd/berth
 
 up:
 	hack/runtime.sh up

@@ -1,0 +1,40 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The binary make builds names the commit it was built from (Go's build
+// info, so a plain go build in a checkout does too).
+func TestVersionNamesItsCommit(t *testing.T) {
+	r := runBerth(t, nil, "version", "--json")
+	var v struct{ Version, Commit, Go string }
+	if err := json.Unmarshal([]byte(r.stdout), &v); r.code != 0 || err != nil {
+		t.Fatalf("version --json: %v\n%s", err, r)
+	}
+	if v.Version == "" || !strings.HasPrefix(v.Go, "go1.") {
+		t.Errorf("version --json = %+v", v)
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(filepath.Join(root, ".git")); err != nil || !st.IsDir() {
+		// Go stamps the commit only in a checkout's own .git directory
+		// (not a git worktree's link to one, nor a tarball).
+		t.Logf("%s is not a git checkout: the commit is not compared", root)
+		return
+	}
+	head, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.TrimSpace(string(head)); v.Commit != want {
+		t.Errorf("version names commit %q, the checkout is at %q", v.Commit, want)
+	}
+}
