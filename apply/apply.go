@@ -105,6 +105,8 @@ type Event struct {
 	Detail  string
 	Err     error
 	Elapsed time.Duration
+	// Grace is, for Stopping, the longest a stop may wait before it kills.
+	Grace time.Duration
 }
 
 // Result is the outcome of every pod step.
@@ -498,7 +500,7 @@ func (x *executor) removeSandbox(ctx context.Context, pc *planner.PodChange) err
 		}
 		if running > 0 {
 			// A stop may take its whole grace: say so before waiting it out.
-			x.report(Event{Address: pc.Address, Action: pc.Action, Status: Stopping, Detail: stoppingDetail(running, longest)})
+			x.report(Event{Address: pc.Address, Action: pc.Action, Status: Stopping, Detail: stoppingDetail(running, longest), Grace: longest})
 		}
 	}
 	if err := g.Wait(); err != nil {
@@ -720,7 +722,7 @@ func (x *executor) updateContainers(ctx context.Context, pc *planner.PodChange) 
 		}
 		if cc.Action == planner.Destroy || cc.Action == planner.Replace || cc.Action == planner.Restart {
 			if oc := pc.Actual.Containers[cc.Name]; oc != nil && oc.Container.Id == cc.ContainerID && oc.Container.State == cri.ContainerState_CONTAINER_RUNNING {
-				x.report(Event{Address: cc.Address, Action: cc.Action, Status: Stopping, Detail: stoppingDetail(1, time.Duration(cc.StopTimeout))})
+				x.report(Event{Address: cc.Address, Action: cc.Action, Status: Stopping, Detail: stoppingDetail(1, time.Duration(cc.StopTimeout)), Grace: time.Duration(cc.StopTimeout)})
 			}
 			if err := x.removeContainer(ctx, cc.ContainerID, time.Duration(cc.StopTimeout)); err != nil {
 				return err

@@ -217,8 +217,10 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 	pulls := runtime.PullOptions{Credentials: criconfig.HostCredentials(cfg.Registries),
 		Progress: newPullReporter(g.stdout, g.isTerminal(g.stdout)).report, Log: g.log}
 	waitReady := func(ctx context.Context, dep *spec.Pod) error { return probe.WaitReady(ctx, rt, cfg.Berth.Stack, dep) }
-	execOpts := apply.Options{Parallelism: opts.parallelism, Report: g.progress, Pull: pulls, WaitReady: waitReady}
+	progress := newProgressPrinter(g.stdout)
+	execOpts := apply.Options{Parallelism: opts.parallelism, Report: progress.event, Pull: pulls, WaitReady: waitReady}
 	d, res, err := engine.Converge(ctx, cfg, planOpts, review, execOpts)
+	progress.close()
 	if errors.Is(err, apply.ErrNothingToDo) {
 		return nil
 	}
@@ -226,10 +228,15 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 		return err
 	}
 	if err := res.Err(); err != nil {
+		// Each cause once, here on stderr; the progress lines said which
+		// steps failed, in order.
 		failed := 0
 		for _, s := range res.Steps {
 			if s.Status == apply.Failed || s.Status == apply.Skipped {
 				failed++
+			}
+			if s.Status == apply.Failed || (s.Status == apply.Skipped && s.Err != nil) {
+				fmt.Fprintf(g.stderr, "Error: %s: %v\n", s.Address, s.Err)
 			}
 		}
 		verb, again := "Apply", "apply"
@@ -240,7 +247,7 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 		if isInterrupted(ctx.Err()) {
 			fmt.Fprintln(g.stderr, "Interrupted.")
 		}
-		return &exitError{code: 1, err: err}
+		return &exitError{code: 1, reported: true, err: err}
 	}
 	s := d.Plan.Summary()
 	verb := "Apply"
@@ -292,35 +299,4 @@ func (g *globals) confirm(destroy bool) error {
 		return reported(1)
 	}
 	return nil
-}
-
-var progressVerbs = map[planner.Action][2]string{
-	planner.Create:  {"Creating", "Creation"},
-	planner.Destroy: {"Destroying", "Destruction"},
-	planner.Replace: {"Replacing", "Replacement"},
-	planner.NoOp:    {"Updating containers", "Update"},
-	planner.Update:  {"Updating", "Update"},
-}
-
-func (g *globals) progress(ev apply.Event) {
-	verbs := progressVerbs[ev.Action]
-	elapsed := ev.Elapsed.Round(100 * time.Millisecond)
-	switch ev.Status {
-	case apply.Started:
-		fmt.Fprintf(g.stdout, "%s: %s...\n", ev.Address, verbs[0])
-	case apply.Done:
-		detail := ""
-		if ev.Detail != "" {
-			detail = " [" + ev.Detail + "]"
-		}
-		fmt.Fprintf(g.stdout, "%s: %s complete after %s%s\n", ev.Address, verbs[1], elapsed, detail)
-	case apply.Failed:
-		fmt.Fprintf(g.stdout, "%s: %s failed after %s: %v\n", ev.Address, verbs[1], elapsed, ev.Err)
-	case apply.Skipped:
-		fmt.Fprintf(g.stdout, "%s: Skipped, because %s\n", ev.Address, ev.Detail)
-	case apply.Waiting:
-		fmt.Fprintf(g.stdout, "%s: Waiting for %s to be ready...\n", ev.Address, ev.Detail)
-	case apply.Stopping:
-		fmt.Fprintf(g.stdout, "%s: Stopping %s...\n", ev.Address, ev.Detail)
-	}
 }

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/apply"
+	"github.com/berth-dev/berth/planner"
+	"github.com/berth-dev/berth/spec"
+)
+
+// Steps under way get a "Still ..." line each interval, a stopping one
+// with its grace; finished steps get none.
+func TestProgressSaysStill(t *testing.T) {
+	old := stillInterval
+	stillInterval = 20 * time.Millisecond
+	t.Cleanup(func() { stillInterval = old })
+
+	var out syncBuffer
+	p := newProgressPrinter(&out)
+	web, db, img := spec.PodAddress("web"), spec.PodAddress("db"), spec.Address{Kind: spec.KindImage, Name: "docker.io/library/busybox:1.36"}
+	p.event(apply.Event{Address: web, Action: planner.Replace, Status: apply.Started})
+	p.event(apply.Event{Address: spec.ContainerAddress("web", "vm"), Action: planner.Replace, Status: apply.Stopping, Detail: "its container, up to 2m0s before it is killed", Grace: 2 * time.Minute})
+	p.event(apply.Event{Address: db, Action: planner.Create, Status: apply.Started})
+	p.event(apply.Event{Address: img, Action: planner.Create, Status: apply.Started})
+	p.event(apply.Event{Address: db, Action: planner.Create, Status: apply.Done})
+	// Wait for a round of lines, event-driven rather than timed.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "image.docker.io/library/busybox:1.36: Still pulling...") && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	p.close()
+	got := out.String()
+	for _, want := range []string{
+		`(?m)^pod\.web: Still stopping\.\.\. \[\d+s elapsed, stop_timeout 2m0s\]$`,
+		`(?m)^image\.docker\.io/library/busybox:1\.36: Still pulling\.\.\. \[\d+s elapsed\]$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(got) {
+			t.Errorf("no line matching %s in:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "pod.db: Still") {
+		t.Errorf("a finished step is still reported:\n%s", got)
+	}
+	n := len(out.String())
+	time.Sleep(3 * stillInterval)
+	if len(out.String()) != n {
+		t.Error("lines were printed after close")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the printer's ticker and the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
