@@ -389,7 +389,7 @@ cmd_down() {
 		log "stopping registries (${pids[*]})"
 		stop_pids "${pids[@]}"
 	fi
-	rm -rf "$DIR"
+	rm -rf "$DIR" "$DIR.lock" # the lock this call holds too: nothing is left
 	log "down"
 }
 

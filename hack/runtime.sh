@@ -273,7 +273,10 @@ cmd_up() {
 		start_containerd
 	fi
 	import_images
-	printf 'export BERTH_ADDRESS=unix://%s\nexport BERTH_RUNTIME_DIR=%s\n' "$SOCK" "$DIR" >"$DIR/env"
+	# berth's lock files and host key for this runtime live in its dir, so
+	# that down leaves nothing behind.
+	printf 'export BERTH_ADDRESS=unix://%s\nexport BERTH_RUNTIME_DIR=%s\nexport BERTH_LOCK_DIR=%s\nexport BERTH_STATE_DIR=%s\n' \
+		"$SOCK" "$DIR" "$DIR/berth/locks" "$DIR/berth/state" >"$DIR/env"
 	log "up: source $DIR/env"
 }
 
@@ -385,7 +388,11 @@ cmd_down() {
 	rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null || true
 	# The pods' parent cgroup (cgroupfs driver); rmdir only succeeds when empty.
 	rmdir /sys/fs/cgroup/*/k8s.io /sys/fs/cgroup/k8s.io 2>/dev/null || true
+	# berth's own directories under /run, once the tests' tmpfs mounts are gone.
+	rmdir /run/berth/tmpfs /run/berth 2>/dev/null || true
 	rm -rf "$DIR" "$SHIM_DIR"
+	# The lock this call holds goes too: nothing of the runtime is left.
+	rm -f "$DIR.lock"
 	log "down"
 }
 

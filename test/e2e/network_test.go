@@ -27,7 +27,7 @@ pod "web" {
 
 func TestNetwork(t *testing.T) {
 	const subnet, bridge = "10.214.7.0/24", "berthnet7"
-	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
+	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run(); removeIPAM("custom") })
 	s := newStack(t)
 	pod := networkTestPod
 	s.write(pod)
@@ -95,7 +95,7 @@ func podIP(t *testing.T, id string) string {
 // file of the moment, so berth removes the stack's file and tries again.
 func TestDestroyAfterANetworkWasAdded(t *testing.T) {
 	const subnet, bridge = "10.214.8.0/24", "berthnet8"
-	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
+	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run(); removeIPAM("late") })
 	s := newStack(t)
 	pod := networkTestPod
 	s.write(pod)
@@ -139,8 +139,8 @@ func TestAReplacedPodIsTornDownOnItsOwnNetwork(t *testing.T) {
 				exec.Command("ip", "link", "del", "berthnet9").Run()
 				exec.Command("ip", "link", "del", "berthnet10").Run()
 				exec.Command("ip", "link", "del", "berthnet11").Run()
-				os.RemoveAll("/var/lib/cni/networks/late")
-				os.RemoveAll("/var/lib/cni/networks/moved")
+				removeIPAM("late")
+				removeIPAM("moved")
 			})
 			s := newStack(t)
 			s.write(tc.made + networkTestPod)
@@ -173,4 +173,12 @@ func TestAReplacedPodIsTornDownOnItsOwnNetwork(t *testing.T) {
 			s.mustBerth("destroy", "--auto-approve", s.dir)
 		})
 	}
+}
+
+// removeIPAM removes the address store host-local keeps for a test's
+// network (its default dataDir), and its parents once they are empty.
+func removeIPAM(network string) {
+	os.RemoveAll("/var/lib/cni/networks/" + network)
+	os.Remove("/var/lib/cni/networks")
+	os.Remove("/var/lib/cni")
 }
