@@ -88,6 +88,66 @@ func Text(w io.Writer, plan *planner.Plan, st Style) {
 	writeNotes(w, plan, st)
 	s := plan.Summary()
 	fmt.Fprintf(w, "\n%s %d to add, %d to change, %d to destroy.\n", st.paint(bold, "Plan:"), s.Add, s.Change, s.Destroy)
+	if b := breakdown(plan); b != "" {
+		fmt.Fprintf(w, "      (each pod, container, image and file counts as one: %s)\n", b)
+	}
+}
+
+// breakdown says what the summary's numbers are made of, by kind of
+// resource, when they mix kinds ("1 pod and 1 container to add").
+func breakdown(plan *planner.Plan) string {
+	kinds := []string{"pod", "container", "image", "mirror", "network"}
+	counts := map[string]map[string]int{} // "add"/"change"/"destroy" → kind → n
+	seen := map[string]bool{}
+	count := func(what, kind string) {
+		if counts[what] == nil {
+			counts[what] = map[string]int{}
+		}
+		counts[what][kind]++
+		seen[kind] = true
+	}
+	for c := range plan.Changes() {
+		kind := "pod"
+		switch {
+		case c.Image != nil:
+			kind = "image"
+		case c.File != nil:
+			kind = c.File.Kind
+		case c.Container != nil:
+			kind = "container"
+		}
+		switch c.Action {
+		case planner.Create:
+			count("add", kind)
+		case planner.Destroy:
+			count("destroy", kind)
+		case planner.Replace:
+			count("add", kind)
+			count("destroy", kind)
+		case planner.Restart, planner.Update, planner.Stop:
+			count("change", kind)
+		}
+	}
+	if len(seen) < 2 {
+		return ""
+	}
+	var parts []string
+	for _, what := range []string{"add", "change", "destroy"} {
+		var items []string
+		for _, kind := range kinds {
+			if n := counts[what][kind]; n > 0 {
+				noun := kind
+				if n > 1 {
+					noun += "s"
+				}
+				items = append(items, fmt.Sprintf("%d %s", n, noun))
+			}
+		}
+		if len(items) > 0 {
+			parts = append(parts, strings.Join(items, " and ")+" to "+what)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // writeImage shows an image block's pull, import or pin.
