@@ -53,6 +53,7 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts planner.Option
 	pf := preflight.Check(plan, e.host(ctx, snap))
 	plan.Errors = append(plan.Errors, pf.Errors...)
 	plan.Warnings = append(plan.Warnings, pf.Warnings...)
+	plan.Notes = append(plan.Notes, pf.Notes...)
 	return &Decision{Plan: plan, Snapshot: snap}, nil
 }
 

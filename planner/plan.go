@@ -72,6 +72,9 @@ type Plan struct {
 	Images []*ImageChange `json:"images,omitempty"`
 	// Warnings point out risk; they do not stop apply.
 	Warnings []string `json:"warnings,omitempty"`
+	// Notes say what apply does on the host beside the runtime (a mount's
+	// source it creates).
+	Notes []string `json:"notes,omitempty"`
 	// Errors make the plan impossible to apply as it stands.
 	Errors []string `json:"errors,omitempty"`
 	// Observed is the fingerprint of the snapshot the plan was made from.

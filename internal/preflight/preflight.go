@@ -5,9 +5,11 @@
 package preflight
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"tags.cncf.io/container-device-interface/pkg/cdi"
@@ -41,10 +43,12 @@ func DefaultHost() Host {
 	return Host{Stat: os.Stat, CDISpecDirs: DefaultCDISpecDirs, CgroupV2: err == nil}
 }
 
-// Result lists what the checks found: errors fail the plan, warnings do not.
+// Result lists what the checks found: errors fail the plan, warnings do
+// not; notes say what apply will do on the host beside the runtime.
 type Result struct {
 	Errors   []string
 	Warnings []string
+	Notes    []string
 }
 
 // Check examines every container the plan creates, replaces or restarts.
@@ -69,8 +73,13 @@ func Check(plan *planner.Plan, h Host) Result {
 			checkDevice(&r, h, cc.Address.String(), d)
 		}
 		for _, m := range cc.Desired.Mounts {
-			if _, err := h.Stat(m.HostPath); err != nil && !m.Create {
+			_, err := h.Stat(m.HostPath)
+			switch {
+			case err == nil:
+			case !m.Create:
 				r.Errors = append(r.Errors, fmt.Sprintf("%s: the source of mount %q, %s, does not exist (%v). Create it, or set create = true.", cc.Address, m.ContainerPath, m.HostPath, unwrap(err)))
+			case errors.Is(err, fs.ErrNotExist) && !slices.Contains(r.Notes, creates(m.HostPath)):
+				r.Notes = append(r.Notes, creates(m.HostPath))
 			}
 		}
 		if cc.Desired.Resources.Pids > 0 && !h.CgroupV2 {
@@ -95,6 +104,11 @@ func Check(plan *planner.Plan, h Host) Result {
 		checkCDI(&r, h, cdiNames, cdiUsers)
 	}
 	return r
+}
+
+// creates is the note for a mount source apply will make.
+func creates(path string) string {
+	return fmt.Sprintf("%s does not exist: apply creates it, an empty directory (mode 0755), for the mounts that set create = true", path)
 }
 
 // checkPorts makes sure the pod network can map the host ports of the pods

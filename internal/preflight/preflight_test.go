@@ -54,6 +54,7 @@ func TestCheck(t *testing.T) {
 		action    planner.Action
 		errors    []string
 		warnings  []string
+		notes     []string
 	}{
 		{name: "all present", container: spec.Container{
 			Devices:    []spec.Device{{HostPath: "/dev/kvm"}},
@@ -70,7 +71,9 @@ func TestCheck(t *testing.T) {
 			errors: []string{"/etc/hosts is not a device node"}},
 		{name: "missing mount without create", container: spec.Container{Mounts: []spec.Mount{{ContainerPath: "/data", HostPath: "/nope"}}},
 			errors: []string{`the source of mount "/data", /nope, does not exist (file does not exist). Create it, or set create = true.`}},
-		{name: "missing mount with create", container: spec.Container{Mounts: []spec.Mount{{ContainerPath: "/data", HostPath: "/nope", Create: true}}}},
+		{name: "missing mount with create", container: spec.Container{Mounts: []spec.Mount{{ContainerPath: "/data", HostPath: "/nope", Create: true}, {ContainerPath: "/again", HostPath: "/nope", Create: true}}},
+			notes: []string{"/nope does not exist: apply creates it, an empty directory (mode 0755), for the mounts that set create = true"}},
+		{name: "present mount with create", container: spec.Container{Mounts: []spec.Mount{{ContainerPath: "/data", HostPath: "/srv", Create: true}}}},
 		{name: "unknown CDI device", container: spec.Container{CDIDevices: []string{"example.com/gpu=1"}},
 			errors: []string{`CDI device "example.com/gpu=1" is not defined by any spec`}},
 		{name: "pids on cgroup v1", container: spec.Container{Resources: spec.Resources{Pids: 10}},
@@ -85,6 +88,7 @@ func TestCheck(t *testing.T) {
 			r := Check(planWith(action, &tc.container), host(t))
 			match(t, "errors", r.Errors, tc.errors)
 			match(t, "warnings", r.Warnings, tc.warnings)
+			match(t, "notes", r.Notes, tc.notes)
 		})
 	}
 }

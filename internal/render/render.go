@@ -306,6 +306,12 @@ func writeNotes(w io.Writer, plan *planner.Plan, st Style) {
 	if len(deferred) > 0 {
 		fmt.Fprintf(w, "\n%s\n%s", st.paint(bold, "Deferred (decided, held back for now):"), strings.Join(deferred, ""))
 	}
+	if len(plan.Notes) > 0 {
+		fmt.Fprintf(w, "\n%s\n", st.paint(bold, "On the host:"))
+		for _, m := range plan.Notes {
+			fmt.Fprintf(w, "  - %s\n", m)
+		}
+	}
 	if len(plan.Warnings) > 0 {
 		fmt.Fprintf(w, "\n%s\n", st.paint(yellow+bold, "Warnings:"))
 		for _, m := range plan.Warnings {
@@ -327,6 +333,7 @@ type JSONPlan struct {
 	Stack         string          `json:"stack"`
 	Changes       []JSONChange    `json:"changes"`
 	Warnings      []string        `json:"warnings"`
+	Notes         []string        `json:"notes"`
 	Errors        []string        `json:"errors"`
 	Summary       planner.Summary `json:"summary"`
 	Observed      string          `json:"observed"`
@@ -354,7 +361,7 @@ type JSONChange struct {
 // an action appear.
 func ToJSON(plan *planner.Plan) JSONPlan {
 	out := JSONPlan{FormatVersion: "2", Stack: plan.Stack, Summary: plan.Summary(), Observed: plan.Observed,
-		Changes: []JSONChange{}, Warnings: nonNil(plan.Warnings), Errors: nonNil(plan.Errors)}
+		Changes: []JSONChange{}, Warnings: nonNil(plan.Warnings), Notes: nonNil(plan.Notes), Errors: nonNil(plan.Errors)}
 	for c := range plan.Changes() {
 		if c.Action == planner.NoOp {
 			continue
