@@ -3,6 +3,7 @@
 #   make demo    a private containerd, the hello example applied and answering
 #   make test    every test, unit and end-to-end, on a private containerd
 #   make bench   benchmarks against a raw CRI baseline, on a private containerd
+#   make package dist/berth_<version>_<arch>.deb (VERSION=1.2.3 to name it)
 #
 # The private runtime lives in $(BERTH_RUNTIME_DIR); hack/runtime.sh builds
 # and starts it (see hack/README.md). `make down` stops it.
@@ -16,12 +17,16 @@ export BERTH_REGISTRY_DIR ?= /tmp/berth-registry
 REGISTRY_ENV := $(BERTH_REGISTRY_DIR)/env
 BERTH := $(CURDIR)/bin/berth
 
-.PHONY: all build demo up down test unit lint fuzz bench clean
+.PHONY: all build demo up down test unit lint fuzz bench package clean
 
 all: build
 
 build:
 	$(GO) build -buildvcs=auto -o bin/berth ./cmd/berth
+
+# The .deb, with the pinned nfpm of hack/tools (see docs/install.md).
+package:
+	hack/package/build.sh
 
 up:
 	hack/runtime.sh up
@@ -53,8 +58,9 @@ unit:
 test: lint build fuzz
 	hack/runtime.sh up
 	hack/registry.sh up
+	deb=$$(hack/package/build.sh | tail -n1) && \
 	source $(RUNTIME_ENV) && source $(REGISTRY_ENV) && \
-		BERTH_E2E_REQUIRED=1 BERTH_BIN=$(BERTH) $(GO) test -count=1 -p 1 -timeout 30m ./... ; \
+		BERTH_E2E_REQUIRED=1 BERTH_BIN=$(BERTH) BERTH_DEB=$(CURDIR)/$$deb $(GO) test -count=1 -p 1 -timeout 30m ./... ; \
 		rc=$$?; [ "$(KEEP_RUNTIME)" = 1 ] || { hack/registry.sh down; hack/runtime.sh down; }; exit $$rc
 
 # The fuzz targets: briefly in make test (FUZZTIME=10s each), longer here,
@@ -78,4 +84,4 @@ bench: build
 		[ "$(KEEP_RUNTIME)" = 1 ] || { hack/registry.sh down; hack/runtime.sh down; }; exit $$rc
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -74,6 +74,7 @@ The configuration directory is the positional argument (default ".").`,
 
 	root.AddCommand(
 		newValidateCommand(g),
+		newManCommand(g),
 		newFmtCommand(g),
 		newPlanCommand(g),
 		newApplyCommand(g),
