@@ -299,3 +299,54 @@ mirror "docker.io" {
 		t.Errorf("%d sandboxes left, want the other stack's one", len(rt.Sandboxes))
 	}
 }
+
+// An image apply would pull, because the runtime lacks it, is checked at
+// its registry when planning: one the registry does not give is a warning,
+// an error under StrictImages; Offline and present images ask nothing.
+func TestPlanChecksImagesToPull(t *testing.T) {
+	const missing = "registry.example.com/team/app:v1"
+	src := strings.Replace(engineStack, `image   = "docker.io/library/busybox:1.36"`, `image   = "`+missing+`"`, 1) + `
+pod "ok" {
+  container "main" {
+    image = "docker.io/library/busybox:1.36"
+  }
+}
+`
+	cases := []struct {
+		name    string
+		opts    planner.Options
+		remote  bool // the registry has the image
+		warning bool
+		err     bool
+		lookups int
+	}{
+		{name: "missing at the registry", warning: true, lookups: 1},
+		{name: "missing, strict", opts: planner.Options{StrictImages: true}, err: true, lookups: 1},
+		{name: "at the registry", remote: true, lookups: 1},
+		{name: "offline", opts: planner.Options{Offline: true}, lookups: 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := fake.New(image)
+			if tc.remote {
+				rt.Remote[missing] = "sha256:feed"
+			}
+			e := newEngine(t, rt)
+			d, err := e.Plan(context.Background(), spectest.Load(t, src), tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			has := func(list []string) bool {
+				return slices.ContainsFunc(list, func(m string) bool {
+					return strings.Contains(m, "pod.web.container.app: image "+missing+" cannot be pulled")
+				})
+			}
+			if has(d.Plan.Warnings) != tc.warning || has(d.Plan.Errors) != tc.err {
+				t.Errorf("warnings %q, errors %q", d.Plan.Warnings, d.Plan.Errors)
+			}
+			if n := rt.Calls()["RemoteDigest"]; n != tc.lookups {
+				t.Errorf("%d registry lookups, want %d (the present image needs none)", n, tc.lookups)
+			}
+		})
+	}
+}

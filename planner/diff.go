@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -31,6 +32,12 @@ type Options struct {
 	Destroy bool
 	// Watch is what only a watcher knows; nil for plan and apply.
 	Watch *WatchState
+	// Offline asks no registry anything while observing: pull = "always"
+	// tags keep what runs, and images to pull are not checked.
+	Offline bool
+	// StrictImages makes an image to pull that the registry does not give
+	// an error of the plan instead of a warning.
+	StrictImages bool
 }
 
 // LongStopTimeout is the grace period from which a plan warns that stopping
@@ -73,6 +80,7 @@ func Diff(cfg *spec.Config, snap *Snapshot, opts Options) *Plan {
 	}
 	diffNetworks(cfg, snap, opts, plan) // it may replace pods decided above
 	teardownNetworks(snap, plan)
+	checkPullable(snap, opts, plan)
 	if opts.Watch != nil {
 		deferUnready(cfg, snap, opts.Watch, plan) // last: it holds back starts decided above
 	} else {
@@ -447,4 +455,41 @@ func forcing(path string, keys []string) bool {
 	return slices.ContainsFunc(keys, func(k string) bool {
 		return path == k || len(path) > len(k) && path[:len(k)] == k && (path[len(k)] == '.' || path[len(k)] == '[')
 	})
+}
+
+// checkPullable reports, once per image, the images apply would pull that
+// the registry did not give when observing asked: a plan that would fail
+// at apply says so now.
+func checkPullable(snap *Snapshot, opts Options, plan *Plan) {
+	users := map[string][]string{}
+	var order []string
+	use := func(ref, who string) {
+		ref = NormalizeImage(ref)
+		if _, bad := snap.Unpullable[ref]; !bad {
+			return
+		}
+		if users[ref] == nil {
+			order = append(order, ref)
+		}
+		users[ref] = append(users[ref], who)
+	}
+	for _, ic := range plan.Images {
+		if ic.Action == Create && ic.Import == "" {
+			use(ic.Ref, ic.Address.String())
+		}
+	}
+	for c := range plan.Changes() {
+		if cc := c.Container; cc != nil && cc.Pull && cc.Action.Starts() {
+			use(cc.Image, cc.Address.String())
+		}
+	}
+	for _, ref := range order {
+		msg := fmt.Sprintf("%s: image %s cannot be pulled: %s. Check the name and tag, the registry's address and mirrors, and its credentials (plan --offline skips this check)",
+			strings.Join(users[ref], ", "), ref, snap.Unpullable[ref])
+		if opts.StrictImages {
+			plan.Errors = append(plan.Errors, msg)
+		} else {
+			plan.Warnings = append(plan.Warnings, msg)
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	"golang.org/x/sync/errgroup"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/internal/hostsfile"
@@ -56,6 +57,9 @@ type Snapshot struct {
 	// RemoteDigests are what the registries say the pull = "always" tags
 	// name now, by normalised reference; filled by the caller.
 	RemoteDigests map[string]string
+	// Unpullable are the images apply would pull, because the runtime
+	// lacks them, that the registry did not give: why, by reference.
+	Unpullable map[string]string
 	// CNIConfDir is where the runtime reads pod networks; Networks are the
 	// configurations found there, in lexical order.
 	CNIConfDir string
@@ -172,40 +176,76 @@ func Observe(ctx context.Context, rt HostObserver, cfg *spec.Config, opts Option
 	if err := ObserveNetworks(snap, confDir); err != nil {
 		return nil, err
 	}
-	snap.RemoteDigests, snap.Warnings = remoteDigests(ctx, rt, cfg, certsDir)
+	askRegistries(ctx, rt, cfg, snap, certsDir, opts)
 	return snap, nil
 }
 
-// remoteDigests asks the registries what the tags of pull = "always"
-// containers and image blocks name now. A registry that cannot be reached
-// is a warning: the plan then keeps what runs.
-func remoteDigests(ctx context.Context, rt HostObserver, cfg *spec.Config, certsDir string) (map[string]string, []string) {
-	refs := map[string]bool{}
+// askRegistries asks the registries, one manifest request per image and
+// several at once, through the same mirrors and credentials as a pull:
+// what the tags of pull = "always" containers and image blocks name now,
+// and whether the images apply would pull because the runtime lacks them
+// exist. A tag that cannot be checked is a warning: the plan then keeps
+// what runs; an image that cannot be pulled is one too, or an error under
+// Options.StrictImages (see diffImages). Options.Offline asks nothing.
+func askRegistries(ctx context.Context, rt HostObserver, cfg *spec.Config, snap *Snapshot, certsDir string, opts Options) {
+	snap.RemoteDigests, snap.Unpullable = map[string]string{}, map[string]string{}
+	if opts.Offline || opts.Destroy { // a destroy pulls nothing
+		return
+	}
+	always, missing := map[string]bool{}, map[string]bool{}
+	blocks := map[string]*spec.Image{}
+	for _, img := range cfg.Images {
+		blocks[img.Ref] = img
+		switch {
+		case img.Source != "" || img.Pull == spec.PullNever:
+		case img.Pull == spec.PullAlways:
+			always[img.Ref] = true
+		case !snap.HasImage(img.Ref):
+			missing[img.Ref] = true
+		}
+	}
 	for _, p := range cfg.Pods {
 		for _, c := range p.Containers {
-			if c.Pull == spec.PullAlways {
-				refs[NormalizeImage(c.Image)] = true
+			ref := NormalizeImage(c.Image)
+			switch {
+			case c.Pull == spec.PullAlways:
+				always[ref] = true
+			case c.Pull == spec.PullNever || snap.HasImage(c.Image):
+			case blocks[ref] != nil && blocks[ref].Source != "": // imported, not pulled
+			default:
+				missing[ref] = true
 			}
 		}
 	}
-	for _, img := range cfg.Images {
-		if img.Pull == spec.PullAlways && img.Source == "" {
-			refs[img.Ref] = true
-		}
-	}
-	out := map[string]string{}
-	var warnings []string
+	union := maps.Clone(always)
+	maps.Copy(union, missing)
+	refs := slices.Sorted(maps.Keys(union))
 	creds := criconfig.HostCredentials(cfg.Registries)
-	for _, ref := range slices.Sorted(maps.Keys(refs)) {
-		d, err := rt.RemoteDigest(ctx, ref, certsDir, creds)
-		if err != nil {
-			warnings = append(warnings, fmt.Sprintf("cannot check whether %s names a newer image: %v", ref, err))
-			continue
-		}
-		out[ref] = d
+	digests := make([]string, len(refs))
+	errs := make([]error, len(refs))
+	var g errgroup.Group
+	g.SetLimit(registryLookups)
+	for i, ref := range refs {
+		g.Go(func() error {
+			digests[i], errs[i] = rt.RemoteDigest(ctx, ref, certsDir, creds)
+			return nil
+		})
 	}
-	return out, warnings
+	_ = g.Wait()
+	for i, ref := range refs {
+		switch {
+		case errs[i] == nil:
+			snap.RemoteDigests[ref] = digests[i]
+		case always[ref]:
+			snap.Warnings = append(snap.Warnings, fmt.Sprintf("cannot check whether %s names a newer image: %v", ref, errs[i]))
+		default:
+			snap.Unpullable[ref] = errs[i].Error()
+		}
+	}
 }
+
+// registryLookups bounds the registry requests a plan makes at once.
+const registryLookups = 8
 
 // ObserveWorkloads reads the stack's sandboxes, containers and the
 // runtime's images in three list calls, plus one status call per container

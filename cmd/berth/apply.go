@@ -33,6 +33,7 @@ type convergeOptions struct {
 	replaceNet   bool
 	lockTimeout  time.Duration
 	destroy      bool
+	images       imageCheckFlags
 	// saved is the plan file being applied, if any.
 	saved *planfile.File
 }
@@ -104,7 +105,16 @@ since it was made. Pass the same --var options as to plan.`,
 	cmd.Flags().BoolVar(&opts.adopt, "adopt", false, "take over mirror files that berth did not write")
 	cmd.Flags().BoolVar(&opts.pruneImages, "prune-images", false, "remove images the stack's image blocks no longer declare")
 	cmd.Flags().BoolVar(&opts.replaceNet, "replace-on-network-change", false, "replace running pods when the stack's network changes")
+	opts.images.register(cmd)
 	return cmd
+}
+
+// imageCheckFlags say how plan checks the images it would pull.
+type imageCheckFlags struct{ offline, strict bool }
+
+func (f *imageCheckFlags) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.offline, "offline", false, "ask no registry anything: images to pull are not checked, pull = \"always\" tags keep what runs")
+	cmd.Flags().BoolVar(&f.strict, "strict", false, "an image to pull that the registry does not have is an error, not a warning")
 }
 
 // decidingFlags are the apply flags that change decisions, and a saved
@@ -195,7 +205,8 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 	}
 	engine := g.engine(rt, address, cfg.Berth.Stack, opts.lockTimeout, cmd)
 	planOpts := planner.Options{AllowReplace: opts.allowReplace, Adopt: opts.adopt, PruneImages: opts.pruneImages,
-		ReplaceOnNetworkChange: opts.replaceNet, RuntimeSocket: socketPath(address), Destroy: opts.destroy}
+		ReplaceOnNetworkChange: opts.replaceNet, RuntimeSocket: socketPath(address), Destroy: opts.destroy,
+		Offline: opts.images.offline, StrictImages: opts.images.strict}
 	review := func(d *apply.Decision) error {
 		if opts.saved != nil {
 			if err := stale(opts.saved, d.Plan, cfg); err != nil {

@@ -24,12 +24,18 @@ func newPlanCommand(g *globals) *cobra.Command {
 		adopt        bool
 		prune        bool
 		replaceNet   bool
+		images       imageCheckFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "plan [DIR]",
 		Short: "Show what apply would change, field by field, and why",
 		Long: `plan compares the configuration with what the runtime actually runs and
 prints every action apply would take, with its reasons. It changes nothing.
+
+Images that apply would pull, because the runtime lacks them, are checked
+at their registry (one manifest request each, through the mirrors and
+credentials a pull uses): one that does not exist, or a registry that
+cannot be reached, is a warning, an error with --strict; --offline skips it.
 
 Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 1 error, 2 changes present.`,
@@ -41,7 +47,8 @@ Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 				return err
 			}
 			address := g.resolveAddress(cfg)
-			plan, err := g.makePlan(cmd.Context(), cfg, address, planner.Options{AllowReplace: allowReplace, Adopt: adopt, PruneImages: prune, ReplaceOnNetworkChange: replaceNet, RuntimeSocket: socketPath(address)})
+			plan, err := g.makePlan(cmd.Context(), cfg, address, planner.Options{AllowReplace: allowReplace, Adopt: adopt, PruneImages: prune, ReplaceOnNetworkChange: replaceNet, RuntimeSocket: socketPath(address),
+				Offline: images.offline, StrictImages: images.strict})
 			if err != nil {
 				return err
 			}
@@ -87,6 +94,7 @@ Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 	cmd.Flags().BoolVar(&adopt, "adopt", false, "take over mirror files that berth did not write")
 	cmd.Flags().BoolVar(&prune, "prune-images", false, "remove images the stack's image blocks no longer declare")
 	cmd.Flags().BoolVar(&replaceNet, "replace-on-network-change", false, "replace running pods when the stack's network changes")
+	images.register(cmd)
 	return cmd
 }
 

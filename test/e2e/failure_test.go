@@ -43,9 +43,25 @@ pod "independent" {
 }
 `
 	s.write(src)
+	// The plan asks the registry first: the image that cannot be pulled
+	// is a warning, an error with --strict, and not asked for --offline.
+	const cannot = "image 127.0.0.1:1/berth/missing:1 cannot be pulled"
+	if p := s.berth("plan", s.dir); p.code != 0 || !strings.Contains(p.stdout, "pod.broken.container.main: "+cannot) {
+		t.Errorf("plan does not warn of the image it cannot pull: %s", p)
+	}
+	if p := s.berth("plan", "--strict", s.dir); p.code != 1 || !strings.Contains(p.stdout, cannot) {
+		t.Errorf("plan --strict: %s", p)
+	}
+	if p := s.berth("plan", "--offline", s.dir); p.code != 0 || strings.Contains(p.stdout, cannot) {
+		t.Errorf("plan --offline: %s", p)
+	}
 	r := s.berth("apply", "--auto-approve", s.dir)
 	if r.code != 1 {
 		t.Fatalf("apply with a broken pod: %s", r)
+	}
+	// The cause once, on stderr; the progress line only says the step failed.
+	if n := strings.Count(r.stderr, "Error: pod.broken:"); n != 1 || strings.Contains(r.stdout, "Creation failed after") && strings.Contains(r.stdout, "failed after 0s: ") {
+		t.Errorf("the pull's error is printed %d times on stderr, want once:\n%s", n, r)
 	}
 	for _, want := range []string{
 		"pod.broken: Creation failed",
