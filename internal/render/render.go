@@ -143,8 +143,12 @@ func breakdown(plan *planner.Plan) string {
 				items = append(items, fmt.Sprintf("%d %s", n, noun))
 			}
 		}
-		if len(items) > 0 {
-			parts = append(parts, strings.Join(items, " and ")+" to "+what)
+		switch len(items) {
+		case 0:
+		case 1:
+			parts = append(parts, items[0]+" to "+what)
+		default:
+			parts = append(parts, strings.Join(items[:len(items)-1], ", ")+" and "+items[len(items)-1]+" to "+what)
 		}
 	}
 	return strings.Join(parts, "; ")

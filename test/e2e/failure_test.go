@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -60,7 +61,7 @@ pod "independent" {
 		t.Fatalf("apply with a broken pod: %s", r)
 	}
 	// The cause once, on stderr; the progress line only says the step failed.
-	if n := strings.Count(r.stderr, "Error: pod.broken:"); n != 1 || strings.Contains(r.stdout, "Creation failed after") && strings.Contains(r.stdout, "failed after 0s: ") {
+	if n := strings.Count(r.stderr, "Error: pod.broken:"); n != 1 || !regexp.MustCompile(`(?m)^pod\.broken: Creation failed after \S+ \(the error is below\)$`).MatchString(r.stdout) {
 		t.Errorf("the pull's error is printed %d times on stderr, want once:\n%s", n, r)
 	}
 	for _, want := range []string{

@@ -143,7 +143,7 @@ func TestMirrorTLS(t *testing.T) {
 	}
 	s.write(endpoint(""))
 	r := s.berth("apply", "--auto-approve", s.dir)
-	if r.code != 1 || !strings.Contains(r.stdout, "certificate signed by unknown authority") {
+	if r.code != 1 || !strings.Contains(r.stderr, "certificate signed by unknown authority") {
 		t.Fatalf("apply without the CA: %s", r)
 	}
 
