@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/signal"
 	"syscall"
@@ -24,6 +25,7 @@ func newWatchCommand(g *globals) *cobra.Command {
 		parallelism int
 		via         string
 		onlyResync  bool
+		listen      string
 		backoff     = planner.DefaultBackoff
 	)
 	cmd := &cobra.Command{
@@ -45,9 +47,17 @@ last good one stays in force until the files are fixed.
 Logs are structured (--log-format text|json), one line per decision.
 SIGTERM or Ctrl-C stop watching and leave the workloads running; SIGHUP
 forces a round that re-reads everything. A manual apply waits for the
-round under way.`,
+round under way.
+
+--listen ADDR (HOST:PORT, or a port on 127.0.0.1) serves /metrics
+(Prometheus), /healthz (the runtime answers), /readyz (the newest
+configuration loaded and the last round converged) and /status (berth
+status --json of the stack, with the watcher's state). Under systemd with
+Type=notify, berth says READY=1 once its first round has finished and
+pings the watchdog (WatchdogSec=) while rounds keep finishing.`,
 		Example: `  berth watch /srv/gitops/host1
-  berth watch --resync 5m --log-format json .`,
+  berth watch --resync 5m --log-format json .
+  berth watch --listen 9090 /srv/gitops/host1   # then: curl 127.0.0.1:9090/metrics`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("log-level") && !cmd.Root().PersistentFlags().Changed("log-level") {
@@ -106,11 +116,27 @@ round under way.`,
 					}
 				}
 			}()
+			tel := watch.NewTelemetry()
+			if listen != "" {
+				addr, err := listenAddress(listen)
+				if err != nil {
+					return err
+				}
+				serving, stopServing := context.WithCancel(ctx)
+				wait, err := serveTelemetry(serving, addr, tel, g.log)
+				if err != nil {
+					stopServing()
+					return err
+				}
+				defer wait()        // second: until the server has shut down
+				defer stopServing() // first, however watch ends
+			}
 			return watch.Run(ctx, watch.Options{
 				Dir: dir, Load: load, Address: g.resolveAddress(first), LockDir: lock.DefaultDir(),
 				Resync: resync, Debounce: debounce, Backoff: backoff, Parallelism: parallelism,
 				Forward: path, Reload: reload, Log: g.log, Command: lockHolder("watch"),
 				OnlyResync: onlyResync, RuntimeTimeout: g.runtimeTimeout,
+				Telemetry: tel, Version: readVersion().Version, Started: notifySystemd(ctx, tel),
 			})
 		},
 	}
@@ -120,6 +146,7 @@ round under way.`,
 	f.DurationVar(&debounce, "debounce", watch.DefaultDebounce, "quiet time that ends a burst of file changes")
 	f.IntVar(&parallelism, "parallelism", 0, "pods worked on at once (default from the berth block, else 8)")
 	f.StringVar(&via, "via", "", "how forwards reach pods: netns or cri (as berth forward)")
+	f.StringVar(&listen, "listen", "", "serve /metrics, /healthz, /readyz and /status on HOST:PORT (a bare port: 127.0.0.1)")
 	f.DurationVar(&backoff.Initial, "backoff-initial", backoff.Initial, "wait before a container's second restart in a row; doubles each time")
 	f.DurationVar(&backoff.Max, "backoff-max", backoff.Max, "longest wait between restarts")
 	f.DurationVar(&backoff.Reset, "backoff-reset", backoff.Reset, "running this long forgets a container's earlier crashes")

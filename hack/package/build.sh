@@ -20,7 +20,7 @@ if [[ -z ${VERSION:-} ]]; then
 fi
 ARCH=$(go env GOARCH)
 STAGE=$REPO/dist/stage
-rm -rf "$STAGE"
+rm -rf "$STAGE" dist/berth_*.deb
 mkdir -p "$STAGE"/{systemd,completions,man,doc}
 
 CGO_ENABLED=0 go build -buildvcs=auto -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$STAGE/berth" ./cmd/berth

@@ -102,6 +102,7 @@ func (w *watcher) runtimeEvents(ctx context.Context) <-chan string {
 			wait = min(wait*2, retryMax)
 			// Whether the stream is back is seen by the round this sends:
 			// it plans only if the runtime answers.
+			w.tel.reconnected()
 			if !send(ctx, out, "reconnect") {
 				return
 			}

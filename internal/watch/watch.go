@@ -63,6 +63,13 @@ type Options struct {
 	// RuntimeTimeout bounding each call.
 	Dial           func(ctx context.Context, address string) (Runtime, error)
 	RuntimeTimeout time.Duration
+	// Telemetry, when set, receives the watcher's metrics and state (see
+	// Telemetry.Handler); Version is berth's, for its info metric.
+	Telemetry *Telemetry
+	Version   string
+	// Started, when set, is called once the first round has finished,
+	// whatever its result: the watcher is up (systemd's READY=1).
+	Started func()
 }
 
 // Runtime is what a watcher needs of the runtime: what the engine
@@ -125,6 +132,7 @@ type watcher struct {
 
 	wake    *time.Timer // the earliest held restart's due time
 	failing int         // rounds in a row that failed on the runtime
+	tel     *Telemetry  // nil without --listen
 }
 
 // Run applies the configuration and keeps it applied until ctx ends. It
@@ -152,6 +160,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	w.good = cfg
 	w.log = opts.Log.With("stack", cfg.Berth.Stack)
+	w.tel = opts.Telemetry
+	w.tel.started(cfg.Berth.Stack, opts.Dir, opts.Version, time.Now())
+	w.tel.loaded(cfg)
 
 	// One watcher per stack: a second one would fight the first.
 	only, err := lock.Acquire(ctx, lock.Path(opts.LockDir, cfg.Berth.Stack, opts.Address)+".watch", opts.Command, 100*time.Millisecond, nil)
@@ -168,6 +179,8 @@ func Run(ctx context.Context, opts Options) error {
 		return nil
 	}
 	defer w.rt.Close()
+	w.tel.connected(w.rt)
+	defer w.tel.connected(nil)
 	w.engine = &apply.Engine{Runtime: w.rt, Address: opts.Address, LockDir: opts.LockDir, Holder: opts.Command,
 		LockWaiting: func(h lock.Holder) { w.log.Info("waiting for the stack lock", "holder", h.String()) }}
 	w.probes = probe.NewManager(w.rt, func(v probe.Verdict) {
@@ -200,6 +213,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	w.log.Info("watching", attrs...)
 	next := w.round(ctx, "start")
+	if opts.Started != nil {
+		opts.Started()
+	}
 	followUps := 0
 	for {
 		var retry <-chan time.Time
@@ -268,17 +284,23 @@ func (w *watcher) dial(ctx context.Context) (Runtime, error) {
 func (w *watcher) round(ctx context.Context, why string) (next time.Duration) {
 	// A bug must not end the watcher: what runs keeps running, and the
 	// next round starts from a fresh observation.
+	start := time.Now()
+	w.tel.roundStarted(start)
+	result, roundErr := "", error(nil)
 	defer func() {
 		if r := recover(); r != nil {
 			w.log.Error("round failed: internal error; please report it", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			next = w.retryLater()
+			result, roundErr = resultFailed, fmt.Errorf("internal error: %v", r)
+		}
+		if result != "" {
+			w.tel.roundDone(why, result, time.Since(start), roundErr, time.Now())
 		}
 	}()
 	cfg := w.load()
 	if cfg == nil {
 		return -1
 	}
-	start := time.Now()
 	opts := planner.Options{RuntimeSocket: strings.TrimPrefix(w.opts.Address, "unix://"), Watch: w.state(start)}
 	pulls := runtime.PullOptions{Credentials: criconfig.HostCredentials(cfg.Registries),
 		Progress: func(p runtime.PullProgress) {
@@ -308,18 +330,25 @@ func (w *watcher) round(ctx context.Context, why string) (next time.Duration) {
 		return -1
 	case errors.Is(err, apply.ErrNothingToDo):
 		w.failing = 0
-		if len(d.Plan.Errors) == 0 {
+		result = resultConverged
+		if len(d.Plan.Errors) > 0 {
+			result, roundErr = resultRefused, errors.New(strings.Join(d.Plan.Errors, "; "))
+		} else {
 			w.log.Debug("converged", "trigger", why, "took", time.Since(start).Round(time.Millisecond).String())
 		}
 		return -1
 	case d == nil:
 		w.log.Warn("round failed before changing anything; retrying", "error", err.Error())
+		result, roundErr = resultFailed, err
 		return w.retryLater()
 	}
 	w.acted(d.Plan, res)
-	if res.Err() != nil {
+	w.tel.acted(d.Plan, res)
+	if err := res.Err(); err != nil {
+		result, roundErr = resultFailed, err
 		return w.retryLater()
 	}
+	result = resultApplied
 	w.failing = 0
 	return 0
 }
@@ -390,6 +419,7 @@ func (w *watcher) retryLater() time.Duration {
 func (w *watcher) load() *spec.Config {
 	cfg, diags := w.opts.Load()
 	if diags.HasErrors() {
+		w.tel.configChanged(false, firstError(diags))
 		if text := diags.Error(); text != w.badDiags {
 			w.badDiags = text
 			w.logDiagnostics(diags)
@@ -406,7 +436,28 @@ func (w *watcher) load() *spec.Config {
 		return w.good
 	}
 	w.good = cfg
+	w.tel.configChanged(true, "")
+	w.tel.loaded(cfg)
 	return cfg
+}
+
+// firstError is a configuration's first error, as /status and /readyz say
+// it: where, and what (its diagnostics never hold a sensitive value).
+func firstError(diags hcl.Diagnostics) string {
+	for _, d := range diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		msg := d.Summary
+		if d.Detail != "" {
+			msg += ": " + d.Detail
+		}
+		if d.Subject != nil {
+			msg = fmt.Sprintf("%s:%d: %s", d.Subject.Filename, d.Subject.Start.Line, msg)
+		}
+		return msg
+	}
+	return ""
 }
 
 func (w *watcher) logDiagnostics(diags hcl.Diagnostics) {
@@ -429,11 +480,17 @@ func (w *watcher) reportDeferred(plan *planner.Plan) {
 	w.wake.Stop()
 	var earliest time.Time
 	seen := map[spec.Address]bool{}
+	held := []HeldChange{}
 	for c := range plan.Changes() {
 		if c.Action != planner.Defer {
 			continue
 		}
 		seen[c.Address] = true
+		hc := HeldChange{Resource: c.Address.String(), Reason: planner.Reasons(c.Reasons)}
+		if c.Container != nil {
+			hc.Until = c.Container.Until
+		}
+		held = append(held, hc)
 		if text := planner.Reasons(c.Reasons); w.heldLog[c.Address] != text {
 			w.heldLog[c.Address] = text
 			logDecision(w.log, c)
@@ -450,6 +507,7 @@ func (w *watcher) reportDeferred(plan *planner.Plan) {
 	if !earliest.IsZero() {
 		w.wake.Reset(time.Until(earliest))
 	}
+	w.tel.held(held)
 }
 
 // logDecisions writes one line per change that acts now: a pod's
@@ -506,9 +564,11 @@ func (w *watcher) onVerdict(v probe.Verdict) string {
 		if !v.Ready {
 			state = "not ready"
 		}
+		w.tel.probe(string(v.Kind), strings.ReplaceAll(state, " ", "_"))
 		w.log.Info("readiness", "resource", addr, "state", state, "detail", v.Detail)
 		return "readiness of " + addr.String()
 	}
+	w.tel.probe(string(v.Kind), "failed")
 	w.failed[v.ContainerID] = &planner.ProbeFailure{Kind: v.Kind, Failures: v.Failures, Detail: v.Detail}
 	return fmt.Sprintf("%s probe of %s failed", v.Kind, addr)
 }

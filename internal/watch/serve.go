@@ -1,0 +1,117 @@
+package watch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/berth-dev/berth/internal/inspect"
+	"github.com/berth-dev/berth/spec"
+)
+
+// healthTimeout bounds the runtime call behind /healthz and /status.
+const healthTimeout = 5 * time.Second
+
+// Handler serves the watcher's endpoints:
+//
+//	/metrics  Prometheus text format
+//	/healthz  200 while the watcher is connected and the runtime answers
+//	/readyz   200 when the newest configuration loaded and the last round converged
+//	/status   JSON: berth status --json of the stack, and the watcher's state
+func (t *Telemetry) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(t.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", t.healthz)
+	mux.HandleFunc("GET /readyz", t.readyz)
+	mux.HandleFunc("GET /status", t.status)
+	return mux
+}
+
+func (t *Telemetry) healthz(w http.ResponseWriter, r *http.Request) {
+	_, rt := t.snapshot()
+	if rt == nil {
+		http.Error(w, "not connected to the runtime yet", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+	defer cancel()
+	if _, err := rt.CNI(ctx); err != nil {
+		http.Error(w, "the runtime does not answer: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// ready says whether the watcher is ready, and if not, why.
+func ready(st WatcherState) (bool, string) {
+	switch {
+	case !st.ConfigValid:
+		return false, "the newest configuration is invalid: " + st.ConfigError
+	case st.LastRound == nil:
+		return false, "no round has finished yet"
+	case st.LastRound.Result != resultConverged && st.LastRound.Result != resultApplied:
+		return false, fmt.Sprintf("the last round (%s) %s: %s", st.LastRound.Trigger, st.LastRound.Result, st.LastRound.Error)
+	}
+	return true, ""
+}
+
+func (t *Telemetry) readyz(w http.ResponseWriter, _ *http.Request) {
+	st, _ := t.snapshot()
+	if ok, why := ready(st); !ok {
+		http.Error(w, why, http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// StatusReport is /status: the stack as berth status --json reads it, and
+// the watcher's state.
+type StatusReport struct {
+	*inspect.Status
+	Watcher WatcherReport `json:"watcher"`
+}
+
+// WatcherReport is the watcher's state with its readiness.
+type WatcherReport struct {
+	WatcherState
+	Ready    bool   `json:"ready"`
+	NotReady string `json:"not_ready,omitempty"`
+	// RuntimeError is why the stack's status could not be read, if it could not.
+	RuntimeError string `json:"runtime_error,omitempty"`
+}
+
+func (t *Telemetry) status(w http.ResponseWriter, r *http.Request) {
+	st, rt := t.snapshot()
+	t.mu.Lock()
+	cfg := t.cfg
+	t.mu.Unlock()
+	rep := StatusReport{Status: &inspect.Status{Stack: st.Stack, Pods: []inspect.PodStatus{}}, Watcher: WatcherReport{WatcherState: st}}
+	rep.Watcher.Ready, rep.Watcher.NotReady = ready(st)
+	if rt != nil && cfg != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+		defer cancel()
+		if s, err := inspect.ReadStatus(ctx, rt, cfg, time.Now()); err != nil {
+			rep.Watcher.RuntimeError = err.Error()
+		} else {
+			rep.Status = s
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(rep)
+}
+
+// loaded keeps the configuration in force, for /status.
+func (t *Telemetry) loaded(cfg *spec.Config) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cfg = cfg
+}
