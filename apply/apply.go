@@ -64,6 +64,9 @@ type Runtime interface {
 // Options tune an apply.
 type Options struct {
 	Parallelism int
+	// Revision, when set, labels what this apply makes with the commit its
+	// configuration comes from (spec.LabelRevision).
+	Revision string
 	// LogRoot is where pod log directories are made; default criconfig.DefaultLogRoot.
 	LogRoot string
 	// TmpfsRoot is where containers' tmpfs mounts are made; default tmpfs.DefaultRoot.
@@ -658,6 +661,9 @@ func (x *executor) createPod(ctx context.Context, pc *planner.PodChange) (string
 		podCfg.Annotations[spec.AnnotationNetwork] = string(x.network)
 	}
 	x.mu.Unlock()
+	if x.opts.Revision != "" {
+		podCfg.Labels[spec.LabelRevision] = x.opts.Revision
+	}
 	podID, err := x.rt.RunSandbox(ctx, podCfg, pc.Desired.Runtime)
 	if reserved, ok := errors.AsType[*runtime.NameReservedError](err); ok {
 		switch found, own := x.ownSandbox(ctx, reserved.ID, pc.Name); {
@@ -788,6 +794,9 @@ func (x *executor) startContainer(ctx context.Context, podID string, podCfg *cri
 		host.TmpfsDirs[t.Path] = dir
 	}
 	cfg := criconfig.Container(x.stack, pc.Desired, cc.Desired, cc.Attempt, host)
+	if x.opts.Revision != "" {
+		cfg.Labels[spec.LabelRevision] = x.opts.Revision
+	}
 	id, err := x.rt.CreateContainer(ctx, podID, cfg, podCfg)
 	if reserved, ok := errors.AsType[*runtime.NameReservedError](err); ok {
 		switch found, own := x.ownContainer(ctx, reserved.ID, pc.Name, cc.Name); {

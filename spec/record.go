@@ -18,6 +18,9 @@ const (
 	LabelPod       = "berth.io/pod"
 	LabelContainer = "berth.io/container"
 	LabelSpecHash  = "berth.io/spec-hash"
+	// LabelRevision is the commit of the configuration an object was made
+	// from, when it came from git (berth watch --git).
+	LabelRevision = "berth.io/revision"
 	// AnnotationSpec holds the record's canonical JSON.
 	AnnotationSpec = "berth.io/spec"
 	// AnnotationNetwork, on a sandbox, holds the network configuration the

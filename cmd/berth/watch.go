@@ -26,10 +26,11 @@ func newWatchCommand(g *globals) *cobra.Command {
 		via         string
 		onlyResync  bool
 		listen      string
+		git         gitFlags
 		backoff     = planner.DefaultBackoff
 	)
 	cmd := &cobra.Command{
-		Use:   "watch [DIR]",
+		Use:   "watch [DIR | --git URL]",
 		Short: "Apply, then keep the stack converged as files change and containers die",
 		Long: `watch applies the configuration without asking, then keeps the runtime
 equal to it: it re-plans and applies whenever a file in DIR changes (a burst
@@ -54,10 +55,22 @@ round under way.
 configuration loaded and the last round converged) and /status (berth
 status --json of the stack, with the watcher's state). Under systemd with
 Type=notify, berth says READY=1 once its first round has finished and
-pings the watchdog (WatchdogSec=) while rounds keep finishing.`,
+pings the watchdog (WatchdogSec=) while rounds keep finishing.
+
+--git URL takes the configuration from a git repository instead of DIR:
+berth clones it into its state directory (no git binary needed), fetches
+--ref every --interval and on POST /hooks/git (signed with
+BERTH_WEBHOOK_SECRET, as GitHub, Gitea and Forgejo sign webhooks), and
+runs a round for each new commit, on the files under --path. What it makes
+carries the commit in the label berth.io/revision. A commit whose
+configuration is invalid changes nothing: the last good one stays in
+force, and /readyz says why. Private repositories: BERTH_GIT_USERNAME and
+BERTH_GIT_PASSWORD (or a token as the password) over HTTPS, --git-ssh-key
+FILE over SSH; credentials are never printed.`,
 		Example: `  berth watch /srv/gitops/host1
   berth watch --resync 5m --log-format json .
-  berth watch --listen 9090 /srv/gitops/host1   # then: curl 127.0.0.1:9090/metrics`,
+  berth watch --listen 9090 /srv/gitops/host1   # then: curl 127.0.0.1:9090/metrics
+  berth watch --git https://git.example.com/ops/hosts.git --path host1 --listen 9090`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("log-level") && !cmd.Root().PersistentFlags().Changed("log-level") {
@@ -67,8 +80,19 @@ pings the watchdog (WatchdogSec=) while rounds keep finishing.`,
 				}
 			}
 			dir := dirArg(args)
-			if info, err := os.Stat(dir); err != nil || !info.IsDir() {
-				return usageErrorf("%s is not a configuration directory", dir)
+			source, err := git.source()
+			if err != nil {
+				return err
+			}
+			switch {
+			case source != nil && len(args) > 0:
+				return usageErrorf("give a directory or --git, not both")
+			case source != nil:
+				dir = ""
+			default:
+				if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+					return usageErrorf("%s is not a configuration directory", dir)
+				}
 			}
 			path, err := forwardPath(via)
 			if err != nil {
@@ -82,7 +106,7 @@ pings the watchdog (WatchdogSec=) while rounds keep finishing.`,
 			if err != nil {
 				return err
 			}
-			load := func() (*spec.Config, hcl.Diagnostics) {
+			load := func(dir string) (*spec.Config, hcl.Diagnostics) {
 				cfg, diags := spec.NewLoader(spec.Options{Vars: v.vars, VarFiles: v.varFiles, SecretKey: key}).Load(dir)
 				if cfg != nil && g.stack != "" {
 					cfg.Berth.Stack = g.stack
@@ -92,7 +116,7 @@ pings the watchdog (WatchdogSec=) while rounds keep finishing.`,
 			// The address comes from the first load; a broken configuration
 			// at start is reported by watch itself.
 			var first *spec.Config
-			if cfg, diags := load(); !diags.HasErrors() {
+			if cfg, diags := load(dir); dir != "" && !diags.HasErrors() {
 				first = cfg
 				if parallelism == 0 {
 					parallelism = cfg.Berth.Parallelism
@@ -117,6 +141,12 @@ pings the watchdog (WatchdogSec=) while rounds keep finishing.`,
 				}
 			}()
 			tel := watch.NewTelemetry()
+			syncNow := make(chan struct{}, 1)
+			if source != nil {
+				if secret := os.Getenv("BERTH_WEBHOOK_SECRET"); secret != "" {
+					tel.SetHook([]byte(secret), syncNow)
+				}
+			}
 			if listen != "" {
 				addr, err := listenAddress(listen)
 				if err != nil {
@@ -137,6 +167,7 @@ pings the watchdog (WatchdogSec=) while rounds keep finishing.`,
 				Forward: path, Reload: reload, Log: g.log, Command: lockHolder("watch"),
 				OnlyResync: onlyResync, RuntimeTimeout: g.runtimeTimeout,
 				Telemetry: tel, Version: readVersion().Version, Started: notifySystemd(ctx, tel),
+				SyncNow: syncNow, SourceInterval: git.interval, Source: sourceOrNil(source),
 			})
 		},
 	}
@@ -147,6 +178,7 @@ pings the watchdog (WatchdogSec=) while rounds keep finishing.`,
 	f.IntVar(&parallelism, "parallelism", 0, "pods worked on at once (default from the berth block, else 8)")
 	f.StringVar(&via, "via", "", "how forwards reach pods: netns or cri (as berth forward)")
 	f.StringVar(&listen, "listen", "", "serve /metrics, /healthz, /readyz and /status on HOST:PORT (a bare port: 127.0.0.1)")
+	git.register(f)
 	f.DurationVar(&backoff.Initial, "backoff-initial", backoff.Initial, "wait before a container's second restart in a row; doubles each time")
 	f.DurationVar(&backoff.Max, "backoff-max", backoff.Max, "longest wait between restarts")
 	f.DurationVar(&backoff.Reset, "backoff-reset", backoff.Reset, "running this long forgets a container's earlier crashes")

@@ -53,8 +53,10 @@ type PodStatus struct {
 	// Ports are the host ports of the applied spec (the sandbox's port
 	// mappings); Forwards are the configuration's forward blocks, known
 	// only when a configuration was loaded.
-	Ports      []Port            `json:"ports,omitempty"`
-	Forwards   []Forward         `json:"forwards,omitempty"`
+	Ports    []Port    `json:"ports,omitempty"`
+	Forwards []Forward `json:"forwards,omitempty"`
+	// Revision is the git commit the pod was made from (berth watch --git).
+	Revision   string            `json:"revision,omitempty"`
 	Notes      []string          `json:"notes,omitempty"`
 	Containers []ContainerStatus `json:"containers"`
 }
@@ -122,7 +124,7 @@ func ReadStatus(ctx context.Context, rt Runtime, cfg *spec.Config, now time.Time
 	out := &Status{Stack: cfg.Berth.Stack, Pods: []PodStatus{}}
 	for _, p := range snap.Pods {
 		row := PodStatus{Pod: p.Name, State: StateName(p.Sandbox.State.String()), Created: time.Unix(0, p.Sandbox.CreatedAt),
-			SandboxID: p.Sandbox.Id, Ports: portsOf(p.Record), Containers: []ContainerStatus{}}
+			SandboxID: p.Sandbox.Id, Ports: portsOf(p.Record), Containers: []ContainerStatus{}, Revision: p.Sandbox.Labels[spec.LabelRevision]}
 		if p.Sandbox.State == cri.PodSandboxState_SANDBOX_READY {
 			st, err := rt.SandboxStatus(ctx, p.Sandbox.Id)
 			switch {

@@ -44,10 +44,11 @@ func WriteStatus(w io.Writer, s *Status, st Style, now time.Time) error {
 		_, err := fmt.Fprintf(w, "Stack %q has no pods on this runtime.\n", s.Stack)
 		return err
 	}
-	hasPorts, hasForwards := false, false
+	hasPorts, hasForwards, hasRevision := false, false, false
 	for _, p := range s.Pods {
 		hasPorts = hasPorts || len(p.Ports) > 0
 		hasForwards = hasForwards || len(p.Forwards) > 0
+		hasRevision = hasRevision || p.Revision != ""
 	}
 	cols := []string{"POD", "CONTAINER", "STATE", "RESTARTS", "AGE", "IMAGE", "DIGEST", "IP"}
 	if hasPorts {
@@ -55,6 +56,9 @@ func WriteStatus(w io.Writer, s *Status, st Style, now time.Time) error {
 	}
 	if hasForwards {
 		cols = append(cols, "FORWARDS")
+	}
+	if hasRevision {
+		cols = append(cols, "REVISION")
 	}
 	cols = append(cols, "NOTE")
 	var buf strings.Builder
@@ -68,6 +72,9 @@ func WriteStatus(w io.Writer, s *Status, st Style, now time.Time) error {
 			}
 			if hasForwards {
 				cells = append(cells, joinOr(p.Forwards, "-"))
+			}
+			if hasRevision {
+				cells = append(cells, or(p.Revision[:min(12, len(p.Revision))], "-"))
 			}
 			notes = append(append([]string(nil), p.Notes...), notes...)
 			fmt.Fprintln(tw, strings.Join(append(cells, strings.Join(notes, "; ")), "\t"))

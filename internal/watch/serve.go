@@ -2,9 +2,14 @@ package watch
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -28,7 +33,53 @@ func (t *Telemetry) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", t.healthz)
 	mux.HandleFunc("GET /readyz", t.readyz)
 	mux.HandleFunc("GET /status", t.status)
+	mux.HandleFunc("POST /hooks/git", t.hook)
 	return mux
+}
+
+// maxHookBody bounds a webhook's body: forges send a few KiB.
+const maxHookBody = 1 << 20
+
+// SetHook makes POST /hooks/git fetch the repository at once when its
+// body is signed with secret: HMAC-SHA256, hex, in X-Hub-Signature-256
+// ("sha256=...", as GitHub and Forgejo send it) or X-Gitea-Signature.
+// Without a hook, the endpoint answers 404.
+func (t *Telemetry) SetHook(secret []byte, syncNow chan<- struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.hookSecret, t.syncNow = secret, syncNow
+}
+
+func (t *Telemetry) hook(w http.ResponseWriter, r *http.Request) {
+	t.mu.Lock()
+	secret, syncNow := t.hookSecret, t.syncNow
+	t.mu.Unlock()
+	if syncNow == nil || len(secret) == 0 {
+		http.NotFound(w, r)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxHookBody))
+	if err != nil {
+		http.Error(w, "the body is too large or unreadable", http.StatusRequestEntityTooLarge)
+		return
+	}
+	sig := strings.TrimPrefix(r.Header.Get("X-Hub-Signature-256"), "sha256=")
+	if sig == "" {
+		sig = r.Header.Get("X-Gitea-Signature")
+	}
+	got, err := hex.DecodeString(sig)
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	if err != nil || !hmac.Equal(got, mac.Sum(nil)) {
+		http.Error(w, "the signature does not match the body (X-Hub-Signature-256 or X-Gitea-Signature, HMAC-SHA256 with the shared secret)", http.StatusUnauthorized)
+		return
+	}
+	select {
+	case syncNow <- struct{}{}:
+	default: // a fetch is due already
+	}
+	w.WriteHeader(http.StatusAccepted)
+	fmt.Fprintln(w, "fetching")
 }
 
 func (t *Telemetry) healthz(w http.ResponseWriter, r *http.Request) {
@@ -49,6 +100,8 @@ func (t *Telemetry) healthz(w http.ResponseWriter, r *http.Request) {
 // ready says whether the watcher is ready, and if not, why.
 func ready(st WatcherState) (bool, string) {
 	switch {
+	case !st.ConfigValid && st.NewestRevision != "":
+		return false, fmt.Sprintf("the configuration of commit %s is invalid (commit %s stays in force): %s", st.NewestRevision, st.Revision, st.ConfigError)
 	case !st.ConfigValid:
 		return false, "the newest configuration is invalid: " + st.ConfigError
 	case st.LastRound == nil:
@@ -106,12 +159,28 @@ func (t *Telemetry) status(w http.ResponseWriter, r *http.Request) {
 	_ = enc.Encode(rep)
 }
 
-// loaded keeps the configuration in force, for /status.
-func (t *Telemetry) loaded(cfg *spec.Config) {
+// fetched notes the newest commit, which did not load.
+func (t *Telemetry) fetched(newest string) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.state.NewestRevision = newest
+}
+
+// loaded keeps the configuration in force, for /status, with its commit
+// (applied) and the newest one fetched, when they come from git.
+func (t *Telemetry) loaded(cfg *spec.Config, applied, newest string) {
 	if t == nil {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.cfg = cfg
+	if applied != "" && applied != t.state.Revision {
+		t.revision.Reset()
+		t.revision.WithLabelValues(applied).Set(1)
+	}
+	t.state.Revision, t.state.NewestRevision = applied, newest
 }

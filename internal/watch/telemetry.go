@@ -30,12 +30,17 @@ type Telemetry struct {
 	heldBack     prometheus.Gauge
 	reconnects   prometheus.Counter
 	configErrors prometheus.Counter
+	syncErrors   prometheus.Counter
 	info         *prometheus.GaugeVec
+	revision     *prometheus.GaugeVec
 
 	mu    sync.Mutex
 	state WatcherState
 	rt    Runtime      // the runtime while connected, for /healthz and /status
 	cfg   *spec.Config // the configuration in force, for /status
+	// hookSecret signs POST /hooks/git, which sends on syncNow.
+	hookSecret []byte
+	syncNow    chan<- struct{}
 }
 
 // WatcherState is the watcher's own state, as /status and /readyz give it.
@@ -56,6 +61,11 @@ type WatcherState struct {
 	HeldBack []HeldChange `json:"held_back"`
 	// RoundRunning is when the round under way began, if one is.
 	RoundRunning time.Time `json:"round_running_since,omitzero"`
+	// Revision is the commit the configuration in force comes from, and
+	// NewestRevision the newest one fetched (another while it is invalid),
+	// with a git source.
+	Revision       string `json:"revision,omitempty"`
+	NewestRevision string `json:"newest_revision,omitempty"`
 }
 
 // RoundState is one finished round.
@@ -106,10 +116,14 @@ func NewTelemetry() *Telemetry {
 		Help: "Times the watcher tried again to connect to the runtime's event stream after losing it."})
 	t.configErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "berth_watch_config_errors_total",
 		Help: "Times a new configuration was invalid (the last good one stayed in force)."})
+	t.syncErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "berth_watch_git_fetch_errors_total",
+		Help: "Fetches of the configuration's repository that failed (the revision in force stayed)."})
 	t.info = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "berth_watch_info",
 		Help: "The watcher's stack and berth's version; always 1."}, []string{"stack", "version"})
+	t.revision = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "berth_watch_revision_info",
+		Help: "The commit the configuration in force comes from, with a git source; always 1."}, []string{"revision"})
 	t.Registry.MustRegister(t.rounds, t.roundSeconds, t.lastSuccess, t.actions, t.restarts, t.probes, t.heldBack,
-		t.reconnects, t.configErrors, t.info,
+		t.reconnects, t.configErrors, t.syncErrors, t.info, t.revision,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return t
 }
@@ -240,6 +254,13 @@ func (t *Telemetry) probe(kind, result string) {
 		return
 	}
 	t.probes.WithLabelValues(kind, result).Inc()
+}
+
+func (t *Telemetry) syncFailed() {
+	if t == nil {
+		return
+	}
+	t.syncErrors.Inc()
 }
 
 func (t *Telemetry) reconnected() {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/berth-dev/berth/apply"
 	"github.com/berth-dev/berth/internal/forward"
+	"github.com/berth-dev/berth/internal/gitsource"
 	"github.com/berth-dev/berth/internal/lock"
 	"github.com/berth-dev/berth/internal/probe"
 	"github.com/berth-dev/berth/planner"
@@ -33,9 +34,16 @@ import (
 
 // Options configure a watcher.
 type Options struct {
-	// Dir is the configuration directory; Load reads all of it.
+	// Dir is the configuration directory; Load reads all of one. With a
+	// Source, the directory is the source's newest revision instead.
 	Dir  string
-	Load func() (*spec.Config, hcl.Diagnostics)
+	Load func(dir string) (*spec.Config, hcl.Diagnostics)
+	// Source, when set, is a git repository the configuration comes from:
+	// synced at start, every SourceInterval and on SyncNow; a round runs
+	// for each new commit. Objects made carry its commit (berth.io/revision).
+	Source         Source
+	SourceInterval time.Duration
+	SyncNow        <-chan struct{}
 	// Address is the runtime's socket; LockDir holds the stack locks.
 	Address string
 	LockDir string
@@ -72,6 +80,11 @@ type Options struct {
 	Started func()
 }
 
+// Source is where configuration comes from when not from Dir.
+type Source interface {
+	Sync(ctx context.Context) (gitsource.Revision, error)
+}
+
 // Runtime is what a watcher needs of the runtime: what the engine
 // converges with, the event stream, and what probes and forwards use.
 type Runtime interface {
@@ -106,6 +119,8 @@ const (
 	maxFollowUps = 5
 	// retryMax caps the wait between rounds that fail on the runtime.
 	retryMax = 30 * time.Second
+	// DefaultSourceInterval is how often a git source is fetched.
+	DefaultSourceInterval = time.Minute
 )
 
 // watcher is the state of one Run.
@@ -116,6 +131,10 @@ type watcher struct {
 
 	good     *spec.Config // the last configuration that loaded
 	badDiags string       // the diagnostics last logged, so each is logged once
+	// dir is the configuration directory: Dir, or the source's newest
+	// revision, whose commit is rev; goodRev is the commit of good.
+	dir, rev, goodRev string
+	syncErr           string // the source's error last logged
 
 	engine *apply.Engine
 	// streaks are each container's restarts in a row; failed are the
@@ -153,16 +172,27 @@ func Run(ctx context.Context, opts Options) error {
 	w := &watcher{opts: opts, log: opts.Log, streaks: map[spec.Address]int{}, failed: map[string]*planner.ProbeFailure{},
 		verdicts: make(chan probe.Verdict, 16), known: newKnownIDs(), podIPs: map[string]string{}, heldLog: map[spec.Address]string{}}
 
-	cfg, diags := opts.Load()
+	w.dir = opts.Dir
+	if opts.Source != nil {
+		rev, err := opts.Source.Sync(ctx)
+		if err != nil {
+			return fmt.Errorf("the configuration's repository: %w", err)
+		}
+		w.dir, w.rev = rev.Dir, rev.Commit
+	}
+	cfg, diags := opts.Load(w.dir)
 	if diags.HasErrors() {
 		w.logDiagnostics(diags)
+		if w.rev != "" {
+			return fmt.Errorf("the configuration of commit %s is invalid; fix it, then start watch again", w.rev)
+		}
 		return fmt.Errorf("the configuration in %s is invalid; fix it, then start watch again", opts.Dir)
 	}
-	w.good = cfg
+	w.good, w.goodRev = cfg, w.rev
 	w.log = opts.Log.With("stack", cfg.Berth.Stack)
 	w.tel = opts.Telemetry
 	w.tel.started(cfg.Berth.Stack, opts.Dir, opts.Version, time.Now())
-	w.tel.loaded(cfg)
+	w.tel.loaded(cfg, w.goodRev, w.rev)
 
 	// One watcher per stack: a second one would fight the first.
 	only, err := lock.Acquire(ctx, lock.Path(opts.LockDir, cfg.Berth.Stack, opts.Address)+".watch", opts.Command, 100*time.Millisecond, nil)
@@ -196,18 +226,33 @@ func Run(ctx context.Context, opts Options) error {
 	// Nil channels never fire: without them only the other triggers do.
 	var files <-chan struct{}
 	var events <-chan string
+	var syncs <-chan time.Time
 	if !opts.OnlyResync {
-		if files, err = watchFiles(ctx, opts.Dir, opts.Debounce, w.log); err != nil {
-			return err
+		if opts.Source == nil {
+			if files, err = watchFiles(ctx, opts.Dir, opts.Debounce, w.log); err != nil {
+				return err
+			}
 		}
 		events = w.runtimeEvents(ctx)
+	}
+	if opts.Source != nil {
+		interval := opts.SourceInterval
+		if interval <= 0 {
+			interval = DefaultSourceInterval
+		}
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		syncs = tick.C
 	}
 	resync := time.NewTicker(opts.Resync)
 	defer resync.Stop()
 	w.wake = time.NewTimer(time.Hour)
 	w.wake.Stop()
 
-	attrs := []any{"dir", opts.Dir, "address", opts.Address, "resync", opts.Resync.String()}
+	attrs := []any{"dir", w.dir, "address", opts.Address, "resync", opts.Resync.String()}
+	if w.rev != "" {
+		attrs = append(attrs, "revision", w.rev)
+	}
 	if opts.OnlyResync {
 		attrs = append(attrs, "only_resync", true)
 	}
@@ -249,6 +294,10 @@ func Run(ctx context.Context, opts Options) error {
 			why = "resync"
 		case <-w.wake.C:
 			why = "backoff over"
+		case <-syncs:
+			why = w.sync(ctx)
+		case <-opts.SyncNow:
+			why = w.sync(ctx)
 		case <-retry:
 			why = "retry"
 		}
@@ -324,7 +373,7 @@ func (w *watcher) round(ctx context.Context, why string) (next time.Duration) {
 		return nil
 	}
 	d, res, err := w.engine.Converge(ctx, cfg, opts, review, apply.Options{Parallelism: w.opts.Parallelism, Pull: pulls, Report: w.logStep,
-		LogRoot: w.opts.LogRoot, TmpfsRoot: w.opts.TmpfsRoot})
+		LogRoot: w.opts.LogRoot, TmpfsRoot: w.opts.TmpfsRoot, Revision: w.goodRev})
 	switch {
 	case ctx.Err() != nil:
 		return -1
@@ -417,13 +466,18 @@ func (w *watcher) retryLater() time.Duration {
 // load re-reads the configuration, keeping the last good one when the
 // files are invalid.
 func (w *watcher) load() *spec.Config {
-	cfg, diags := w.opts.Load()
+	cfg, diags := w.opts.Load(w.dir)
 	if diags.HasErrors() {
 		w.tel.configChanged(false, firstError(diags))
+		w.tel.fetched(w.rev)
 		if text := diags.Error(); text != w.badDiags {
 			w.badDiags = text
 			w.logDiagnostics(diags)
-			w.log.Error("configuration invalid; nothing changes until it is fixed, the last good one stays in force", "dir", w.opts.Dir)
+			attrs := []any{"dir", w.dir}
+			if w.rev != "" {
+				attrs = append(attrs, "revision", w.rev, "revision_in_force", w.goodRev)
+			}
+			w.log.Error("configuration invalid; nothing changes until it is fixed, the last good one stays in force", attrs...)
 		}
 		return w.good
 	}
@@ -435,10 +489,34 @@ func (w *watcher) load() *spec.Config {
 		w.log.Error("the stack name changed; restart watch to switch stacks, the old name stays in force", "was", w.good.Berth.Stack, "now", cfg.Berth.Stack)
 		return w.good
 	}
-	w.good = cfg
+	w.good, w.goodRev = cfg, w.rev
 	w.tel.configChanged(true, "")
-	w.tel.loaded(cfg)
+	w.tel.loaded(cfg, w.goodRev, w.rev)
 	return cfg
+}
+
+// sync fetches the source and says why a round should follow: a new
+// commit. A fetch that fails is logged once, until one succeeds.
+func (w *watcher) sync(ctx context.Context) string {
+	rev, err := w.opts.Source.Sync(ctx)
+	if err != nil {
+		if msg := err.Error(); msg != w.syncErr {
+			w.syncErr = msg
+			w.log.Error("cannot fetch the configuration's repository; the revision in force stays", "error", msg, "revision_in_force", w.goodRev)
+		}
+		w.tel.syncFailed()
+		return ""
+	}
+	if w.syncErr != "" {
+		w.log.Info("the configuration's repository answers again")
+		w.syncErr = ""
+	}
+	if rev.Commit == w.rev {
+		return ""
+	}
+	w.log.Info("new commit", "revision", rev.Commit, "was", w.rev)
+	w.dir, w.rev = rev.Dir, rev.Commit
+	return "git: commit " + rev.Commit[:min(12, len(rev.Commit))]
 }
 
 // firstError is a configuration's first error, as /status and /readyz say

@@ -85,8 +85,8 @@ func newHarness(t *testing.T, src string) *harness {
 	return h
 }
 
-func (h *harness) load() (*spec.Config, hcl.Diagnostics) {
-	return spec.NewLoader(spec.Options{Environ: func() []string { return nil }}).Load(h.dir)
+func (h *harness) load(dir string) (*spec.Config, hcl.Diagnostics) {
+	return spec.NewLoader(spec.Options{Environ: func() []string { return nil }}).Load(dir)
 }
 
 func (h *harness) write(src string) {
@@ -391,11 +391,11 @@ func TestWatchRecoversFromAPanic(t *testing.T) {
 	h := newHarness(t, webPod)
 	var boom atomic.Bool
 	load := h.opts.Load
-	h.opts.Load = func() (*spec.Config, hcl.Diagnostics) {
+	h.opts.Load = func(dir string) (*spec.Config, hcl.Diagnostics) {
 		if boom.Load() {
 			panic("a bug")
 		}
-		return load()
+		return load(dir)
 	}
 	h.start()
 	h.waitFor(1, map[string]string{"msg": "done", "resource": "pod.web", "action": "create"})

@@ -1,0 +1,143 @@
+package gitsource
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// upstream is a repository the test commits to, as a user pushes.
+type upstream struct {
+	t    *testing.T
+	dir  string
+	repo *git.Repository
+}
+
+func newUpstream(t *testing.T) *upstream {
+	dir := t.TempDir()
+	repo, err := git.PlainInitWithOptions(dir, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName("main")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &upstream{t: t, dir: dir, repo: repo}
+}
+
+// commit writes files (a nil content removes one) and commits them.
+func (u *upstream) commit(files map[string]string) string {
+	u.t.Helper()
+	wt, err := u.repo.Worktree()
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	for name, content := range files {
+		p := filepath.Join(u.dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			u.t.Fatal(err)
+		}
+		if _, err := wt.Add(name); err != nil {
+			u.t.Fatal(err)
+		}
+	}
+	h, err := wt.Commit("change", &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}})
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	return h.String()
+}
+
+func TestSyncFollowsTheBranch(t *testing.T) {
+	up := newUpstream(t)
+	first := up.commit(map[string]string{"host/main.hcl": "pod \"a\" {}\n", "host/env/app.env": "A=1\n", "other/x.hcl": "x\n"})
+	src := &Source{URL: "file://" + up.dir, Ref: "main", Path: "host", Dir: t.TempDir()}
+	ctx := context.Background()
+
+	rev, err := src.Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev.Commit != first {
+		t.Fatalf("commit %s, want %s", rev.Commit, first)
+	}
+	if b, err := os.ReadFile(filepath.Join(rev.Dir, "main.hcl")); err != nil || string(b) != "pod \"a\" {}\n" {
+		t.Fatalf("main.hcl: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(rev.Dir, "env", "app.env")); err != nil {
+		t.Errorf("a subdirectory's file is not exported: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(rev.Dir, "..", "other")); err == nil {
+		t.Error("files outside the path are exported")
+	}
+
+	again, err := src.Sync(ctx)
+	if err != nil || again != rev {
+		t.Fatalf("a sync without a new commit: %+v %v, want %+v", again, err, rev)
+	}
+	second := up.commit(map[string]string{"host/main.hcl": "pod \"b\" {}\n"})
+	rev2, err := src.Sync(ctx)
+	if err != nil || rev2.Commit != second || rev2.Dir == rev.Dir {
+		t.Fatalf("after a new commit: %+v %v", rev2, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(rev2.Dir, "main.hcl")); !strings.Contains(string(b), `"b"`) {
+		t.Errorf("the new tree holds %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(rev.Dir, "main.hcl")); !strings.Contains(string(b), `"a"`) {
+		t.Error("the previous tree changed: the last good revision must stay as it was")
+	}
+}
+
+func TestSyncErrors(t *testing.T) {
+	up := newUpstream(t)
+	up.commit(map[string]string{"main.hcl": "x\n"})
+	ctx := context.Background()
+	for name, src := range map[string]*Source{
+		"no such branch": {URL: "file://" + up.dir, Ref: "nope"},
+		"no such path":   {URL: "file://" + up.dir, Path: "missing"},
+		"no repository":  {URL: "file://" + filepath.Join(t.TempDir(), "none")},
+	} {
+		src.Dir = t.TempDir()
+		if _, err := src.Sync(ctx); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestSyncSkipsLinksAndBoundsSizes(t *testing.T) {
+	up := newUpstream(t)
+	os.Symlink("/etc/shadow", filepath.Join(up.dir, "link.hcl"))
+	wt, _ := up.repo.Worktree()
+	wt.Add("link.hcl")
+	up.commit(map[string]string{"main.hcl": "ok\n"})
+	src := &Source{URL: "file://" + up.dir, Dir: t.TempDir()}
+	rev, err := src.Sync(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(rev.Dir, "link.hcl")); err == nil {
+		t.Error("a symbolic link was exported")
+	}
+
+	up.commit(map[string]string{"big.hcl": strings.Repeat("x", MaxFileBytes+1)})
+	if _, err := src.Sync(context.Background()); err == nil || !strings.Contains(err.Error(), "larger than 16 MiB") {
+		t.Errorf("a file over the limit: %v", err)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://user:token@git.example.com/x.git": "https://(credentials)@git.example.com/x.git",
+		"https://git.example.com/x.git":            "https://git.example.com/x.git",
+		"ssh://git@git.example.com/x.git":          "ssh://git@git.example.com/x.git",
+	} {
+		if got := redact(in); got != want {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
