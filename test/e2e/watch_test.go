@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -41,7 +42,10 @@ type watcher struct {
 func (s *stack) watch(args ...string) *watcher {
 	s.t.Helper()
 	args = append([]string{"watch", "--log-format", "json", "--debounce", "200ms"}, args...)
-	cmd := exec.Command(berthBin, append(args, s.dir)...)
+	if !slices.Contains(args, "--git") { // a git source instead of the directory
+		args = append(args, s.dir)
+	}
+	cmd := exec.Command(berthBin, args...)
 	cmd.Env = append(os.Environ(), "BERTH_ADDRESS="+address, "BERTH_LOCK_DIR="+lockDir, "NO_COLOR=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
