@@ -36,10 +36,10 @@ func listenAddress(s string) (string, error) {
 // serveTelemetry serves the watcher's endpoints on addr until ctx ends.
 // The listener is opened before it returns, so a port in use fails the
 // command at once.
-func serveTelemetry(ctx context.Context, addr string, t *watch.Telemetry, log *slog.Logger) (wait func(), err error) {
+func serveTelemetry(ctx context.Context, addr string, t *watch.Telemetry, log *slog.Logger) (wait func(), bound string, err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--listen: %w", err)
+		return nil, "", fmt.Errorf("--listen: %w", err)
 	}
 	srv := &http.Server{Handler: t.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
@@ -57,7 +57,7 @@ func serveTelemetry(ctx context.Context, addr string, t *watch.Telemetry, log *s
 		_ = srv.Shutdown(shutdown)
 	}()
 	log.Info("serving /metrics, /healthz, /readyz and /status", "listen", ln.Addr().String())
-	return func() { <-done }, nil
+	return func() { <-done }, ln.Addr().String(), nil
 }
 
 // notifySystemd tells systemd, when it runs berth as a Type=notify

@@ -1,12 +1,18 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/inspect"
+	"github.com/berth-dev/berth/internal/lock"
+	"github.com/berth-dev/berth/internal/watch"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -30,7 +36,11 @@ flags what needs attention:
   sandbox not ready        the pod's sandbox is stopped
 
 With --stack, a directory without configuration is enough; forwards are
-shown when the configuration is loaded. --json prints the same data.`,
+shown when the configuration is loaded. When a berth watch of the stack
+runs, its state follows the table: its last round (when, why, result), the
+revision in force, readiness, and the changes it holds back and until
+when (from the state file it keeps beside the stack's lock). --json prints
+the same data.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, _, err := g.stackConfig(dirArg(args), v)
@@ -38,7 +48,8 @@ shown when the configuration is loaded. --json prints the same data.`,
 				return err
 			}
 			ctx := cmd.Context()
-			rt, done, err := g.connect(ctx, g.resolveAddress(cfg))
+			address := g.resolveAddress(cfg)
+			rt, done, err := g.connect(ctx, address)
 			if err != nil {
 				return err
 			}
@@ -48,15 +59,64 @@ shown when the configuration is loaded. --json prints the same data.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return inspect.WriteJSON(g.stdout, st)
+			// A watcher of the stack, if one runs, says what it is doing.
+			ws, err := watch.ReadState(watch.StatePath(lock.DefaultDir(), cfg.Berth.Stack, address))
+			if err != nil {
+				g.log.Warn("cannot read the watcher's state", "error", err.Error())
 			}
-			return inspect.WriteStatus(g.stdout, st, inspect.Style{Color: g.color(g.stdout)}, now)
+			if asJSON {
+				return inspect.WriteJSON(g.stdout, struct {
+					*inspect.Status
+					Watcher *watch.StateFile `json:"watcher,omitempty"`
+				}{st, ws})
+			}
+			if err := inspect.WriteStatus(g.stdout, st, inspect.Style{Color: g.color(g.stdout)}, now); err != nil {
+				return err
+			}
+			if ws != nil {
+				writeWatcher(g.stdout, ws, now)
+			}
+			return nil
 		},
 	}
 	v.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
+}
+
+// writeWatcher says what the stack's watcher is doing, under the table.
+func writeWatcher(w io.Writer, ws *watch.StateFile, now time.Time) {
+	fmt.Fprintf(w, "\nWatcher: pid %d", ws.PID)
+	if ws.Listen != "" {
+		fmt.Fprintf(w, ", endpoints on %s", ws.Listen)
+	}
+	if ws.Revision != "" {
+		fmt.Fprintf(w, ", revision %s", ws.Revision[:min(12, len(ws.Revision))])
+	}
+	if ws.Ready {
+		fmt.Fprintln(w, ", ready")
+	} else {
+		fmt.Fprintf(w, ", not ready: %s\n", ws.NotReady)
+	}
+	if r := ws.LastRound; r != nil {
+		line := fmt.Sprintf("  last round: %s ago (%s), %s", inspect.Age(now, r.At), r.Trigger, r.Result)
+		if r.Error != "" {
+			line += ": " + r.Error
+		}
+		fmt.Fprintln(w, line)
+	}
+	for _, h := range ws.HeldBack {
+		line := fmt.Sprintf("  held back: %s: %s", h.Resource, h.Reason)
+		if !h.Until.IsZero() {
+			line += fmt.Sprintf(" (until %s)", h.Until.Local().Format("15:04:05"))
+		}
+		fmt.Fprintln(w, line)
+	}
+	for _, c := range slices.Sorted(maps.Keys(ws.Readiness)) {
+		if !ws.Readiness[c] {
+			fmt.Fprintf(w, "  not ready: %s (its readiness probe)\n", c)
+		}
+	}
 }
 
 // stackConfig is the configuration that names the stack for commands that

@@ -141,6 +141,7 @@ FILE over SSH; credentials are never printed.`,
 				}
 			}()
 			tel := watch.NewTelemetry()
+			listenAddr := ""
 			syncNow := make(chan struct{}, 1)
 			if source != nil {
 				if secret := os.Getenv("BERTH_WEBHOOK_SECRET"); secret != "" {
@@ -153,7 +154,8 @@ FILE over SSH; credentials are never printed.`,
 					return err
 				}
 				serving, stopServing := context.WithCancel(ctx)
-				wait, err := serveTelemetry(serving, addr, tel, g.log)
+				wait, bound, err := serveTelemetry(serving, addr, tel, g.log)
+				listenAddr = bound
 				if err != nil {
 					stopServing()
 					return err
@@ -168,6 +170,7 @@ FILE over SSH; credentials are never printed.`,
 				OnlyResync: onlyResync, RuntimeTimeout: g.runtimeTimeout,
 				Telemetry: tel, Version: readVersion().Version, Started: notifySystemd(ctx, tel),
 				SyncNow: syncNow, SourceInterval: git.interval, Source: sourceOrNil(source),
+				KeepState: true, Listen: listenAddr,
 			})
 		},
 	}

@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"os"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -75,6 +77,11 @@ type Options struct {
 	// Telemetry.Handler); Version is berth's, for its info metric.
 	Telemetry *Telemetry
 	Version   string
+	// KeepState makes the watcher keep its state for berth status in the
+	// lock dir (StatePath), written after every round and removed at the
+	// end; Listen is the address its endpoints serve on, for status to say.
+	KeepState bool
+	Listen    string
 	// Started, when set, is called once the first round has finished,
 	// whatever its result: the watcher is up (systemd's READY=1).
 	Started func()
@@ -152,6 +159,9 @@ type watcher struct {
 	wake    *time.Timer // the earliest held restart's due time
 	failing int         // rounds in a row that failed on the runtime
 	tel     *Telemetry  // nil without --listen
+	// ready is each readiness-probed container's last verdict.
+	ready     map[string]bool
+	statePath string // the state file, or ""
 }
 
 // Run applies the configuration and keeps it applied until ctx ends. It
@@ -169,7 +179,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Backoff == (planner.Backoff{}) {
 		opts.Backoff = planner.DefaultBackoff
 	}
-	w := &watcher{opts: opts, log: opts.Log, streaks: map[spec.Address]int{}, failed: map[string]*planner.ProbeFailure{},
+	w := &watcher{opts: opts, log: opts.Log, streaks: map[spec.Address]int{}, failed: map[string]*planner.ProbeFailure{}, ready: map[string]bool{},
 		verdicts: make(chan probe.Verdict, 16), known: newKnownIDs(), podIPs: map[string]string{}, heldLog: map[spec.Address]string{}}
 
 	w.dir = opts.Dir
@@ -203,6 +213,10 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer only.Release()
+	if opts.KeepState && w.tel != nil {
+		w.statePath = StatePath(opts.LockDir, cfg.Berth.Stack, opts.Address)
+		defer os.Remove(w.statePath) // the watcher is gone: status must not say otherwise
+	}
 
 	if w.rt, err = w.dial(ctx); err != nil {
 		w.log.Info("stopped before the runtime answered") // ctx ended while it was away
@@ -344,6 +358,7 @@ func (w *watcher) round(ctx context.Context, why string) (next time.Duration) {
 		}
 		if result != "" {
 			w.tel.roundDone(why, result, time.Since(start), roundErr, time.Now())
+			w.saveState()
 		}
 	}()
 	cfg := w.load()
@@ -495,6 +510,21 @@ func (w *watcher) load() *spec.Config {
 	return cfg
 }
 
+// saveState writes the state file for berth status, when there is one;
+// a failure is logged, never fatal.
+func (w *watcher) saveState() {
+	if w.statePath == "" {
+		return
+	}
+	st, _ := w.tel.snapshot()
+	rep := WatcherReport{WatcherState: st}
+	rep.Ready, rep.NotReady = ready(st)
+	file := &StateFile{PID: os.Getpid(), Listen: w.opts.Listen, Written: time.Now(), WatcherReport: rep, Readiness: maps.Clone(w.ready)}
+	if err := writeState(w.statePath, file); err != nil {
+		w.log.Warn("cannot write the state file for berth status", "path", w.statePath, "error", err.Error())
+	}
+}
+
 // sync fetches the source and says why a round should follow: a new
 // commit. A fetch that fails is logged once, until one succeeds.
 func (w *watcher) sync(ctx context.Context) string {
@@ -643,6 +673,8 @@ func (w *watcher) onVerdict(v probe.Verdict) string {
 			state = "not ready"
 		}
 		w.tel.probe(string(v.Kind), strings.ReplaceAll(state, " ", "_"))
+		w.ready[addr.String()] = v.Ready
+		w.saveState()
 		w.log.Info("readiness", "resource", addr, "state", state, "detail", v.Detail)
 		return "readiness of " + addr.String()
 	}

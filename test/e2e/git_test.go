@@ -97,7 +97,7 @@ func TestWatchFollowsGit(t *testing.T) {
 	if rev := s.pods()["app"].Labels["berth.io/revision"]; rev != first {
 		t.Fatalf("the sandbox carries revision %q, want %s", rev, first)
 	}
-	if st := s.mustBerth("status", s.dir); !strings.Contains(st.stdout, "REVISION") || !strings.Contains(st.stdout, first[:12]) {
+	if st := s.mustBerth("status", s.dir); !strings.Contains(st.stdout, "REVISION") || !strings.Contains(st.stdout, "Watcher: pid ") || !strings.Contains(st.stdout, "revision "+first[:12]) {
 		t.Errorf("status does not show the revision:\n%s", st.stdout)
 	}
 

@@ -94,6 +94,15 @@ func TestWatchServesMetricsAndHealth(t *testing.T) {
 		t.Errorf("/status:\n%s", body)
 	}
 
+	// berth status shows the watcher, from the state file it keeps.
+	if st := s.mustBerth("status", s.dir); !strings.Contains(st.stdout, "Watcher: pid ") || !strings.Contains(st.stdout, "endpoints on "+listen+", ready") ||
+		!strings.Contains(st.stdout, "  last round: ") {
+		t.Errorf("status does not show the watcher:\n%s", st.stdout)
+	}
+	if st := s.mustBerth("status", "--json", s.dir); !strings.Contains(st.stdout, `"watcher": {`) || !strings.Contains(st.stdout, `"pid": `) {
+		t.Errorf("status --json does not show the watcher:\n%s", st.stdout)
+	}
+
 	// A broken file: not ready, and says where; the workload keeps running.
 	s.write(fmt.Sprintf(watchedSleeper, "app", "1") + "\npod \"broken\" {\n")
 	eventually(t, 30*time.Second, "/readyz to say not ready", func() bool { code, _ := get("/readyz"); return code == http.StatusServiceUnavailable })
@@ -103,6 +112,15 @@ func TestWatchServesMetricsAndHealth(t *testing.T) {
 	if !running(s.containers()["app/c"]) {
 		t.Error("the workload stopped with the broken file")
 	}
+	// (The directory's file is broken: status names the stack instead.)
+	if st := s.mustBerth("--stack", s.name, "status", t.TempDir()); !strings.Contains(st.stdout, "not ready: the newest configuration is invalid") {
+		t.Errorf("status does not say why the watcher is not ready:\n%s", st.stdout)
+	}
 	s.write(fmt.Sprintf(watchedSleeper, "app", "1")) // for the cleanup's destroy
 	eventually(t, 30*time.Second, "/readyz to recover", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
+
+	w.stop()
+	if st := s.mustBerth("status", s.dir); strings.Contains(st.stdout, "Watcher:") {
+		t.Errorf("status shows a watcher that stopped:\n%s", st.stdout)
+	}
 }
