@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/hostkey"
 	"github.com/berth-dev/berth/internal/lock"
+	"github.com/berth-dev/berth/internal/notify"
 	"github.com/berth-dev/berth/internal/watch"
 	"github.com/berth-dev/berth/planner"
 	"github.com/berth-dev/berth/spec"
@@ -26,6 +27,7 @@ func newWatchCommand(g *globals) *cobra.Command {
 		via         string
 		onlyResync  bool
 		listen      string
+		notifyURL   string
 		git         gitFlags
 		backoff     = planner.DefaultBackoff
 	)
@@ -66,7 +68,14 @@ carries the commit in the label berth.io/revision. A commit whose
 configuration is invalid changes nothing: the last good one stays in
 force, and /readyz says why. Private repositories: BERTH_GIT_USERNAME and
 BERTH_GIT_PASSWORD (or a token as the password) over HTTPS, --git-ssh-key
-FILE over SSH; credentials are never printed.`,
+FILE over SSH; credentials are never printed.
+
+--notify URL (or BERTH_NOTIFY_URL, for a URL that holds a token) posts a
+JSON event ({"event": "round_failed" | "recovered" | "crash_loop", "stack",
+"resource", "message", "revision", "time"}) when a round fails after one
+that did not, when one succeeds again, and when a container's restarts are
+first held back by its crash backoff. Delivery is retried with backoff in
+the background and never holds up a round.`,
 		Example: `  berth watch /srv/gitops/host1
   berth watch --resync 5m --log-format json .
   berth watch --listen 9090 /srv/gitops/host1   # then: curl 127.0.0.1:9090/metrics
@@ -142,6 +151,18 @@ FILE over SSH; credentials are never printed.`,
 			}()
 			tel := watch.NewTelemetry()
 			listenAddr := ""
+			var notifier func(notify.Event)
+			if notifyURL == "" {
+				notifyURL = os.Getenv("BERTH_NOTIFY_URL") // a URL with a token stays out of process listings
+			}
+			if notifyURL != "" {
+				n, err := notify.New(notifyURL, g.log)
+				if err != nil {
+					return usageErrorf("%v", err)
+				}
+				go n.Run(ctx)
+				notifier = n.Send
+			}
 			syncNow := make(chan struct{}, 1)
 			if source != nil {
 				if secret := os.Getenv("BERTH_WEBHOOK_SECRET"); secret != "" {
@@ -170,7 +191,7 @@ FILE over SSH; credentials are never printed.`,
 				OnlyResync: onlyResync, RuntimeTimeout: g.runtimeTimeout,
 				Telemetry: tel, Version: readVersion().Version, Started: notifySystemd(ctx, tel),
 				SyncNow: syncNow, SourceInterval: git.interval, Source: sourceOrNil(source),
-				KeepState: true, Listen: listenAddr,
+				KeepState: true, Listen: listenAddr, Notify: notifier,
 			})
 		},
 	}
@@ -181,6 +202,7 @@ FILE over SSH; credentials are never printed.`,
 	f.IntVar(&parallelism, "parallelism", 0, "pods worked on at once (default from the berth block, else 8)")
 	f.StringVar(&via, "via", "", "how forwards reach pods: netns or cri (as berth forward)")
 	f.StringVar(&listen, "listen", "", "serve /metrics, /healthz, /readyz and /status on HOST:PORT (a bare port: 127.0.0.1)")
+	f.StringVar(&notifyURL, "notify", "", "post a JSON event to this URL when a round fails, when it recovers, and when a container starts crash-looping (or BERTH_NOTIFY_URL)")
 	git.register(f)
 	f.DurationVar(&backoff.Initial, "backoff-initial", backoff.Initial, "wait before a container's second restart in a row; doubles each time")
 	f.DurationVar(&backoff.Max, "backoff-max", backoff.Max, "longest wait between restarts")

@@ -17,6 +17,7 @@ import (
 	"maps"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/berth-dev/berth/internal/forward"
 	"github.com/berth-dev/berth/internal/gitsource"
 	"github.com/berth-dev/berth/internal/lock"
+	"github.com/berth-dev/berth/internal/notify"
 	"github.com/berth-dev/berth/internal/probe"
 	"github.com/berth-dev/berth/planner"
 	"github.com/berth-dev/berth/runtime"
@@ -77,6 +79,10 @@ type Options struct {
 	// Telemetry.Handler); Version is berth's, for its info metric.
 	Telemetry *Telemetry
 	Version   string
+	// Notify, when set, receives the events worth telling someone: a round
+	// that fails, the next that succeeds, a container that starts
+	// crash-looping. It must not block (notify.Notifier.Send does not).
+	Notify func(notify.Event)
 	// KeepState makes the watcher keep its state for berth status in the
 	// lock dir (StatePath), written after every round and removed at the
 	// end; Listen is the address its endpoints serve on, for status to say.
@@ -162,6 +168,10 @@ type watcher struct {
 	// ready is each readiness-probed container's last verdict.
 	ready     map[string]bool
 	statePath string // the state file, or ""
+	// lastResult is the result of the last round that finished.
+	lastResult string
+	// crashTold are the containers whose crash loop was notified.
+	crashTold map[spec.Address]bool
 }
 
 // Run applies the configuration and keeps it applied until ctx ends. It
@@ -179,7 +189,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Backoff == (planner.Backoff{}) {
 		opts.Backoff = planner.DefaultBackoff
 	}
-	w := &watcher{opts: opts, log: opts.Log, streaks: map[spec.Address]int{}, failed: map[string]*planner.ProbeFailure{}, ready: map[string]bool{},
+	w := &watcher{opts: opts, log: opts.Log, streaks: map[spec.Address]int{}, failed: map[string]*planner.ProbeFailure{}, ready: map[string]bool{}, crashTold: map[spec.Address]bool{},
 		verdicts: make(chan probe.Verdict, 16), known: newKnownIDs(), podIPs: map[string]string{}, heldLog: map[spec.Address]string{}}
 
 	w.dir = opts.Dir
@@ -359,6 +369,7 @@ func (w *watcher) round(ctx context.Context, why string) (next time.Duration) {
 		if result != "" {
 			w.tel.roundDone(why, result, time.Since(start), roundErr, time.Now())
 			w.saveState()
+			w.notifyRound(result, roundErr)
 		}
 	}()
 	cfg := w.load()
@@ -465,6 +476,9 @@ func (w *watcher) acted(plan *planner.Plan, res *apply.Result) {
 		case planner.Restart:
 			w.streaks[c.Address] = c.Container.Streak
 			delete(w.failed, c.Container.ContainerID)
+			if c.Container.Streak <= 1 { // the backoff forgot earlier crashes
+				delete(w.crashTold, c.Address)
+			}
 		case planner.Stop:
 			delete(w.failed, c.Container.ContainerID)
 		}
@@ -508,6 +522,39 @@ func (w *watcher) load() *spec.Config {
 	w.tel.configChanged(true, "")
 	w.tel.loaded(cfg, w.goodRev, w.rev)
 	return cfg
+}
+
+// notifyRound tells of the first failing round of a streak, and of the
+// round that ends it.
+func (w *watcher) notifyRound(result string, err error) {
+	failed := result == resultFailed || result == resultRefused
+	was := w.lastResult == resultFailed || w.lastResult == resultRefused
+	w.lastResult = result
+	switch {
+	case failed && !was:
+		msg := "the round " + result
+		if err != nil {
+			msg = err.Error()
+		}
+		w.notify(notify.Event{Kind: notify.RoundFailed, Message: truncate(msg, 4000)})
+	case !failed && was:
+		w.notify(notify.Event{Kind: notify.Recovered, Message: "the stack converged again"})
+	}
+}
+
+func (w *watcher) notify(ev notify.Event) {
+	if w.opts.Notify == nil {
+		return
+	}
+	ev.Stack, ev.Revision, ev.Time = w.good.Berth.Stack, w.goodRev, time.Now()
+	w.opts.Notify(ev)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 // saveState writes the state file for berth status, when there is one;
@@ -600,6 +647,10 @@ func (w *watcher) reportDeferred(plan *planner.Plan) {
 		}
 		held = append(held, hc)
 		if text := planner.Reasons(c.Reasons); w.heldLog[c.Address] != text {
+			if !w.crashTold[c.Address] && slices.ContainsFunc(c.Reasons, func(r planner.Reason) bool { return r.Code == planner.ReasonCrashBackoff }) {
+				w.crashTold[c.Address] = true // once a streak: until a restart starts a new one
+				w.notify(notify.Event{Kind: notify.CrashLoop, Resource: c.Address.String(), Message: text})
+			}
 			w.heldLog[c.Address] = text
 			logDecision(w.log, c)
 		}
