@@ -57,16 +57,25 @@ import (
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// The watchers compared, in the order of even pairs.
+// The watchers compared, in the order of even pairs; the served one, the
+// event-driven watcher with its endpoints open and a git source, is
+// measured idle only, against the event-driven one, for what the service
+// features cost.
 const (
 	modeEvent  = "event"
 	modeResync = "resync"
+	modeServed = "served"
 )
 
 var modeTitles = map[string]string{
 	modeEvent:  "event-driven",
 	modeResync: "resync-only",
+	modeServed: "served+git",
 }
+
+// scrapeEvery is how often the idle benchmark scrapes the served
+// watcher's /metrics, as Prometheus would.
+const scrapeEvery = 15 * time.Second
 
 // Pods and containers of the watch stacks. labelPodName is berth's pod
 // label, spelled out as labelStack is.
@@ -102,6 +111,9 @@ type watchStack struct {
 	b     *berth
 	flags []string // berth watch's flags, before DIR
 	proc  *watchProc
+	// git: the directory is a repository the watcher fetches (--git),
+	// not an argument.
+	git bool
 }
 
 // watchSample is one measured reaction.
@@ -152,11 +164,15 @@ func runWatch(o options) (err error) {
 	wb := &watchBench{o: o, rt: e.rt, stacks: map[string]*watchStack{}}
 	wb.pods = max(o.watchPods, editPods+o.watchRuns)
 	wb.idlePods = wb.pods - editPods - o.watchRuns
-	for _, mode := range []string{modeEvent, modeResync} {
+	for _, mode := range []string{modeEvent, modeResync, modeServed} {
 		stack := "bench-watch-" + runID + "-" + mode
 		s := &watchStack{mode: mode, b: &berth{bin: e.bin, stack: stack, dir: filepath.Join(tmp, stack), lockDir: filepath.Join(tmp, "locks")}}
-		if mode == modeResync {
+		switch mode {
+		case modeResync:
 			s.flags = []string{"--only-resync", "--resync", o.watchResync.String()}
+		case modeServed:
+			s.flags = []string{"--listen", "127.0.0.1:0", "--git", "file://" + s.b.dir, "--interval", "1m"}
+			s.git = true
 		}
 		wb.stacks[mode] = s
 	}
@@ -169,7 +185,7 @@ func runWatch(o options) (err error) {
 	}()
 
 	rep := &watchReport{opts: o, facts: e.facts, started: time.Now(), wb: wb}
-	for _, mode := range []string{modeEvent, modeResync} {
+	for _, mode := range []string{modeEvent, modeResync, modeServed} {
 		if err := wb.start(ctx, wb.stacks[mode]); err != nil {
 			return err
 		}
@@ -253,7 +269,14 @@ func (wb *watchBench) start(ctx context.Context, s *watchStack) error {
 	if err := wb.writeConfig(s); err != nil {
 		return err
 	}
-	args := append(append([]string{"watch"}, s.flags...), s.b.dir)
+	args := append([]string{"watch"}, s.flags...)
+	if s.git {
+		if err := commitAll(s.b.dir); err != nil {
+			return err
+		}
+	} else {
+		args = append(args, s.b.dir)
+	}
 	p, err := startWatch(s.b, args)
 	if err != nil {
 		return err
@@ -290,8 +313,11 @@ func (wb *watchBench) cleanup(ctx context.Context) error {
 			err = errors.Join(err, s.proc.stop())
 		}
 	}
-	for _, mode := range []string{modeEvent, modeResync} {
+	for _, mode := range []string{modeEvent, modeResync, modeServed} {
 		s := wb.stacks[mode]
+		if s == nil {
+			continue
+		}
 		if readable(filepath.Join(s.b.dir, "main.hcl")) {
 			if _, derr := s.b.mustRun(ctx, 0, "destroy", "--auto-approve", "--stack", s.b.stack, s.b.dir); derr != nil {
 				err = errors.Join(err, fmt.Errorf("berth destroy: %w", derr))
@@ -328,8 +354,21 @@ func (wb *watchBench) idle(ctx context.Context) (map[string]*idleUse, error) {
 		}
 		return r
 	}
-	use := map[string]*idleUse{modeEvent: {}, modeResync: {}}
+	use := map[string]*idleUse{modeEvent: {}, modeResync: {}, modeServed: {}}
+	metrics := ""
+	if s := wb.stacks[modeServed]; s != nil {
+		if m := regexp.MustCompile(`listen=(\S+)`).FindStringSubmatch(s.proc.text()); m != nil {
+			metrics = "http://" + m[1] + "/metrics"
+		}
+	}
+	lastScrape := time.Time{}
 	sample := func() error {
+		if metrics != "" && time.Since(lastScrape) >= scrapeEvery {
+			lastScrape = time.Now()
+			if err := scrape(ctx, metrics); err != nil {
+				return fmt.Errorf("scrape the served watcher: %w", err)
+			}
+		}
 		for mode, s := range wb.stacks {
 			if err := s.proc.alive(); err != nil {
 				return err
