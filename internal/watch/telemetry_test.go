@@ -162,3 +162,19 @@ func TestTriggerKind(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkScrape is one /metrics scrape, as Prometheus makes it.
+func BenchmarkScrape(b *testing.B) {
+	tel := NewTelemetry()
+	tel.started("bench", "/dir", "v0", time.Now())
+	srv := httptest.NewServer(tel.Handler())
+	defer srv.Close()
+	for b.Loop() {
+		resp, err := http.Get(srv.URL + "/metrics")
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
