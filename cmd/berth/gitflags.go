@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -20,8 +21,8 @@ import (
 
 // gitFlags are berth watch's git source options.
 type gitFlags struct {
-	url, ref, path, sshKey string
-	interval               time.Duration
+	url, ref, path, sshKey, verifyKeys string
+	interval                           time.Duration
 }
 
 func (g *gitFlags) register(f *pflag.FlagSet) {
@@ -30,6 +31,7 @@ func (g *gitFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&g.path, "path", "", "with --git: the directory of the repository that holds the configuration")
 	f.DurationVar(&g.interval, "interval", watch.DefaultSourceInterval, "with --git: how often to fetch")
 	f.StringVar(&g.sshKey, "git-ssh-key", "", "with --git over SSH: the private key file")
+	f.StringVar(&g.verifyKeys, "verify-keys", "", "with --git: accept only commits signed by one of the armored OpenPGP public keys in this file")
 }
 
 // source is the git source the flags describe, or nil without --git. Its
@@ -49,6 +51,16 @@ func (g *gitFlags) source() (*gitsource.Source, error) {
 		return nil, err
 	}
 	src.Auth = auth
+	if g.verifyKeys != "" {
+		ring, err := safefile.Read(g.verifyKeys, 1<<20, safefile.Options{})
+		if err != nil {
+			return nil, usageErrorf("--verify-keys: %v", err)
+		}
+		if !strings.Contains(string(ring), "BEGIN PGP PUBLIC KEY BLOCK") {
+			return nil, usageErrorf("--verify-keys %s: give armored OpenPGP public keys (gpg --armor --export KEY)", g.verifyKeys)
+		}
+		src.Keyring = string(ring)
+	}
 	return src, nil
 }
 

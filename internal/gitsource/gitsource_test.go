@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -139,5 +141,43 @@ func TestRedact(t *testing.T) {
 		if got := redact(in); got != want {
 			t.Errorf("redact(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// With a keyring, only commits signed by one of its keys are taken.
+func TestSyncVerifiesSignatures(t *testing.T) {
+	trusted, err := openpgp.NewEntity("trusted", "", "trusted@example.com", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, _ := openpgp.NewEntity("stranger", "", "stranger@example.com", nil)
+	var ring strings.Builder
+	w, _ := armor.Encode(&ring, openpgp.PublicKeyType, nil)
+	trusted.Serialize(w)
+	w.Close()
+
+	up := newUpstream(t)
+	commit := func(by *openpgp.Entity, content string) string {
+		wt, _ := up.repo.Worktree()
+		os.WriteFile(filepath.Join(up.dir, "main.hcl"), []byte(content), 0o644)
+		wt.Add("main.hcl")
+		h, err := wt.Commit("c", &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}, SignKey: by})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.String()
+	}
+	src := &Source{URL: "file://" + up.dir, Dir: t.TempDir(), Keyring: ring.String()}
+	good := commit(trusted, "a\n")
+	if rev, err := src.Sync(context.Background()); err != nil || rev.Commit != good {
+		t.Fatalf("a commit signed by the trusted key: %+v %v", rev, err)
+	}
+	bad := commit(stranger, "b\n")
+	if _, err := src.Sync(context.Background()); err == nil || !strings.Contains(err.Error(), "commit "+bad+" is not signed by a key of --verify-keys") {
+		t.Errorf("a commit signed by another key: %v", err)
+	}
+	unsigned := commit(nil, "c\n")
+	if _, err := src.Sync(context.Background()); err == nil || !strings.Contains(err.Error(), "commit "+unsigned+" is not signed") {
+		t.Errorf("an unsigned commit: %v", err)
 	}
 }
