@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -109,6 +110,35 @@ func TestWatchFollowsGit(t *testing.T) {
 	if got := value(scrape(t, srv), "berth_watch_revision_info", map[string]string{"revision": second}); got != 1 {
 		t.Errorf("revision info for %s = %v, want 1", second, got)
 	}
+
+	// A commit whose round fails (an image that cannot be pulled) is
+	// refused until the next commit; the last good one is put back.
+	h.rt.Errors["PullImage registry.example.com/nope:1"] = errors.New("manifest unknown")
+	failing := commitTo(t, repo, up, "berth { stack = \"test\" }\n"+strings.Replace(webPod, `"prod"`, `"broke"`, 1)+`
+pod "extra" {
+  container "c" {
+    image = "registry.example.com/nope:1"
+  }
+}
+`)
+	hook("s3cret", "{}")
+	h.waitFor(1, map[string]string{"msg": "the round of a new commit failed; the last good commit is put back", "revision": failing, "revision_in_force": second})
+	eventually(t, "/readyz to name the commit that failed", func() bool {
+		code, body := get(t, srv, "/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "the round of commit "+failing+" failed (commit "+second+" is back in force)")
+	})
+	// web was replaced by the failed commit's round, then put back.
+	eventually(t, "the last good commit's web back", func() bool {
+		c := h.container("web", "app")
+		return c != nil && c.Labels[spec.LabelRevision] == second && c.State == cri.ContainerState_CONTAINER_RUNNING
+	})
+	third := commitTo(t, repo, up, "berth { stack = \"test\" }\n"+strings.Replace(webPod, `"prod"`, `"test"`, 1))
+	hook("s3cret", "{}")
+	eventually(t, "the next good commit to recover", func() bool {
+		code, _ := get(t, srv, "/readyz")
+		c := h.container("web", "app")
+		return code == http.StatusOK && c != nil && c.Labels[spec.LabelRevision] == third
+	})
 }
 
 func TestHookNeedsASecret(t *testing.T) {

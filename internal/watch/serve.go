@@ -104,6 +104,8 @@ func ready(st WatcherState) (bool, string) {
 		return false, fmt.Sprintf("the configuration of commit %s is invalid (commit %s stays in force): %s", st.NewestRevision, st.Revision, st.ConfigError)
 	case !st.ConfigValid:
 		return false, "the newest configuration is invalid: " + st.ConfigError
+	case st.FailedRevision != "":
+		return false, fmt.Sprintf("the round of commit %s failed (commit %s is back in force): %s", st.FailedRevision, st.Revision, st.FailedError)
 	case st.LastRound == nil:
 		return false, "no round has finished yet"
 	case st.LastRound.Result != resultConverged && st.LastRound.Result != resultApplied:

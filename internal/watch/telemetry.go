@@ -66,6 +66,10 @@ type WatcherState struct {
 	// with a git source.
 	Revision       string `json:"revision,omitempty"`
 	NewestRevision string `json:"newest_revision,omitempty"`
+	// FailedRevision is a commit whose round failed, and why: refused
+	// until the next commit, the last good one back in force.
+	FailedRevision string `json:"failed_revision,omitempty"`
+	FailedError    string `json:"failed_error,omitempty"`
 }
 
 // RoundState is one finished round.
@@ -254,6 +258,18 @@ func (t *Telemetry) probe(kind, result string) {
 		return
 	}
 	t.probes.WithLabelValues(kind, result).Inc()
+}
+
+func (t *Telemetry) failedRevision(rev string, err error) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.state.FailedRevision, t.state.FailedError = rev, ""
+	if err != nil {
+		t.state.FailedError = err.Error()
+	}
 }
 
 func (t *Telemetry) syncFailed() {

@@ -172,6 +172,11 @@ type watcher struct {
 	lastResult string
 	// crashTold are the containers whose crash loop was notified.
 	crashTold map[spec.Address]bool
+	// With a source: lastGood is the configuration of the last round that
+	// converged, from commit lastGoodRev; badRev is a commit whose round
+	// failed, refused until the next commit.
+	lastGood            *spec.Config
+	lastGoodRev, badRev string
 }
 
 // Run applies the configuration and keeps it applied until ctx ends. It
@@ -408,9 +413,10 @@ func (w *watcher) round(ctx context.Context, why string) (next time.Duration) {
 		result = resultConverged
 		if len(d.Plan.Errors) > 0 {
 			result, roundErr = resultRefused, errors.New(strings.Join(d.Plan.Errors, "; "))
-		} else {
-			w.log.Debug("converged", "trigger", why, "took", time.Since(start).Round(time.Millisecond).String())
+			return w.rollBack(roundErr, -1)
 		}
+		w.log.Debug("converged", "trigger", why, "took", time.Since(start).Round(time.Millisecond).String())
+		w.lastGood, w.lastGoodRev = cfg, w.goodRev
 		return -1
 	case d == nil:
 		w.log.Warn("round failed before changing anything; retrying", "error", err.Error())
@@ -421,10 +427,27 @@ func (w *watcher) round(ctx context.Context, why string) (next time.Duration) {
 	w.tel.acted(d.Plan, res)
 	if err := res.Err(); err != nil {
 		result, roundErr = resultFailed, err
-		return w.retryLater()
+		return w.rollBack(err, w.retryLater())
 	}
 	result = resultApplied
 	w.failing = 0
+	w.lastGood, w.lastGoodRev = cfg, w.goodRev
+	return 0
+}
+
+// rollBack, with a git source, answers a round that failed on a new
+// commit: that commit is refused until the next one, and the last commit
+// whose round converged is put back in force, at once. Otherwise (no
+// source, or the commit that failed is the last good one) it returns next.
+func (w *watcher) rollBack(err error, next time.Duration) time.Duration {
+	if w.opts.Source == nil || w.lastGood == nil || w.goodRev == w.lastGoodRev {
+		return next
+	}
+	w.log.Error("the round of a new commit failed; the last good commit is put back", "revision", w.goodRev, "revision_in_force", w.lastGoodRev, "error", err.Error())
+	w.badRev = w.goodRev
+	w.good, w.goodRev = w.lastGood, w.lastGoodRev
+	w.tel.failedRevision(w.badRev, err)
+	w.tel.loaded(w.good, w.goodRev, w.rev)
 	return 0
 }
 
@@ -495,6 +518,9 @@ func (w *watcher) retryLater() time.Duration {
 // load re-reads the configuration, keeping the last good one when the
 // files are invalid.
 func (w *watcher) load() *spec.Config {
+	if w.rev != "" && w.rev == w.badRev {
+		return w.good // its round failed: refused until the next commit
+	}
 	cfg, diags := w.opts.Load(w.dir)
 	if diags.HasErrors() {
 		w.tel.configChanged(false, firstError(diags))
@@ -593,6 +619,7 @@ func (w *watcher) sync(ctx context.Context) string {
 	}
 	w.log.Info("new commit", "revision", rev.Commit, "was", w.rev)
 	w.dir, w.rev = rev.Dir, rev.Commit
+	w.tel.failedRevision("", nil)
 	return "git: commit " + rev.Commit[:min(12, len(rev.Commit))]
 }
 

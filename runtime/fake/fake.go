@@ -114,6 +114,9 @@ func (r *Runtime) enter(method, subject string) error {
 		delete(r.Once, method)
 		return err
 	}
+	if err, ok := r.Errors[method+" "+subject]; ok && subject != "" {
+		return err // an error for one subject only: "PullImage ref"
+	}
 	return r.Errors[method]
 }
 
