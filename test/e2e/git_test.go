@@ -150,6 +150,26 @@ func TestWatchFollowsGit(t *testing.T) {
 	up.commit(stack + fmt.Sprintf(watchedSleeper, "app", "2"))
 	hook("hook-s3cret")
 	eventually(t, 60*time.Second, "/readyz to recover", func() bool { code, _ := readyz(); return code == http.StatusOK })
+	fixed := s.containers()["app/c"].Labels["berth.io/revision"]
+
+	// A commit whose round fails: its change to app is undone, the last
+	// good commit is back in force, and readiness says so.
+	failing := up.commit(stack + fmt.Sprintf(watchedSleeper, "app", "4") + `
+pod "unpullable" {
+  container "c" {
+    image = "127.0.0.1:1/berth/missing:1"
+  }
+}
+`)
+	hook("hook-s3cret")
+	eventually(t, 60*time.Second, "/readyz to name the commit whose round failed", func() bool {
+		code, body := readyz()
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "the round of commit "+failing+" failed (commit "+fixed+" is back in force)")
+	})
+	eventually(t, 60*time.Second, "app of the last good commit back", func() bool {
+		c := s.containers()["app/c"]
+		return running(c) && c.Labels["berth.io/revision"] == fixed
+	})
 	if strings.Contains(w.log(), gitPassword) || strings.Contains(w.log(), "hook-s3cret") {
 		t.Error("a credential is in the watcher's log")
 	}
