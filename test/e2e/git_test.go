@@ -147,10 +147,9 @@ func TestWatchFollowsGit(t *testing.T) {
 		t.Errorf("the broken commit changed the workload: %v", c)
 	}
 
-	up.commit(stack + fmt.Sprintf(watchedSleeper, "app", "2"))
+	recovered := up.commit(stack + fmt.Sprintf(watchedSleeper, "app", "2"))
 	hook("hook-s3cret")
 	eventually(t, 60*time.Second, "/readyz to recover", func() bool { code, _ := readyz(); return code == http.StatusOK })
-	fixed := s.containers()["app/c"].Labels["berth.io/revision"]
 
 	// A commit whose round fails: its change to app is undone, the last
 	// good commit is back in force, and readiness says so.
@@ -164,11 +163,11 @@ pod "unpullable" {
 	hook("hook-s3cret")
 	eventually(t, 60*time.Second, "/readyz to name the commit whose round failed", func() bool {
 		code, body := readyz()
-		return code == http.StatusServiceUnavailable && strings.Contains(body, "the round of commit "+failing+" failed (commit "+fixed+" is back in force)")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "the round of commit "+failing+" failed (commit "+recovered+" is back in force)")
 	})
 	eventually(t, 60*time.Second, "app of the last good commit back", func() bool {
 		c := s.containers()["app/c"]
-		return running(c) && c.Labels["berth.io/revision"] == fixed
+		return running(c) && c.Labels["berth.io/revision"] == recovered && c.Annotations["berth.io/spec"] != "" && strings.Contains(c.Annotations["berth.io/spec"], `"V":"2"`)
 	})
 	if strings.Contains(w.log(), gitPassword) || strings.Contains(w.log(), "hook-s3cret") {
 		t.Error("a credential is in the watcher's log")
