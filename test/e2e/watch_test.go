@@ -211,6 +211,9 @@ func TestWatchFiles(t *testing.T) {
 	s.write(fmt.Sprintf(watchedSleeper, "app", "1"))
 	w := s.watch("--resync", "1h", "--log-level", "debug")
 	w.waitFor(30*time.Second, map[string]string{"msg": "done", "resource": "pod.app", "action": "create"})
+	// The round after a change looks again; the burst below must come
+	// after it, or that round, not the files' own, would pick it up.
+	w.waitFor(30*time.Second, map[string]string{"msg": "converged", "trigger": "follow-up"})
 	first := s.containers()["app/c"]
 
 	// A git pull: one file rewritten by rename, one added, an editor's
