@@ -102,7 +102,7 @@ func TestWatchFollowsGit(t *testing.T) {
 	h.waitFor(1, map[string]string{"msg": "configuration invalid", "revision": bad, "revision_in_force": second})
 	eventually(t, "/readyz to name the bad commit", func() bool {
 		code, body := get(t, srv, "/readyz")
-		return code == http.StatusServiceUnavailable && strings.Contains(body, "the configuration of commit "+bad+" is invalid (commit "+second+" stays in force)")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "the configuration of commit "+bad+" is invalid (commit "+second+" stays in force): main.hcl:11: ")
 	})
 	if c := h.container("web", "app"); c == nil || c.Labels[spec.LabelRevision] != second {
 		t.Fatalf("the bad commit changed the workload: %v", c)

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -523,7 +524,7 @@ func (w *watcher) load() *spec.Config {
 	}
 	cfg, diags := w.opts.Load(w.dir)
 	if diags.HasErrors() {
-		w.tel.configChanged(false, firstError(diags))
+		w.tel.configChanged(false, w.firstError(diags))
 		w.tel.fetched(w.rev)
 		if text := diags.Error(); text != w.badDiags {
 			w.badDiags = text
@@ -625,7 +626,7 @@ func (w *watcher) sync(ctx context.Context) string {
 
 // firstError is a configuration's first error, as /status and /readyz say
 // it: where, and what (its diagnostics never hold a sensitive value).
-func firstError(diags hcl.Diagnostics) string {
+func (w *watcher) firstError(diags hcl.Diagnostics) string {
 	for _, d := range diags {
 		if d.Severity != hcl.DiagError {
 			continue
@@ -635,7 +636,7 @@ func firstError(diags hcl.Diagnostics) string {
 			msg += ": " + d.Detail
 		}
 		if d.Subject != nil {
-			msg = fmt.Sprintf("%s:%d: %s", d.Subject.Filename, d.Subject.Start.Line, msg)
+			msg = fmt.Sprintf("%s:%d: %s", w.where(d.Subject.Filename), d.Subject.Start.Line, msg)
 		}
 		return msg
 	}
@@ -646,7 +647,7 @@ func (w *watcher) logDiagnostics(diags hcl.Diagnostics) {
 	for _, d := range diags {
 		attrs := []any{"summary", d.Summary, "detail", d.Detail}
 		if d.Subject != nil {
-			attrs = append(attrs, "at", fmt.Sprintf("%s:%d", d.Subject.Filename, d.Subject.Start.Line))
+			attrs = append(attrs, "at", fmt.Sprintf("%s:%d", w.where(d.Subject.Filename), d.Subject.Start.Line))
 		}
 		if d.Severity == hcl.DiagError {
 			w.log.Error("invalid configuration", attrs...)
@@ -654,6 +655,18 @@ func (w *watcher) logDiagnostics(diags hcl.Diagnostics) {
 			w.log.Warn("configuration warning", attrs...)
 		}
 	}
+}
+
+// where names a configuration file for messages: with a git source, by its
+// path in the repository (under --path), not in the exported tree.
+func (w *watcher) where(file string) string {
+	if w.rev == "" {
+		return file
+	}
+	if rel, err := filepath.Rel(w.dir, file); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return file
 }
 
 // reportDeferred logs each deferred change when what is said of it
