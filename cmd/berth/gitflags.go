@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -31,7 +30,7 @@ func (g *gitFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&g.path, "path", "", "with --git: the directory of the repository that holds the configuration")
 	f.DurationVar(&g.interval, "interval", watch.DefaultSourceInterval, "with --git: how often to fetch")
 	f.StringVar(&g.sshKey, "git-ssh-key", "", "with --git over SSH: the private key file")
-	f.StringVar(&g.verifyKeys, "verify-keys", "", "with --git: accept only commits signed by one of the armored OpenPGP public keys in this file")
+	f.StringVar(&g.verifyKeys, "verify-keys", "", "with --git: accept only commits signed by one of the keys in this file (armored OpenPGP public keys, SSH public key lines)")
 }
 
 // source is the git source the flags describe, or nil without --git. Its
@@ -52,14 +51,15 @@ func (g *gitFlags) source() (*gitsource.Source, error) {
 	}
 	src.Auth = auth
 	if g.verifyKeys != "" {
-		ring, err := safefile.Read(g.verifyKeys, 1<<20, safefile.Options{})
+		raw, err := safefile.Read(g.verifyKeys, 1<<20, safefile.Options{})
 		if err != nil {
 			return nil, usageErrorf("--verify-keys: %v", err)
 		}
-		if !strings.Contains(string(ring), "BEGIN PGP PUBLIC KEY BLOCK") {
-			return nil, usageErrorf("--verify-keys %s: give armored OpenPGP public keys (gpg --armor --export KEY)", g.verifyKeys)
+		keys, err := gitsource.ParseKeys(raw)
+		if err != nil {
+			return nil, usageErrorf("--verify-keys %s: %v; give armored OpenPGP public keys (gpg --armor --export KEY) or SSH public key lines", g.verifyKeys, err)
 		}
-		src.Keyring = string(ring)
+		src.Keys = keys
 	}
 	return src, nil
 }

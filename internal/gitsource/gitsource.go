@@ -45,9 +45,9 @@ type Source struct {
 	Dir string
 	// Auth is for private repositories (HTTPS basic auth or token, SSH key).
 	Auth transport.AuthMethod
-	// Keyring, when set, holds the armored OpenPGP public keys a commit
-	// must be signed with; a commit signed by none is refused.
-	Keyring string
+	// Keys, when set, are the keys a commit must be signed with; a commit
+	// signed by none is refused.
+	Keys *Keys
 }
 
 // Revision is one commit's configuration, exported.
@@ -74,12 +74,9 @@ func (s *Source) Sync(ctx context.Context) (Revision, error) {
 	if err != nil {
 		return Revision{}, fmt.Errorf("commit %s: %w", hash, err)
 	}
-	if s.Keyring != "" {
-		if commit.PGPSignature == "" {
-			return Revision{}, fmt.Errorf("commit %s is not signed, and --verify-keys accepts signed commits only", hash)
-		}
-		if _, err := commit.Verify(s.Keyring); err != nil {
-			return Revision{}, fmt.Errorf("commit %s is not signed by a key of --verify-keys: %v", hash, err)
+	if s.Keys != nil {
+		if err := s.Keys.verify(commit); err != nil {
+			return Revision{}, err
 		}
 	}
 	tree := filepath.Join(s.Dir, "trees", hash.String())

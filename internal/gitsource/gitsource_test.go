@@ -2,6 +2,9 @@ package gitsource
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +16,8 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/hiddeco/sshsig"
+	"golang.org/x/crypto/ssh"
 )
 
 // upstream is a repository the test commits to, as a user pushes.
@@ -167,7 +172,11 @@ func TestSyncVerifiesSignatures(t *testing.T) {
 		}
 		return h.String()
 	}
-	src := &Source{URL: "file://" + up.dir, Dir: t.TempDir(), Keyring: ring.String()}
+	keys, err := ParseKeys([]byte(ring.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &Source{URL: "file://" + up.dir, Dir: t.TempDir(), Keys: keys}
 	good := commit(trusted, "a\n")
 	if rev, err := src.Sync(context.Background()); err != nil || rev.Commit != good {
 		t.Fatalf("a commit signed by the trusted key: %+v %v", rev, err)
@@ -179,5 +188,75 @@ func TestSyncVerifiesSignatures(t *testing.T) {
 	unsigned := commit(nil, "c\n")
 	if _, err := src.Sync(context.Background()); err == nil || !strings.Contains(err.Error(), "commit "+unsigned+" is not signed") {
 		t.Errorf("an unsigned commit: %v", err)
+	}
+}
+
+// sshSigner signs commits as git does with gpg.format = ssh.
+type sshSigner struct{ key ssh.Signer }
+
+func (s sshSigner) Sign(message io.Reader) ([]byte, error) {
+	sig, err := sshsig.Sign(message, s.key, sshsig.HashSHA512, "git")
+	if err != nil {
+		return nil, err
+	}
+	return sshsig.Armor(sig), nil
+}
+
+func newSSHSigner(t *testing.T) (sshSigner, string) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sshSigner{signer}, string(ssh.MarshalAuthorizedKey(signer.PublicKey()))
+}
+
+func TestSyncVerifiesSSHSignatures(t *testing.T) {
+	trusted, line := newSSHSigner(t)
+	stranger, _ := newSSHSigner(t)
+	keys, err := ParseKeys([]byte("# the deploy keys\nops@example.com " + line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := newUpstream(t)
+	commit := func(by git.Signer, content string) string {
+		wt, _ := up.repo.Worktree()
+		os.WriteFile(filepath.Join(up.dir, "main.hcl"), []byte(content), 0o644)
+		wt.Add("main.hcl")
+		h, err := wt.Commit("c", &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}, Signer: by})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.String()
+	}
+	src := &Source{URL: "file://" + up.dir, Dir: t.TempDir(), Keys: keys}
+	good := commit(trusted, "a\n")
+	if rev, err := src.Sync(context.Background()); err != nil || rev.Commit != good {
+		t.Fatalf("a commit signed by the trusted SSH key: %+v %v", rev, err)
+	}
+	bad := commit(stranger, "b\n")
+	if _, err := src.Sync(context.Background()); err == nil || !strings.Contains(err.Error(), "commit "+bad+" is not signed by a key of --verify-keys (SSH signature by SHA256:") {
+		t.Errorf("a commit signed by another SSH key: %v", err)
+	}
+}
+
+func TestParseKeys(t *testing.T) {
+	_, line := newSSHSigner(t)
+	for name, tc := range map[string]struct {
+		in  string
+		err bool
+	}{
+		"ssh line":        {line, false},
+		"allowed_signers": {"* " + line, false},
+		"garbage":         {"not a key\n", true},
+		"empty":           {"# nothing\n", true},
+		"unended block":   {"-----BEGIN PGP PUBLIC KEY BLOCK-----\nabc\n", true},
+	} {
+		if _, err := ParseKeys([]byte(tc.in)); (err != nil) != tc.err {
+			t.Errorf("%s: err %v", name, err)
+		}
 	}
 }
