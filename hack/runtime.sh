@@ -20,7 +20,7 @@ PAUSE_IMAGE=registry.k8s.io/pause:3.10.2
 CNI_NET=berth-test
 CNI_BRIDGE=berthtest0
 CNI_SUBNET=10.213.0.0/16
-APT_PACKAGES=(libseccomp-dev pkg-config gcc libc6-dev containernetworking-plugins iptables iproute2 busybox-static)
+APT_PACKAGES=(libseccomp-dev pkg-config gcc libc6-dev containernetworking-plugins iptables iproute2 busybox-static git openssh-client)
 
 HACK=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$HACK")
