@@ -207,6 +207,11 @@ func writePod(w io.Writer, pc *planner.PodChange, st Style) {
 	for _, dep := range pc.WaitFor {
 		fmt.Fprintf(w, "      # starts once %s is ready (its readiness probes pass)\n", spec.PodAddress(dep))
 	}
+	if pc.Actual != nil {
+		if rev := pc.Actual.Sandbox.GetLabels()[spec.LabelRevision]; rev != "" {
+			fmt.Fprintf(w, "      # running what commit %s made (berth watch --git)\n", rev[:min(12, len(rev))])
+		}
+	}
 	if pc.MadeOn != "" {
 		fmt.Fprintf(w, "      # made on network %q, not the runtime's current one: torn down with that configuration put back\n", pc.MadeOn)
 	}

@@ -85,7 +85,7 @@ func goldenPlan(t *testing.T) *planner.Plan {
 	rt := fake.New("docker.io/library/busybox:1.36")
 	ctx := context.Background()
 	snap, _ := planner.ObserveWorkloads(ctx, rt, spectest.Load(t, before))
-	if res := apply.Execute(ctx, planner.Diff(spectest.Load(t, before), snap, planner.Options{}), rt, apply.Options{LogRoot: t.TempDir()}); res.Err() != nil {
+	if res := apply.Execute(ctx, planner.Diff(spectest.Load(t, before), snap, planner.Options{}), rt, apply.Options{LogRoot: t.TempDir(), Revision: "0123456789abcdef0123456789abcdef01234567"}); res.Err() != nil {
 		t.Fatal(res.Err())
 	}
 	for id, c := range rt.Containers {
