@@ -173,3 +173,21 @@ pod "unpullable" {
 		t.Error("a credential is in the watcher's log")
 	}
 }
+
+// The same over file://, with a bare repository made by git itself, as a
+// repository on the host's own disk would be.
+func TestWatchFollowsGitOverFile(t *testing.T) {
+	up := newGitUpstream(t)
+	s := newStack(t)
+	first := up.commit(fmt.Sprintf("berth {\n  stack = %q\n}\n", s.name) + fmt.Sprintf(watchedSleeper, "app", "1"))
+	s.write(fmt.Sprintf(watchedSleeper, "app", "1"))
+	bare := filepath.Join(t.TempDir(), "hosts.git")
+	if out, err := exec.Command("git", "clone", "-q", "--bare", up.dir, bare).CombinedOutput(); err != nil {
+		t.Fatalf("git clone --bare: %v\n%s", err, out)
+	}
+	w := s.watch("--git", "file://"+bare, "--path", "host", "--interval", "1h")
+	w.waitFor(60*time.Second, map[string]string{"msg": "done", "resource": "pod.app", "action": "create"})
+	if rev := s.pods()["app"].Labels["berth.io/revision"]; rev != first {
+		t.Fatalf("the sandbox carries revision %q, want %s", rev, first)
+	}
+}
