@@ -59,6 +59,9 @@ type Runtime interface {
 	DeleteImageName(ctx context.Context, name string) error
 	// CNI says which network configuration the runtime uses now.
 	CNI(ctx context.Context) (runtime.CNI, error)
+	// KillTask ends a container's task behind the CRI's back, for a start
+	// cut short that left one running under a container CRI calls exited.
+	KillTask(ctx context.Context, id string) error
 }
 
 // Options tune an apply.
@@ -512,7 +515,22 @@ func (x *executor) removeSandbox(ctx context.Context, pc *planner.PodChange) err
 	if err := x.rt.StopSandbox(ctx, pc.SandboxID); err != nil {
 		return err
 	}
-	if err := x.rt.RemoveSandbox(ctx, pc.SandboxID); err != nil {
+	err := x.rt.RemoveSandbox(ctx, pc.SandboxID)
+	if isOrphanTask(err) && pc.Actual != nil && pc.Actual.Sandbox.Id == pc.SandboxID {
+		// As in removeContainer: end the tasks a cut-short start left.
+		var killErr error
+		for _, oc := range pc.Actual.Containers {
+			killErr = errors.Join(killErr, x.rt.KillTask(ctx, oc.Container.Id))
+		}
+		for _, c := range pc.Actual.Stale {
+			killErr = errors.Join(killErr, x.rt.KillTask(ctx, c.Id))
+		}
+		x.note(pc, "ended a container task that a cut-short start left running")
+		if err = killErr; err == nil {
+			err = x.rt.RemoveSandbox(ctx, pc.SandboxID)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	if pc.Actual != nil && pc.SandboxID == pc.Actual.Sandbox.Id {
@@ -757,6 +775,14 @@ func (x *executor) removeContainer(ctx context.Context, id string, grace time.Du
 		if err == nil {
 			err = x.rt.RemoveContainer(ctx, id)
 		}
+		if isOrphanTask(err) {
+			// A start cut short left its task running under a container
+			// the CRI calls exited: end the task, then remove, once.
+			if err = x.rt.KillTask(ctx, id); err == nil {
+				err = x.rt.RemoveContainer(ctx, id)
+			}
+			return err
+		}
 		if !errors.Is(err, runtime.ErrStarting) || time.Now().After(deadline) {
 			return err
 		}
@@ -767,6 +793,12 @@ func (x *executor) removeContainer(ctx context.Context, id string, grace time.Du
 		}
 		interval = min(interval*2, 2*time.Second)
 	}
+}
+
+// isOrphanTask says the runtime refused a removal because containerd still
+// runs a task under the container.
+func isOrphanTask(err error) bool {
+	return errdefs.IsFailedPrecondition(err) && strings.Contains(err.Error(), "running task")
 }
 
 // startingWait bounds how long removeContainer waits for a start to finish.

@@ -176,3 +176,44 @@ pod "web" {
 		})
 	}
 }
+
+const recoverStack = `
+berth { stack = "rec" }
+pod "web" {
+  container "app" {
+    image   = "docker.io/library/busybox:1.36"
+    command = ["sleep", "1000"]
+  }
+}
+`
+
+// A start cut short can leave containerd running a task under a container
+// the CRI reports exited; CRI then refuses to remove it or its sandbox.
+// Apply ends the task and removes them, in one run.
+func TestApplyEndsOrphanTasks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		then string // the configuration after: the container replaced, or the pod gone
+	}{
+		{"the container is replaced", strings.Replace(recoverStack, `"sleep", "1000"`, `"sleep", "1001"`, 1)},
+		{"the pod is destroyed", `berth { stack = "rec" }`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := fake.New(image)
+			e := newEngine(t, rt)
+			ctx := context.Background()
+			if _, res, err := e.Converge(ctx, spectest.Load(t, recoverStack), planner.Options{}, nil, execOpts(t)); err != nil || res.Err() != nil {
+				t.Fatal(err, res.Err())
+			}
+			for id := range rt.Containers {
+				rt.OrphanTasks[id] = true
+			}
+			if _, res, err := e.Converge(ctx, spectest.Load(t, tc.then), planner.Options{}, nil, execOpts(t)); err != nil || res.Err() != nil {
+				t.Fatalf("apply: %v %v", err, res.Err())
+			}
+			if n := rt.Calls()["KillTask"]; n == 0 || len(rt.OrphanTasks) != 0 {
+				t.Errorf("%d KillTask calls, %d orphan tasks left", n, len(rt.OrphanTasks))
+			}
+		})
+	}
+}

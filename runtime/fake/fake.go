@@ -47,6 +47,10 @@ type Runtime struct {
 	// network down with the configuration of the moment and fails when
 	// that is another.
 	MadeOn map[string][]byte
+	// OrphanTasks are containers whose task runs while CRI reports them
+	// exited (a start cut short): removing them, or their sandbox, fails as
+	// containerd's does, until KillTask.
+	OrphanTasks map[string]bool
 	// ConfigPath is the registry config_path, CNIConfDir and CNIBinDirs
 	// the CNI directories the runtime reports (see host.go).
 	ConfigPath string
@@ -73,7 +77,7 @@ func New(images ...string) *Runtime {
 		Sandboxes: map[string]*cri.PodSandbox{}, Containers: map[string]*cri.Container{},
 		Images: map[string]*cri.Image{}, Configs: map[string]*cri.ContainerConfig{},
 		SandboxConfigs: map[string]*cri.PodSandboxConfig{}, ExitCodes: map[string]int32{},
-		Errors: map[string]error{}, Once: map[string]error{}, Stops: map[string]time.Duration{}, IPs: map[string]string{}, MadeOn: map[string][]byte{},
+		Errors: map[string]error{}, Once: map[string]error{}, Stops: map[string]time.Duration{}, IPs: map[string]string{}, MadeOn: map[string][]byte{}, OrphanTasks: map[string]bool{},
 		started: map[string]int64{}, finished: map[string]int64{}, calls: map[string]int{},
 		Remote: map[string]string{}, labelled: map[string]bool{},
 	}
@@ -346,6 +350,11 @@ func (r *Runtime) RemoveSandbox(_ context.Context, id string) error {
 	if err := r.enter("RemovePodSandbox", id); err != nil {
 		return err
 	}
+	for cid, c := range r.Containers {
+		if c.PodSandboxId == id && r.OrphanTasks[cid] {
+			return runningTask(cid)
+		}
+	}
 	delete(r.Sandboxes, id)
 	for cid, c := range r.Containers {
 		if c.PodSandboxId == id {
@@ -436,7 +445,26 @@ func (r *Runtime) RemoveContainer(_ context.Context, id string) error {
 	if err := r.enter("RemoveContainer", id); err != nil {
 		return err
 	}
+	if r.OrphanTasks[id] {
+		return runningTask(id)
+	}
 	delete(r.Containers, id)
+	return nil
+}
+
+// runningTask is containerd's refusal to remove a container whose task runs.
+func runningTask(id string) error {
+	return fmt.Errorf("failed to delete containerd container %q: cannot delete running task %s: %w", id, id, errdefs.ErrFailedPrecondition)
+}
+
+// KillTask ends an orphan task (see OrphanTasks).
+func (r *Runtime) KillTask(_ context.Context, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.enter("KillTask", id); err != nil {
+		return err
+	}
+	delete(r.OrphanTasks, id)
 	return nil
 }
 

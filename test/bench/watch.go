@@ -73,9 +73,9 @@ var modeTitles = map[string]string{
 	modeServed: "served+git",
 }
 
-// scrapeEvery is how often the idle benchmark scrapes the served
-// watcher's /metrics, as Prometheus would.
-const scrapeEvery = 15 * time.Second
+// scrapes is how many times the benchmark scrapes the served watcher's
+// /metrics after the idle window, for the CPU one scrape costs it.
+const scrapes = 20
 
 // Pods and containers of the watch stacks. labelPodName is berth's pod
 // label, spelled out as labelStack is.
@@ -171,7 +171,10 @@ func runWatch(o options) (err error) {
 		case modeResync:
 			s.flags = []string{"--only-resync", "--resync", o.watchResync.String()}
 		case modeServed:
-			s.flags = []string{"--listen", "127.0.0.1:0", "--git", "file://" + s.b.dir, "--interval", "1m"}
+			// The repository is served over HTTP from this process, as a
+			// forge serves it: the server side of each fetch is not the
+			// watcher's cost.
+			s.flags = []string{"--listen", "127.0.0.1:0", "--interval", "1m"}
 			s.git = true
 		}
 		wb.stacks[mode] = s
@@ -192,6 +195,9 @@ func runWatch(o options) (err error) {
 	}
 	if rep.idle, err = wb.idle(ctx); err != nil {
 		return err
+	}
+	if rep.scrapeCPU, err = scrapeCost(ctx, wb.stacks[modeServed].proc, scrapes); err != nil {
+		return fmt.Errorf("scrape the served watcher: %w", err)
 	}
 	for i := range o.watchRuns {
 		p, err := wb.runPair(ctx, i)
@@ -274,6 +280,11 @@ func (wb *watchBench) start(ctx context.Context, s *watchStack) error {
 		if err := commitAll(s.b.dir); err != nil {
 			return err
 		}
+		url, err := serveRepo(ctx, s.b.dir)
+		if err != nil {
+			return err
+		}
+		args = append(args, "--git", url)
 	} else {
 		args = append(args, s.b.dir)
 	}
@@ -355,20 +366,8 @@ func (wb *watchBench) idle(ctx context.Context) (map[string]*idleUse, error) {
 		return r
 	}
 	use := map[string]*idleUse{modeEvent: {}, modeResync: {}, modeServed: {}}
-	metrics := ""
-	if s := wb.stacks[modeServed]; s != nil {
-		if m := regexp.MustCompile(`listen=(\S+)`).FindStringSubmatch(s.proc.text()); m != nil {
-			metrics = "http://" + m[1] + "/metrics"
-		}
-	}
-	lastScrape := time.Time{}
+
 	sample := func() error {
-		if metrics != "" && time.Since(lastScrape) >= scrapeEvery {
-			lastScrape = time.Now()
-			if err := scrape(ctx, metrics); err != nil {
-				return fmt.Errorf("scrape the served watcher: %w", err)
-			}
-		}
 		for mode, s := range wb.stacks {
 			if err := s.proc.alive(); err != nil {
 				return err

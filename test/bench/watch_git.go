@@ -4,7 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/cgi"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5"
@@ -50,4 +56,42 @@ func scrape(ctx context.Context, url string) error {
 		return fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// serveRepo serves the repository in dir over smart HTTP with git's own
+// http-backend until ctx ends, and returns its URL.
+func serveRepo(ctx context.Context, dir string) (string, error) {
+	execPath, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		return "", fmt.Errorf("git is needed for its http-backend: %w", err)
+	}
+	backend := &cgi.Handler{Path: filepath.Join(strings.TrimSpace(string(execPath)), "git-http-backend"),
+		Env: []string{"GIT_PROJECT_ROOT=" + filepath.Dir(dir), "GIT_HTTP_EXPORT_ALL=1"}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: backend, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	return "http://" + ln.Addr().String() + "/" + filepath.Base(dir) + "/.git", nil
+}
+
+// scrapeCost scrapes the watcher's /metrics n times and returns the CPU
+// the watcher spent on each, from its threads' run time.
+func scrapeCost(ctx context.Context, p *watchProc, n int) (time.Duration, error) {
+	m := regexp.MustCompile(`listen=(\S+)`).FindStringSubmatch(p.text())
+	if m == nil {
+		return 0, fmt.Errorf("the served watcher did not say where it listens")
+	}
+	before := procCPU(p.pid())
+	for range n {
+		if err := scrape(ctx, "http://"+m[1]+"/metrics"); err != nil {
+			return 0, err
+		}
+	}
+	return (procCPU(p.pid()) - before) / time.Duration(n), nil
 }

@@ -29,21 +29,25 @@ func TestWatchNotifies(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer srv.Close()
+	var w *watcher
 	waitEvent := func(kind string) map[string]string {
 		t.Helper()
-		var found map[string]string
-		eventually(t, 60*time.Second, "a "+kind+" notification", func() bool {
+		deadline := time.Now().Add(60 * time.Second)
+		for {
 			mu.Lock()
-			defer mu.Unlock()
 			for _, ev := range got {
 				if ev["event"] == kind {
-					found = ev
-					return true
+					mu.Unlock()
+					return ev
 				}
 			}
-			return false
-		})
-		return found
+			events := fmt.Sprint(got)
+			mu.Unlock()
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s notification within 60s; got %s; the watcher's log:\n%s", kind, events, w.log())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 
 	s := newStack(t)
@@ -57,7 +61,7 @@ pod "broken" {
 `
 	s.write(good + broken)
 	t.Setenv("BERTH_NOTIFY_URL", srv.URL+"/hooks/T0KEN")
-	w := s.watch("--resync", "1h", "--backoff-initial", "1s")
+	w = s.watch("--resync", "1h", "--backoff-initial", "1s")
 	ev := waitEvent("round_failed")
 	if ev["stack"] != s.name || !strings.Contains(ev["message"], "127.0.0.1:1/berth/missing:1") {
 		t.Errorf("round_failed event %v", ev)

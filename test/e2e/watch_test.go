@@ -373,9 +373,8 @@ func TestWatchRepairsDrift(t *testing.T) {
 	if _, err := rt.StopPodSandbox(ctx, &cri.StopPodSandboxRequest{PodSandboxId: old.Id}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rt.RemovePodSandbox(ctx, &cri.RemovePodSandboxRequest{PodSandboxId: old.Id}); err != nil {
-		t.Fatal(err)
-	}
+	// The watcher sees the stop and may be removing the sandbox already.
+	removeSandboxRacing(t, old.Id)
 	eventually(t, 30*time.Second, "pod app recreated", func() bool {
 		p := s.pods()["app"]
 		return p != nil && p.Id != old.Id && p.State == cri.PodSandboxState_SANDBOX_READY && running(s.containers()["app/c"])
@@ -572,13 +571,21 @@ func TestWatchRuntimeRestart(t *testing.T) {
 	if _, err := rt.StopPodSandbox(ctx, &cri.StopPodSandboxRequest{PodSandboxId: old.Id}); err != nil {
 		t.Fatal(err)
 	}
-	// The watcher sees the stop and may be removing the sandbox already:
-	// the runtime then refuses this removal, which is fine.
-	if _, err := rt.RemovePodSandbox(ctx, &cri.RemovePodSandboxRequest{PodSandboxId: old.Id}); err != nil && !strings.Contains(err.Error(), "removing state") && status.Code(err) != codes.NotFound {
-		t.Fatal(err)
-	}
+	// The watcher sees the stop and may be removing the sandbox already.
+	removeSandboxRacing(t, old.Id)
 	eventually(t, 30*time.Second, "pod app recreated after the runtime's restart", func() bool {
 		p := s.pods()["app"]
 		return p != nil && p.Id != old.Id && running(s.containers()["app/c"])
 	})
+}
+
+// removeSandboxRacing removes a sandbox behind a watcher's back; the
+// watcher, seeing it stopped, may be removing it already, and the runtime
+// then refuses this removal, which is fine.
+func removeSandboxRacing(t *testing.T, id string) {
+	t.Helper()
+	_, err := rt.RemovePodSandbox(context.Background(), &cri.RemovePodSandboxRequest{PodSandboxId: id})
+	if err != nil && !strings.Contains(err.Error(), "removing state") && status.Code(err) != codes.NotFound {
+		t.Fatal(err)
+	}
 }
