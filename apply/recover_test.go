@@ -21,15 +21,7 @@ import (
 // died, or a sandbox whose task a killed destroy took away. The next apply
 // recovers in the same run, once, and says so.
 func TestApplyRecoversFromInterruptedRuns(t *testing.T) {
-	const src = `
-berth { stack = "rec" }
-pod "web" {
-  container "app" {
-    image   = "docker.io/library/busybox:1.36"
-    command = ["sleep", "1000"]
-  }
-}
-`
+	src := recoverStack
 	tests := []struct {
 		name    string
 		applied bool // start from the stack applied, then change its env

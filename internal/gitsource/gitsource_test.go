@@ -36,8 +36,14 @@ func newUpstream(t testing.TB) *upstream {
 	return &upstream{t: t, dir: dir, repo: repo}
 }
 
-// commit writes files (a nil content removes one) and commits them.
+// commit writes files and commits them.
 func (u *upstream) commit(files map[string]string) string {
+	u.t.Helper()
+	return u.commitWith(files, nil)
+}
+
+// commitWith is commit with its options set by with (a signer, say).
+func (u *upstream) commitWith(files map[string]string, with func(*git.CommitOptions)) string {
 	u.t.Helper()
 	wt, err := u.repo.Worktree()
 	if err != nil {
@@ -53,7 +59,11 @@ func (u *upstream) commit(files map[string]string) string {
 			u.t.Fatal(err)
 		}
 	}
-	h, err := wt.Commit("change", &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}})
+	opts := &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}}
+	if with != nil {
+		with(opts)
+	}
+	h, err := wt.Commit("change", opts)
 	if err != nil {
 		u.t.Fatal(err)
 	}
@@ -163,14 +173,7 @@ func TestSyncVerifiesSignatures(t *testing.T) {
 
 	up := newUpstream(t)
 	commit := func(by *openpgp.Entity, content string) string {
-		wt, _ := up.repo.Worktree()
-		os.WriteFile(filepath.Join(up.dir, "main.hcl"), []byte(content), 0o644)
-		wt.Add("main.hcl")
-		h, err := wt.Commit("c", &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}, SignKey: by})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return h.String()
+		return up.commitWith(map[string]string{"main.hcl": content}, func(o *git.CommitOptions) { o.SignKey = by })
 	}
 	keys, err := ParseKeys([]byte(ring.String()))
 	if err != nil {
@@ -223,14 +226,7 @@ func TestSyncVerifiesSSHSignatures(t *testing.T) {
 	}
 	up := newUpstream(t)
 	commit := func(by git.Signer, content string) string {
-		wt, _ := up.repo.Worktree()
-		os.WriteFile(filepath.Join(up.dir, "main.hcl"), []byte(content), 0o644)
-		wt.Add("main.hcl")
-		h, err := wt.Commit("c", &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}, Signer: by})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return h.String()
+		return up.commitWith(map[string]string{"main.hcl": content}, func(o *git.CommitOptions) { o.Signer = by })
 	}
 	src := &Source{URL: "file://" + up.dir, Dir: t.TempDir(), Keys: keys}
 	good := commit(trusted, "a\n")
