@@ -17,6 +17,9 @@ import (
 type knownIDs struct {
 	mu  sync.Mutex
 	ids map[string]string // ID -> resource address
+	// stale: a round has made objects since the last observation, so an
+	// event about an ID not yet known may be about one of them.
+	stale bool
 }
 
 func newKnownIDs() knownIDs { return knownIDs{ids: map[string]string{}} }
@@ -30,8 +33,28 @@ func (k *knownIDs) set(snap *planner.Snapshot) {
 		}
 	}
 	k.mu.Lock()
-	k.ids = ids
+	k.ids, k.stale = ids, false
 	k.mu.Unlock()
+}
+
+// markStale says a round is about to make objects the observation did not
+// see.
+func (k *knownIDs) markStale() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.stale = true
+}
+
+func (k *knownIDs) isStale() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.stale
+}
+
+func (k *knownIDs) add(id, addr string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.ids[id] = addr
 }
 
 func (k *knownIDs) lookup(id string) (string, bool) {
@@ -68,6 +91,11 @@ func (w *watcher) runtimeEvents(ctx context.Context) <-chan string {
 						wait = time.Second
 					}
 					addr, ours := w.known.lookup(ev.ID)
+					if !ours && w.known.isStale() {
+						// A container made by the round under way can exit
+						// before the next observation knows it.
+						addr, ours = w.owner(ctx, ev.ID)
+					}
 					if !ours {
 						continue
 					}
@@ -109,6 +137,26 @@ func (w *watcher) runtimeEvents(ctx context.Context) <-chan string {
 		}
 	}()
 	return out
+}
+
+// owner asks the runtime whether id is a container or sandbox of the
+// stack, and remembers it if so.
+func (w *watcher) owner(ctx context.Context, id string) (string, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var addr string
+	if st, err := w.rt.ContainerStatus(ctx, id); err == nil {
+		if st.Labels[spec.LabelStack] == w.stack {
+			addr = spec.ContainerAddress(st.Labels[spec.LabelPod], st.Labels[spec.LabelContainer]).String()
+		}
+	} else if sb, err := w.rt.SandboxStatus(ctx, id); err == nil && sb.Labels[spec.LabelStack] == w.stack {
+		addr = spec.PodAddress(sb.Labels[spec.LabelPod]).String()
+	}
+	if addr == "" {
+		return "", false
+	}
+	w.known.add(id, addr)
+	return addr, true
 }
 
 func send(ctx context.Context, ch chan<- string, msg string) bool {

@@ -171,6 +171,8 @@ type watcher struct {
 	statePath string // the state file, or ""
 	// lastResult is the result of the last round that finished.
 	lastResult string
+	// stack is the watcher's stack, fixed at start.
+	stack string
 	// crashTold are the containers whose crash loop was notified.
 	crashTold map[spec.Address]bool
 	// With a source: lastGood is the configuration of the last round that
@@ -214,7 +216,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return fmt.Errorf("the configuration in %s is invalid; fix it, then start watch again", opts.Dir)
 	}
-	w.good, w.goodRev = cfg, w.rev
+	w.good, w.goodRev, w.stack = cfg, w.rev, cfg.Berth.Stack
 	w.log = opts.Log.With("stack", cfg.Berth.Stack)
 	w.tel = opts.Telemetry
 	w.tel.started(cfg.Berth.Stack, opts.Dir, opts.Version, time.Now())
@@ -391,6 +393,9 @@ func (w *watcher) round(ctx context.Context, why string) (next time.Duration) {
 		}, Log: w.log}
 	review := func(d *apply.Decision) error {
 		w.observed(ctx, cfg, d.Snapshot)
+		if d.Plan.HasChanges() {
+			w.known.markStale() // events about what this round makes come before the next look
+		}
 		w.reportDeferred(d.Plan)
 		for _, msg := range d.Plan.Warnings {
 			w.log.Debug("plan warning", "warning", msg)
