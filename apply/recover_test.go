@@ -169,15 +169,8 @@ pod "web" {
 	}
 }
 
-const recoverStack = `
-berth { stack = "rec" }
-pod "web" {
-  container "app" {
-    image   = "docker.io/library/busybox:1.36"
-    command = ["sleep", "1000"]
-  }
-}
-`
+// recoverStack is the engine tests' pod, in a stack of its own.
+var recoverStack = strings.Replace(engineStack, `stack = "eng"`, `stack = "rec"`, 1)
 
 // A start cut short can leave containerd running a task under a container
 // the CRI reports exited; CRI then refuses to remove it or its sandbox.
@@ -187,14 +180,14 @@ func TestApplyEndsOrphanTasks(t *testing.T) {
 		name string
 		then string // the configuration after: the container replaced, or the pod gone
 	}{
-		{"the container is replaced", strings.Replace(recoverStack, `"sleep", "1000"`, `"sleep", "1001"`, 1)},
-		{"the pod is destroyed", `berth { stack = "rec" }`},
+		{"the container is replaced", strings.Replace(engineStack, `"sleep", "1000"`, `"sleep", "1001"`, 1)},
+		{"the pod is destroyed", `berth { stack = "eng" }`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rt := fake.New(image)
 			e := newEngine(t, rt)
 			ctx := context.Background()
-			if _, res, err := e.Converge(ctx, spectest.Load(t, recoverStack), planner.Options{}, nil, execOpts(t)); err != nil || res.Err() != nil {
+			if _, res, err := e.Converge(ctx, spectest.Load(t, engineStack), planner.Options{}, nil, execOpts(t)); err != nil || res.Err() != nil {
 				t.Fatal(err, res.Err())
 			}
 			for id := range rt.Containers {
