@@ -85,6 +85,16 @@ type Options struct {
 	// (its readiness probes passed), or an error that skips the dependent.
 	// Each dependency is waited for once per apply.
 	WaitReady func(ctx context.Context, dep *spec.Pod) error
+	// AwaitReady, for a start-first replace, returns once the new sandbox
+	// of pod is ready to take the old one's place (its readiness probes
+	// passed, its containers ran for min_ready), or an error that keeps
+	// the old one. Nil takes the new pod as ready once its containers
+	// started.
+	AwaitReady func(ctx context.Context, pod *spec.Pod, sandboxID string) error
+	// Serving, when set, marks which sandbox of a pod takes new
+	// connections through forwards ("" removes the mark): a start-first
+	// replace marks the old one, then switches to the new one.
+	Serving func(pod, sandboxID string) error
 }
 
 // Status is where a step is.
@@ -575,6 +585,9 @@ func (x *executor) convergePod(ctx context.Context, pc *planner.PodChange) (stri
 	}
 	switch pc.Action {
 	case planner.Replace:
+		if pc.StartFirst {
+			return x.replaceStartFirst(ctx, pc)
+		}
 		x.mu.Lock()
 		err, done := x.removed[pc.Name]
 		x.mu.Unlock()
@@ -586,7 +599,8 @@ func (x *executor) convergePod(ctx context.Context, pc *planner.PodChange) (stri
 		}
 		fallthrough
 	case planner.Create:
-		return x.createPod(ctx, pc)
+		podID, err := x.createPod(ctx, pc, nil)
+		return "sandbox " + shortID(podID), err
 	}
 	err := x.updateContainers(ctx, pc)
 	if errors.Is(err, runtime.ErrSandboxGone) && pc.Desired != nil {
@@ -597,7 +611,8 @@ func (x *executor) convergePod(ctx context.Context, pc *planner.PodChange) (stri
 		if err := x.removeSandbox(ctx, pc); err != nil {
 			return "", fmt.Errorf("remove the broken sandbox: %w", err)
 		}
-		return x.createPod(ctx, pc)
+		podID, err := x.createPod(ctx, pc, nil)
+		return "sandbox " + shortID(podID), err
 	}
 	return "", err
 }
@@ -667,13 +682,23 @@ func (x *executor) pullImages(ctx context.Context, pc *planner.PodChange) error 
 	return nil
 }
 
-func (x *executor) createPod(ctx context.Context, pc *planner.PodChange) (string, error) {
-	uid := podUID(x.stack, pc.Desired)
+// createPod makes the pod's sandbox and starts its containers, and returns
+// the sandbox's ID, also when a container failed (the sandbox is there).
+// A pod made beside its old sandbox (a start-first replace) takes another
+// UID than the old one has, also when their specs hash the same, so the
+// two never share a name, a log directory or tmpfs mounts.
+func (x *executor) createPod(ctx context.Context, pc *planner.PodChange, beside *cri.PodSandbox) (string, error) {
+	uid, attempt := podUID(x.stack, pc.Desired), uint32(0)
+	if md := beside.GetMetadata(); md != nil && md.Uid == uid {
+		attempt = md.Attempt + 1
+		uid = podUIDAttempt(x.stack, pc.Desired, attempt)
+	}
 	logDir := criconfig.LogDir(x.opts.LogRoot, x.stack, pc.Desired, uid)
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return "", fmt.Errorf("create the pod's log directory: %w", err)
 	}
 	podCfg := criconfig.Sandbox(x.stack, pc.Desired, uid, logDir)
+	podCfg.Metadata.Attempt = attempt
 	x.mu.Lock()
 	if x.network != nil {
 		podCfg.Annotations[spec.AnnotationNetwork] = string(x.network)
@@ -708,18 +733,18 @@ func (x *executor) createPod(ctx context.Context, pc *planner.PodChange) (string
 	for _, cc := range pc.Containers { // init containers first, in order
 		if cc.Desired != nil && cc.Desired.Init {
 			if err := x.startContainer(ctx, podID, podCfg, pc, cc); err != nil {
-				return "", err
+				return podID, err
 			}
 		}
 	}
 	for _, cc := range pc.Containers {
 		if cc.Desired != nil && !cc.Desired.Init { // a container going has no spec
 			if err := x.startContainer(ctx, podID, podCfg, pc, cc); err != nil {
-				return "", err
+				return podID, err
 			}
 		}
 	}
-	return "sandbox " + shortID(podID), nil
+	return podID, nil
 }
 
 // updateContainers applies container-level changes in a pod that stays.
@@ -904,6 +929,13 @@ func messageSuffix(st *cri.ContainerStatus) string {
 // replaced pod's old sandbox never holds its successor's name.
 func podUID(stack string, p *spec.Pod) string {
 	sum := sha256.Sum256([]byte(stack + "\x00" + p.Name + "\x00" + p.Hash()))
+	return hex.EncodeToString(sum[:16])
+}
+
+// podUIDAttempt is podUID for the attempt-th incarnation of the same spec
+// beside an older one.
+func podUIDAttempt(stack string, p *spec.Pod, attempt uint32) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%d", stack, p.Name, p.Hash(), attempt))
 	return hex.EncodeToString(sum[:16])
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/lock"
 	"github.com/berth-dev/berth/internal/preflight"
+	"github.com/berth-dev/berth/internal/serving"
 	"github.com/berth-dev/berth/planner"
 	"github.com/berth-dev/berth/spec"
 )
@@ -108,6 +109,11 @@ func (e *Engine) Converge(ctx context.Context, cfg *spec.Config, opts planner.Op
 	}
 	if len(d.Plan.Errors) > 0 || !d.Plan.HasChanges() {
 		return d, nil, ErrNothingToDo
+	}
+	if exec.Serving == nil && e.LockDir != "" {
+		// Beside the lock: forwards of any process find the marks there.
+		marks := serving.Dir(e.LockDir, cfg.Berth.Stack, e.Address)
+		exec.Serving = func(pod, sandboxID string) error { return serving.Set(marks, pod, sandboxID) }
 	}
 	return d, Execute(ctx, d.Plan, e.Runtime, exec), nil
 }

@@ -80,6 +80,7 @@ func Diff(cfg *spec.Config, snap *Snapshot, opts Options) *Plan {
 	}
 	diffNetworks(cfg, snap, opts, plan) // it may replace pods decided above
 	teardownNetworks(snap, plan)
+	orderReplaces(plan) // after every decision to replace, and how
 	checkPullable(snap, opts, plan)
 	if opts.Watch != nil {
 		deferUnready(cfg, snap, opts.Watch, plan) // last: it holds back starts decided above

@@ -48,7 +48,7 @@ func Digests(plan *Plan, cfg *spec.Config, key []byte) map[string]string {
 			if pc.Desired != nil {
 				desired = []any{pc.Desired.Hash(), pc.Desired.Record()}
 			}
-			sum(addr, []any{c.Action, pc.SandboxID, pc.Level, pc.DependsOn, pc.WaitFor, pc.TeardownNetwork, desired})
+			sum(addr, []any{c.Action, pc.SandboxID, pc.Level, pc.DependsOn, pc.WaitFor, pc.TeardownNetwork, pc.StartFirst, desired})
 		}
 	}
 	if cfg != nil {

@@ -115,6 +115,12 @@ type PodChange struct {
 	// configuration, which apply puts back while the sandbox is torn down.
 	MadeOn          string `json:"made_on_network,omitempty"`
 	TeardownNetwork []byte `json:"-"`
+	// StartFirst says a replace makes the new pod and waits until it is
+	// ready before it stops the old one (update_order = "start_first").
+	// StopFirstBecause says why a pod that asks for it is replaced
+	// stop-first this time.
+	StartFirst       bool   `json:"start_first,omitempty"`
+	StopFirstBecause string `json:"stop_first_because,omitempty"`
 }
 
 // ContainerChange is the decision for one container.

@@ -26,6 +26,12 @@ const (
 	ReasonSandboxNotReady ReasonCode = "sandbox_not_ready"
 	// NetworkChanged: the stack's pod network changed.
 	ReasonNetworkChanged ReasonCode = "network_changed"
+	// StartFirst: a container of a start_first pod changed, so the pod is
+	// replaced, the new one beside the old.
+	ReasonStartFirst ReasonCode = "start_first"
+	// StopFirst: a start_first pod's change is made stop-first this time
+	// (the reason's text says why).
+	ReasonStopFirst ReasonCode = "stop_first"
 	// TagMoved: a pull = "always" tag names another image now.
 	ReasonTagMoved ReasonCode = "tag_moved"
 	// ResourcesChanged: only resources changed, updated in place.

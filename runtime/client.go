@@ -179,6 +179,12 @@ type NameReservedError struct {
 
 func (e *NameReservedError) Error() string { return e.msg }
 
+// NameReserved is the error the runtime gives for a name id holds, as a
+// fake runtime gives it.
+func NameReserved(kind, name, id string) error {
+	return &NameReservedError{ID: id, msg: fmt.Sprintf("failed to reserve %s name %q: name %q is reserved for %q", kind, name, name, id)}
+}
+
 // Is makes a name conflict an errdefs.ErrAlreadyExists.
 func (e *NameReservedError) Is(target error) bool { return target == errdefs.ErrAlreadyExists }
 

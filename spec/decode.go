@@ -28,7 +28,7 @@ var podSchema = &hcl.BodySchema{
 		{Name: "namespace"}, {Name: "hostname"}, {Name: "labels"}, {Name: "annotations"},
 		{Name: "runtime"}, {Name: "host_network"}, {Name: "host_pid"}, {Name: "host_ipc"},
 		{Name: "privileged"}, {Name: "sysctls"}, {Name: "restart"}, {Name: "depends_on"},
-		{Name: "prevent_replace"},
+		{Name: "prevent_replace"}, {Name: "update_order"}, {Name: "min_ready"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "dns"},
@@ -115,6 +115,8 @@ func decodePod(ctx *hcl.EvalContext, dir string, b *hcl.Block) (*Pod, hcl.Diagno
 	p.Runtime = e.plainStr(a["runtime"], "")
 	p.Restart = RestartPolicy(e.enum(a["restart"], string(RestartAlways), string(RestartAlways), string(RestartOnFailure), string(RestartNever)))
 	p.PreventReplace = e.boolean(a["prevent_replace"], false)
+	p.UpdateOrder = UpdateOrder(e.enum(a["update_order"], "", string(StopFirst), string(StartFirst)))
+	p.MinReady = e.duration(a["min_ready"], 0)
 	p.HostNetwork = e.boolean(a["host_network"], false)
 	p.HostPID = e.boolean(a["host_pid"], false)
 	p.HostIPC = e.boolean(a["host_ipc"], false)
@@ -179,10 +181,29 @@ func decodePod(ctx *hcl.EvalContext, dir string, b *hcl.Block) (*Pod, hcl.Diagno
 			p.Containers = append(p.Containers, c)
 		}
 	}
+	checkStartFirst(e, p, a["update_order"])
 	if len(p.Containers) == 0 {
 		e.errorf(b.DefRange, "Pod without containers", "pod %q has no container blocks. Add at least one: container \"main\" { image = \"...\" }.", p.Name)
 	}
 	return p, e.diags
+}
+
+// checkStartFirst refuses start_first for pods two instances of which
+// cannot run side by side, as a start-first replace runs them.
+func checkStartFirst(e *evaluator, p *Pod, attr *hcl.Attribute) {
+	if p.UpdateOrder != StartFirst {
+		return
+	}
+	if p.HostNetwork {
+		e.errorf(attr.Expr.Range(), "start_first with host_network", "pod %q uses the host's network: its new instance could not bind the ports the old one holds while both run. Use update_order = \"stop_first\", or give the pod its own network and publish ports with port blocks.", p.Name)
+		return
+	}
+	for _, c := range p.Containers {
+		if len(c.Devices) > 0 || len(c.CDIDevices) > 0 {
+			e.errorf(attr.Expr.Range(), "start_first with devices", "container %q of pod %q uses host devices: two instances at once would share them (a VM's /dev/kvm and its one disk, a GPU). Use update_order = \"stop_first\".", c.Name, p.Name)
+			return
+		}
+	}
 }
 
 func portNamed(p *Pod, name string) *Port {

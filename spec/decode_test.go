@@ -564,6 +564,51 @@ func TestDecodePods(t *testing.T) {
 			wantDiags: []diagWant{{summary: "hostname with host_network", detail: "cannot set a hostname without a private UTS namespace", file: "web.hcl", at: "web-host"}},
 		},
 		{
+			name: "start_first with min_ready",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "  container", "  update_order = \"start_first\"\n  min_ready = \"3s\"\n  container")
+			},
+			want: func(pods []*Pod) []*Pod {
+				pods[0].UpdateOrder, pods[0].MinReady = StartFirst, 3*time.Second
+				return pods
+			},
+		},
+		{
+			name: "stop_first said outright",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "  container", "  update_order = \"stop_first\"\n  container")
+			},
+			want: func(pods []*Pod) []*Pod {
+				pods[0].UpdateOrder = StopFirst
+				return pods
+			},
+		},
+		{
+			name: "update_order and min_ready checked",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "  container", "  update_order = \"blue_green\"\n  min_ready = \"-1s\"\n  container")
+			},
+			wantDiags: []diagWant{
+				{summary: "Invalid value", detail: `"stop_first", "start_first"`, file: "db.hcl", at: "blue_green"},
+				{summary: "Invalid duration", detail: `"min_ready" must be a duration`, file: "db.hcl", at: "-1s"},
+			},
+		},
+		{
+			name: "start_first refused with host_network",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "  container", "  host_network = true\n  update_order = \"start_first\"\n  container")
+			},
+			wantDiags: []diagWant{{summary: "start_first with host_network", detail: "could not bind the ports the old one holds", file: "db.hcl", at: "start_first"}},
+		},
+		{
+			name: "start_first refused with devices",
+			mutate: func(t *testing.T, fs files) {
+				fs.replace(t, "db.hcl", "  container", "  update_order = \"start_first\"\n  container")
+				fs.replace(t, "db.hcl", "    image", "    device \"/dev/kvm\" {}\n    image")
+			},
+			wantDiags: []diagWant{{summary: "start_first with devices", detail: `container "postgres" of pod "db" uses host devices`, file: "db.hcl", at: "start_first"}},
+		},
+		{
 			name: "forwards",
 			mutate: func(t *testing.T, fs files) {
 				fs.replace(t, "db.hcl", "  container", "  forward \"pg\" {\n    port = 5432\n    listen = \"127.0.0.1:15432\"\n  }\n  container")

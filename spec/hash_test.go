@@ -177,6 +177,8 @@ func TestPodHashFields(t *testing.T) {
 		{"depends_on", func(p *Pod) { p.DependsOn = nil }, false},
 		{"depends_on", func(p *Pod) { p.DependsOn = []string{"cache", "db", "queue"} }, false},
 		{"prevent_replace", func(p *Pod) { p.PreventReplace = false }, false},
+		{"update_order", func(p *Pod) { p.UpdateOrder = StartFirst }, false},
+		{"min_ready", func(p *Pod) { p.MinReady = time.Second }, false},
 		// Neither do things that are not part of the spec at all.
 		{"(name)", func(p *Pod) { p.Name = "renamed" }, false},
 		{"(decl range)", func(p *Pod) { p.DeclRange = hcl.Range{Filename: "moved.hcl"} }, false},

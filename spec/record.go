@@ -42,6 +42,8 @@ type PodRecord struct {
 	Restart        string   `json:"restart,omitempty"`
 	DependsOn      []string `json:"depends_on,omitempty"`
 	PreventReplace bool     `json:"prevent_replace,omitempty"`
+	UpdateOrder    string   `json:"update_order,omitempty"`
+	MinReady       Duration `json:"min_ready,omitempty"`
 }
 
 // PodIdentity is the part of a pod's record that its spec hash covers:
@@ -176,6 +178,10 @@ func (p *Pod) Record() PodRecord {
 			HostNetwork: p.HostNetwork, HostPID: p.HostPID, HostIPC: p.HostIPC, Privileged: p.Privileged,
 			Sysctls: nilIfEmpty(p.Sysctls)},
 		Restart: string(p.Restart), DependsOn: p.DependsOn, PreventReplace: p.PreventReplace,
+		MinReady: Duration(p.MinReady),
+	}
+	if p.UpdateOrder == StartFirst {
+		r.UpdateOrder = string(p.UpdateOrder) // stop_first, the default, is left out
 	}
 	if p.DNS != nil {
 		r.DNS = &DNSRecord{Servers: p.DNS.Servers, Searches: p.DNS.Searches, Options: p.DNS.Options}

@@ -91,13 +91,33 @@ type Pod struct {
 	// DependsOnRange is where depends_on is written, for its diagnostics.
 	DependsOnRange hcl.Range
 	PreventReplace bool
-	DNS            *DNS
+	// UpdateOrder says how a replace goes: the old pod stopped first, or
+	// the new one started and ready first. MinReady is how long, without
+	// readiness probes, a start-first pod's containers must run before it
+	// counts as ready. The zero UpdateOrder is StopFirst.
+	UpdateOrder UpdateOrder
+	MinReady    time.Duration
+	DNS         *DNS
 	Ports          []Port
 	Forwards       []Forward
 	Containers     []*Container
 
 	DeclRange hcl.Range
 }
+
+// UpdateOrder is the order of a pod's replace, named after compose's
+// update_config.order.
+type UpdateOrder string
+
+// The orders of a replace.
+const (
+	// StopFirst stops the old pod, then starts the new one: an outage as
+	// long as both take, and the only way for pods that cannot run twice.
+	StopFirst UpdateOrder = "stop_first"
+	// StartFirst starts the new pod beside the old one, waits until it is
+	// ready, moves traffic to it, then drains and removes the old one.
+	StartFirst UpdateOrder = "start_first"
+)
 
 // Container returns the container with the given name, or nil.
 func (p *Pod) Container(name string) *Container {

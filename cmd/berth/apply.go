@@ -230,6 +230,9 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 	waitReady := func(ctx context.Context, dep *spec.Pod) error { return probe.WaitReady(ctx, rt, cfg.Berth.Stack, dep) }
 	progress := newProgressPrinter(g.stdout)
 	execOpts := apply.Options{Parallelism: opts.parallelism, Report: progress.event, Pull: pulls, WaitReady: waitReady}
+	execOpts.AwaitReady = func(ctx context.Context, pod *spec.Pod, sandboxID string) error {
+		return probe.AwaitSandbox(ctx, rt, cfg.Berth.Stack, pod, sandboxID)
+	}
 	d, res, err := engine.Converge(ctx, cfg, planOpts, review, execOpts)
 	progress.close()
 	if errors.Is(err, apply.ErrNothingToDo) {

@@ -6,6 +6,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/forward"
+	"github.com/berth-dev/berth/internal/lock"
+	"github.com/berth-dev/berth/internal/serving"
 )
 
 func newForwardCommand(g *globals) *cobra.Command {
@@ -27,12 +29,13 @@ the next connection. Ctrl-C stops.`,
 			if err != nil {
 				return err
 			}
-			targets := forward.Targets(cfg)
+			address := g.resolveAddress(cfg)
+			targets := forward.Targets(cfg, serving.Dir(lock.DefaultDir(), cfg.Berth.Stack, address))
 			if len(targets) == 0 {
 				return fmt.Errorf("the configuration in %s declares no forward blocks", cfg.Dir)
 			}
 			ctx := cmd.Context()
-			rt, done, err := g.connect(ctx, g.resolveAddress(cfg))
+			rt, done, err := g.connect(ctx, address)
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,9 @@
 // the kernel copy the bytes (io.Copy between TCP connections splices).
 //
 // The target pod is looked up again whenever a dial fails, so a forward
-// follows its pod across replacements.
+// follows its pod across replacements; and whenever the stack's serving
+// mark for the pod changes, so that a start-first replace moves new
+// connections to the new pod the moment apply switches.
 package forward
 
 import (
@@ -22,6 +24,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-dev/berth/internal/serving"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -33,15 +36,19 @@ type Target struct {
 	Pod     string
 	Port    int
 	Listen  string
+	// Marks is the stack's serving marks directory (serving.Dir): which
+	// sandbox takes new connections while a replace runs two.
+	Marks string
 }
 
-// Targets are the forward blocks of a configuration, in order.
-func Targets(cfg *spec.Config) []Target {
+// Targets are the forward blocks of a configuration, in order; marks is
+// the stack's serving marks directory.
+func Targets(cfg *spec.Config, marks string) []Target {
 	var out []Target
 	for _, p := range cfg.Pods {
 		for _, f := range p.Forwards {
 			out = append(out, Target{Address: spec.ForwardAddress(p.Name, f.Name).String(),
-				Stack: cfg.Berth.Stack, Pod: p.Name, Port: f.Port, Listen: f.Listen})
+				Stack: cfg.Berth.Stack, Pod: p.Name, Port: f.Port, Listen: f.Listen, Marks: marks})
 		}
 	}
 	return out
@@ -96,6 +103,9 @@ func Serve(ctx context.Context, f Finder, targets []Target, path Path, log *slog
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		fw := &forwarder{target: t, finder: f, path: path, log: log.With("forward", t.Address)}
+		if t.Marks != "" {
+			fw.mark = serving.NewMark(t.Marks, t.Pod)
+		}
 		wg.Add(1)
 		go func() { defer wg.Done(); fw.accept(ctx, lns[i]) }()
 	}
@@ -112,6 +122,7 @@ type forwarder struct {
 	finder Finder
 	path   Path
 	log    *slog.Logger
+	mark   *serving.Mark // nil: no marks
 
 	mu      sync.Mutex
 	sandbox string // cached; found again when a dial fails
@@ -167,8 +178,9 @@ func (fw *forwarder) handle(ctx context.Context, client net.Conn) {
 // dial connects to the target port by the forward's path, finding the
 // pod again when the cached one no longer answers.
 func (fw *forwarder) dial(ctx context.Context) (io.ReadWriteCloser, error) {
+	marked, switched := fw.marked()
 	for attempt := 0; attempt < 2; attempt++ {
-		sandbox, netns, err := fw.find(ctx, attempt > 0)
+		sandbox, netns, err := fw.find(ctx, marked, attempt > 0 || switched)
 		if err != nil {
 			return nil, err
 		}
@@ -196,9 +208,19 @@ func (fw *forwarder) dial(ctx context.Context) (io.ReadWriteCloser, error) {
 	return nil, errors.New("unreachable")
 }
 
+// marked is the sandbox the serving mark names, if any, and whether the
+// mark changed since the last connection.
+func (fw *forwarder) marked() (string, bool) {
+	if fw.mark == nil {
+		return "", false
+	}
+	return fw.mark.Sandbox()
+}
+
 // find returns the pod's sandbox and network namespace path, looked up
-// again when refresh is set or nothing is cached.
-func (fw *forwarder) find(ctx context.Context, refresh bool) (string, string, error) {
+// again when refresh is set or nothing is cached: the marked sandbox when
+// it is ready, else the newest ready one.
+func (fw *forwarder) find(ctx context.Context, marked string, refresh bool) (string, string, error) {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
 	if fw.sandbox != "" && !refresh {
@@ -210,7 +232,14 @@ func (fw *forwarder) find(ctx context.Context, refresh bool) (string, string, er
 	}
 	var newest *cri.PodSandbox
 	for _, sb := range sbs {
-		if sb.State == cri.PodSandboxState_SANDBOX_READY && (newest == nil || sb.CreatedAt > newest.CreatedAt) {
+		if sb.State != cri.PodSandboxState_SANDBOX_READY {
+			continue
+		}
+		if sb.Id == marked {
+			newest = sb
+			break
+		}
+		if newest == nil || sb.CreatedAt > newest.CreatedAt {
 			newest = sb
 		}
 	}

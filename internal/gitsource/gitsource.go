@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -48,6 +49,15 @@ type Source struct {
 	// Keys, when set, are the keys a commit must be signed with; a commit
 	// signed by none is refused.
 	Keys *Keys
+
+	// mu orders syncs; what it guards is kept between them, so an idle
+	// sync is one listing of the remote's refs and nothing else.
+	mu   sync.Mutex
+	repo *git.Repository
+	// last is what the previous sync returned, and the hash the remote
+	// advertised for the ref then (an annotated tag's own hash).
+	last       Revision
+	lastRemote plumbing.Hash
 }
 
 // Revision is one commit's configuration, exported.
@@ -60,13 +70,26 @@ type Revision struct {
 const localRef = "refs/berth/wanted"
 
 // Sync fetches the ref and exports its commit, unless it is exported
-// already; it returns the commit's configuration directory.
+// already; it returns the commit's configuration directory. A ref the
+// remote still advertises at the hash of the previous sync costs one
+// listing of the remote's refs.
 func (s *Source) Sync(ctx context.Context) (Revision, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	repo, err := s.open()
 	if err != nil {
 		return Revision{}, err
 	}
-	hash, err := s.fetch(ctx, repo)
+	remoteRef, advertised, err := s.advertised(ctx, repo)
+	if err != nil {
+		return Revision{}, err
+	}
+	if advertised == s.lastRemote && !advertised.IsZero() {
+		if _, err := os.Stat(s.last.Dir); err == nil {
+			return s.last, nil
+		}
+	}
+	hash, err := s.fetch(ctx, repo, remoteRef)
 	if err != nil {
 		return Revision{}, err
 	}
@@ -88,7 +111,9 @@ func (s *Source) Sync(ctx context.Context) (Revision, error) {
 	} else if err != nil {
 		return Revision{}, err
 	}
-	return Revision{Commit: hash.String(), Dir: tree}, nil // the tree holds Path's files only
+	s.last = Revision{Commit: hash.String(), Dir: tree} // the tree holds Path's files only
+	s.lastRemote = advertised
+	return s.last, nil
 }
 
 func (s *Source) ref() string {
@@ -102,8 +127,12 @@ func (s *Source) cleanPath() string {
 	return strings.Trim(path.Clean("/"+filepath.ToSlash(s.Path)), "/")
 }
 
-// open opens the bare clone, making it on first use.
+// open opens the bare clone, making it on first use, and keeps it open:
+// its pack indexes are read once, not on every sync.
 func (s *Source) open() (*git.Repository, error) {
+	if s.repo != nil {
+		return s.repo, nil
+	}
 	dir := filepath.Join(s.Dir, "repo")
 	repo, err := git.PlainOpen(dir)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
@@ -118,31 +147,42 @@ func (s *Source) open() (*git.Repository, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open the clone in %s: %w", dir, err)
 	}
+	s.repo = repo
 	return repo, nil
 }
 
-// fetch brings the ref's newest commit, as a branch, else as a tag.
-func (s *Source) fetch(ctx context.Context, repo *git.Repository) (plumbing.Hash, error) {
+// advertised lists the remote's refs and returns the wanted one, as a
+// branch, else as a tag, with the hash the remote has for it.
+func (s *Source) advertised(ctx context.Context, repo *git.Repository) (plumbing.ReferenceName, plumbing.Hash, error) {
+	// The URL given, not the clone's: it may have been made for another.
+	remote := git.NewRemote(repo.Storer, &config.RemoteConfig{Name: "origin", URLs: []string{s.URL}})
+	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: s.Auth, PeelingOption: git.IgnorePeeled})
+	if err != nil {
+		return "", plumbing.ZeroHash, fmt.Errorf("list the refs of %s: %w", redact(s.URL), err)
+	}
 	ref := s.ref()
-	var firstErr error
-	for _, remote := range []string{"refs/heads/" + ref, "refs/tags/" + ref} {
-		err := repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", Auth: s.Auth, Force: true, Tags: git.NoTags,
-			RemoteURL: s.URL, RefSpecs: []config.RefSpec{config.RefSpec("+" + remote + ":" + localRef)}})
-		if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
-			r, err := repo.Reference(plumbing.ReferenceName(localRef), true)
-			if err != nil {
-				return plumbing.ZeroHash, err
+	for _, want := range []plumbing.ReferenceName{plumbing.NewBranchReferenceName(ref), plumbing.NewTagReferenceName(ref)} {
+		for _, r := range refs {
+			if r.Name() == want && r.Type() == plumbing.HashReference {
+				return want, r.Hash(), nil
 			}
-			return peel(repo, r.Hash())
-		}
-		if firstErr == nil {
-			firstErr = err
-		}
-		if !isMissingRef(err) {
-			break
 		}
 	}
-	return plumbing.ZeroHash, fmt.Errorf("fetch %s from %s: %w", ref, redact(s.URL), firstErr)
+	return "", plumbing.ZeroHash, fmt.Errorf("%s has no branch or tag %q", redact(s.URL), ref)
+}
+
+// fetch brings the remote ref's commit into the clone.
+func (s *Source) fetch(ctx context.Context, repo *git.Repository, remoteRef plumbing.ReferenceName) (plumbing.Hash, error) {
+	err := repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", Auth: s.Auth, Force: true, Tags: git.NoTags,
+		RemoteURL: s.URL, RefSpecs: []config.RefSpec{config.RefSpec("+" + remoteRef.String() + ":" + localRef)}})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return plumbing.ZeroHash, fmt.Errorf("fetch %s from %s: %w", remoteRef.Short(), redact(s.URL), err)
+	}
+	r, err := repo.Reference(plumbing.ReferenceName(localRef), true)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return peel(repo, r.Hash())
 }
 
 // peel turns an annotated tag into its commit.
@@ -155,11 +195,6 @@ func peel(repo *git.Repository, h plumbing.Hash) (plumbing.Hash, error) {
 		return c.Hash, nil
 	}
 	return h, nil
-}
-
-func isMissingRef(err error) bool {
-	var noMatch git.NoMatchingRefSpecError
-	return errors.As(err, &noMatch) || strings.Contains(err.Error(), "couldn't find remote ref")
 }
 
 // redact drops credentials from a URL before it is printed.

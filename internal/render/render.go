@@ -201,9 +201,19 @@ func writeFile(w io.Writer, fc *planner.FileChange, st Style) {
 }
 
 func writePod(w io.Writer, pc *planner.PodChange, st Style) {
-	fmt.Fprintf(w, "\n  # %s %s\n", pc.Address, verbs[pc.Action])
-	fmt.Fprintf(w, "%s pod %q {\n", st.symbol(pc.Action), pc.Name)
+	verb, sym := verbs[pc.Action], st.symbol(pc.Action)
+	if pc.StartFirst {
+		// Terraform's marker for create_before_destroy.
+		verb, sym = verb+" (start first, then stop the old)", st.paint(yellow, "+/-")
+	}
+	fmt.Fprintf(w, "\n  # %s %s\n", pc.Address, verb)
+	fmt.Fprintf(w, "%s pod %q {\n", sym, pc.Name)
 	writeReasons(w, pc.Reasons, "      ")
+	if pc.StartFirst {
+		fmt.Fprintf(w, "      # the old pod serves until the new one is ready, then forwards move to the new one and the old drains\n")
+	} else if pc.StopFirstBecause != "" {
+		fmt.Fprintf(w, "      # update_order = \"start_first\", but stopped first this time: %s\n", pc.StopFirstBecause)
+	}
 	for _, dep := range pc.WaitFor {
 		fmt.Fprintf(w, "      # starts once %s is ready (its readiness probes pass)\n", spec.PodAddress(dep))
 	}
@@ -361,6 +371,11 @@ type JSONChange struct {
 	// MadeOnNetwork names the network a going pod was made on, when it is
 	// not the runtime's current one (its teardown puts that one back).
 	MadeOnNetwork string `json:"made_on_network,omitempty"`
+	// UpdateOrder is, for a pod's replace, "start_first" (the new pod is
+	// started and ready before the old one stops) or "stop_first";
+	// StopFirstBecause says why a pod that asks for start_first is not.
+	UpdateOrder      string `json:"update_order,omitempty"`
+	StopFirstBecause string `json:"stop_first_because,omitempty"`
 	// Path and Diff describe a host file's change (type "mirror" or "network").
 	Path string `json:"path,omitempty"`
 	Diff string `json:"diff,omitempty"`
@@ -388,6 +403,12 @@ func ToJSON(plan *planner.Plan) JSONPlan {
 			jc.Type, jc.Fields, jc.Pull = "container", nonNilFields(c.Container.Fields), c.Container.Pull
 		default:
 			jc.Type, jc.Fields, jc.WaitFor, jc.MadeOnNetwork = "pod", nonNilFields(c.Pod.Fields), c.Pod.WaitFor, c.Pod.MadeOn
+			if c.Action == planner.Replace {
+				jc.UpdateOrder, jc.StopFirstBecause = string(spec.StopFirst), c.Pod.StopFirstBecause
+				if c.Pod.StartFirst {
+					jc.UpdateOrder = string(spec.StartFirst)
+				}
+			}
 		}
 		out.Changes = append(out.Changes, jc)
 	}

@@ -68,7 +68,8 @@ pod "crash" {
   container "loop" { image = "docker.io/library/busybox:1.36" }
 }
 pod "api" {
-  hostname = "api2"
+  hostname     = "api2"
+  update_order = "start_first"
   container "main" { image = "docker.io/library/busybox:1.36" }
 }
 pod "new" {
@@ -79,8 +80,8 @@ pod "new" {
 }
 `
 
-// goldenPlan covers every action: create, destroy, pod replace, container
-// replace with a secret, restart.
+// goldenPlan covers every action: create, destroy, pod replace (stop and
+// start first), container replace with a secret, restart.
 func goldenPlan(t *testing.T) *planner.Plan {
 	rt := fake.New("docker.io/library/busybox:1.36")
 	ctx := context.Background()

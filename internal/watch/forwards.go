@@ -30,10 +30,11 @@ func newForwards(f forward.Finder, path forward.Path, log *slog.Logger) *forward
 	return &forwards{finder: f, path: path, log: log, running: map[forward.Target]context.CancelFunc{}}
 }
 
-// sync opens the forwards cfg declares and closes the others.
-func (fs *forwards) sync(ctx context.Context, cfg *spec.Config) {
+// sync opens the forwards cfg declares and closes the others; marks is
+// the stack's serving marks directory.
+func (fs *forwards) sync(ctx context.Context, cfg *spec.Config, marks string) {
 	want := map[forward.Target]bool{}
-	for _, t := range forward.Targets(cfg) {
+	for _, t := range forward.Targets(cfg, marks) {
 		want[t] = true
 	}
 	fs.mu.Lock()

@@ -31,6 +31,7 @@ import (
 	"github.com/berth-dev/berth/internal/lock"
 	"github.com/berth-dev/berth/internal/notify"
 	"github.com/berth-dev/berth/internal/probe"
+	"github.com/berth-dev/berth/internal/serving"
 	"github.com/berth-dev/berth/planner"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/criconfig"
@@ -410,7 +411,7 @@ func (w *watcher) round(ctx context.Context, why string) (next time.Duration) {
 		return nil
 	}
 	d, res, err := w.engine.Converge(ctx, cfg, opts, review, apply.Options{Parallelism: w.opts.Parallelism, Pull: pulls, Report: w.logStep,
-		LogRoot: w.opts.LogRoot, TmpfsRoot: w.opts.TmpfsRoot, Revision: w.goodRev})
+		LogRoot: w.opts.LogRoot, TmpfsRoot: w.opts.TmpfsRoot, Revision: w.goodRev, AwaitReady: w.awaitReady})
 	switch {
 	case ctx.Err() != nil:
 		return -1
@@ -487,7 +488,7 @@ func (w *watcher) observed(ctx context.Context, cfg *spec.Config, snap *planner.
 		}
 	}
 	w.syncProbes(ctx, cfg, snap)
-	w.forwards.sync(ctx, cfg)
+	w.forwards.sync(ctx, cfg, serving.Dir(w.opts.LockDir, cfg.Berth.Stack, w.opts.Address))
 }
 
 // acted notes what a plan's execution did: the restart streaks of the
@@ -602,6 +603,12 @@ func (w *watcher) saveState() {
 	if err := writeState(w.statePath, file); err != nil {
 		w.log.Warn("cannot write the state file for berth status", "path", w.statePath, "error", err.Error())
 	}
+}
+
+// awaitReady waits for a start-first replace's new pod, as apply does.
+// The round waits with it: the old pod serves meanwhile.
+func (w *watcher) awaitReady(ctx context.Context, pod *spec.Pod, sandboxID string) error {
+	return probe.AwaitSandbox(ctx, w.rt, w.stack, pod, sandboxID)
 }
 
 // sync fetches the source and says why a round should follow: a new

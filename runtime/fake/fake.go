@@ -311,6 +311,12 @@ func (r *Runtime) RunSandbox(_ context.Context, cfg *cri.PodSandboxConfig, handl
 	if err := r.enter("RunPodSandbox", cfg.Metadata.Name); err != nil {
 		return "", err
 	}
+	for id, sb := range r.Sandboxes {
+		// As containerd, which names a sandbox by all four.
+		if md := sb.Metadata; md.Name == cfg.Metadata.Name && md.Namespace == cfg.Metadata.Namespace && md.Uid == cfg.Metadata.Uid && md.Attempt == cfg.Metadata.Attempt {
+			return "", runtime.NameReserved("sandbox", md.Name, id)
+		}
+	}
 	id := r.id("sb")
 	r.Sandboxes[id] = &cri.PodSandbox{Id: id, Metadata: cfg.Metadata, State: cri.PodSandboxState_SANDBOX_READY,
 		CreatedAt: r.tick(), Labels: cfg.Labels, Annotations: cfg.Annotations, RuntimeHandler: handler}
