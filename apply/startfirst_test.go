@@ -181,7 +181,9 @@ func TestStartFirstNewPodNotReady(t *testing.T) {
 		break_  func(rt *fake.Runtime, rec *recorder)
 		wantErr string
 	}{
-		{"not ready", func(_ *fake.Runtime, rec *recorder) { rec.notReady = errors.New("readiness probe did not pass within 3s") },
+		{"not ready", func(_ *fake.Runtime, rec *recorder) {
+			rec.notReady = errors.New("readiness probe did not pass within 3s")
+		},
 			"the new pod did not get ready: readiness probe did not pass within 3s; the old pod keeps serving"},
 		{"container fails to start", func(rt *fake.Runtime, _ *recorder) { rt.Errors["StartContainer"] = errors.New("exec: no such file") },
 			"no such file; the old pod keeps serving"},

@@ -98,9 +98,9 @@ type Pod struct {
 	UpdateOrder UpdateOrder
 	MinReady    time.Duration
 	DNS         *DNS
-	Ports          []Port
-	Forwards       []Forward
-	Containers     []*Container
+	Ports       []Port
+	Forwards    []Forward
+	Containers  []*Container
 
 	DeclRange hcl.Range
 }
