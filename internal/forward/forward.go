@@ -253,7 +253,7 @@ func (fw *forwarder) find(ctx context.Context, marked string, refresh bool) (str
 		}
 	}
 	if newest.Id != fw.sandbox {
-		fw.log.Info("forwarding to the pod", "pod", fw.target.Pod, "sandbox", newest.Id[:12], "path", fw.path)
+		fw.log.Info("forwarding to the pod", "pod", fw.target.Pod, "sandbox", newest.Id[:min(12, len(newest.Id))], "path", fw.path)
 	}
 	fw.sandbox, fw.netns = newest.Id, path
 	return fw.sandbox, path, nil

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,37 +27,9 @@ func testForward(t *testing.T, via string) {
 	s.write(web("one", "first"))
 	s.apply()
 
-	cmd := exec.Command(berthBin, "forward", "--via", via, s.dir)
-	cmd.Env = append(os.Environ(), "BERTH_ADDRESS="+address, "BERTH_LOCK_DIR="+lockDir, "NO_COLOR=1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		var out strings.Builder
-		for sc.Scan() {
-			out.WriteString(sc.Text() + "\n")
-			if sc.Text() == "Ctrl-C stops." {
-				ready <- out.String()
-			}
-		}
-		exited <- cmd.Wait()
-	}()
-	select {
-	case out := <-ready:
-		if !strings.Contains(out, "Forwarding "+listen+" -> pod.web:80 (via "+via+")") {
-			t.Fatalf("forward said:\n%s", out)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("berth forward did not start")
+	fw := startForward(t, s.dir, via)
+	if !strings.Contains(fw.banner, "Forwarding "+listen+" -> pod.web:80 (via "+via+")") {
+		t.Fatalf("forward said:\n%s", fw.banner)
 	}
 
 	if body := getWithRetry(t, "http://"+listen+"/"); strings.TrimSpace(body) != "first" {
@@ -70,16 +43,70 @@ func testForward(t *testing.T, via string) {
 		t.Fatalf("through the forward after the pod was replaced: %q", body)
 	}
 
-	cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("berth forward after Ctrl-C: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("berth forward did not stop on Ctrl-C")
+	if err := fw.stop(); err != nil {
+		t.Fatal(err)
 	}
-	exited <- nil // for the cleanup
+}
+
+// forwarder is a running berth forward.
+type forwarder struct {
+	banner string // what it printed once it listened
+	stop   func() error
+}
+
+// startForward runs berth forward for the configuration in dir until the
+// test ends or stop is called, which interrupts it as Ctrl-C does.
+func startForward(t *testing.T, dir, via string) forwarder {
+	t.Helper()
+	cmd := exec.Command(berthBin, "forward", "--via", via, dir)
+	cmd.Env = append(os.Environ(), "BERTH_ADDRESS="+address, "BERTH_LOCK_DIR="+lockDir, "NO_COLOR=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		var out strings.Builder
+		for sc.Scan() {
+			out.WriteString(sc.Text() + "\n")
+			if sc.Text() == "Ctrl-C stops." {
+				ready <- out.String()
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	var once sync.Once
+	var stopErr error
+	stop := func() error {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGINT)
+			select {
+			case err := <-exited:
+				if err != nil {
+					stopErr = fmt.Errorf("berth forward after Ctrl-C: %w", err)
+				}
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-exited
+				stopErr = fmt.Errorf("berth forward did not stop on Ctrl-C")
+			}
+		})
+		return stopErr
+	}
+	t.Cleanup(func() { stop() })
+	select {
+	case out := <-ready:
+		return forwarder{banner: out, stop: stop}
+	case <-time.After(20 * time.Second):
+		t.Fatal("berth forward did not start")
+	}
+	return forwarder{}
 }
 
 // forwardedWeb is a pod "web" serving page on port 80, forwarded from
