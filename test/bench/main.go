@@ -91,6 +91,10 @@ type options struct {
 	watchPods   int
 	watchIdle   time.Duration
 	watchResync time.Duration
+	// replace runs the replace benchmark instead: replaceRuns rounds of a
+	// start-first and a stop-first replace of a served pod.
+	replace     bool
+	replaceRuns int
 }
 
 func main() {
@@ -113,17 +117,19 @@ func main() {
 	flag.IntVar(&o.watchPods, "watch-pods", 20, "pods per watched stack (at least 3 + -watch-runs)")
 	flag.DurationVar(&o.watchIdle, "watch-idle", time.Minute, "how long both watchers sit idle while their CPU and memory are sampled")
 	flag.DurationVar(&o.watchResync, "watch-resync", 5*time.Second, "--resync of the resync-only watcher")
+	flag.BoolVar(&o.replace, "replace", false, "run only the replace benchmark: connections a replace of a served pod fails, update_order = start_first against stop_first, through a forward and a host port")
+	flag.IntVar(&o.replaceRuns, "replace-runs", 10, "rounds of the replace benchmark, each one replace per order")
 	flag.Parse()
 	runner := run
 	chosen := 0
-	for _, b := range []bool{o.images, o.net, o.watch} {
+	for _, b := range []bool{o.images, o.net, o.watch, o.replace} {
 		if b {
 			chosen++
 		}
 	}
 	switch {
 	case chosen > 1:
-		fmt.Fprintln(os.Stderr, "bench: -images, -net and -watch each run only their own benchmark; choose one")
+		fmt.Fprintln(os.Stderr, "bench: -images, -net, -watch and -replace each run only their own benchmark; choose one")
 		os.Exit(2)
 	case o.images:
 		runner = runImages
@@ -131,6 +137,8 @@ func main() {
 		runner = runNet
 	case o.watch:
 		runner = runWatch
+	case o.replace:
+		runner = runReplace
 	}
 	if err := runner(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

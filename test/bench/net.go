@@ -341,12 +341,19 @@ func (b *lockedBuffer) String() string {
 }
 
 // startForward starts berth forward --via via DIR and waits until a round
-// trip through its listen address reaches the pod. (It prints "Ctrl-C
-// stops." before it opens its listeners, so that line alone says little.)
+// trip through its listen address reaches the pod.
 func (nb *netBench) startForward(ctx context.Context, via, dir, listen string) (*forwardProc, error) {
+	return startForward(ctx, nb.b, via, dir, listen, func(ctx context.Context) error { return exchange(ctx, listen, nil, 0, 5*time.Second) })
+}
+
+// startForward starts berth forward --via via DIR and waits until
+// reachable, a round trip through its listen address, reaches the pod.
+// (It prints "Ctrl-C stops." before it opens its listeners, so that line
+// alone says little.)
+func startForward(ctx context.Context, b *berth, via, dir, listen string, reachable func(context.Context) error) (*forwardProc, error) {
 	f := &forwardProc{via: via, exited: make(chan struct{})}
-	f.cmd = exec.Command(nb.b.bin, "forward", "--via", via, dir)
-	f.cmd.Env = append(os.Environ(), "NO_COLOR=1", "BERTH_LOCK_DIR="+nb.b.lockDir) // BERTH_ADDRESS passes through
+	f.cmd = exec.Command(b.bin, "forward", "--via", via, dir)
+	f.cmd.Env = append(os.Environ(), "NO_COLOR=1", "BERTH_LOCK_DIR="+b.lockDir) // BERTH_ADDRESS passes through
 	f.cmd.Stderr = &f.stderr
 	stdout, err := f.cmd.StdoutPipe()
 	if err != nil {
@@ -385,7 +392,7 @@ func (nb *netBench) startForward(ctx context.Context, via, dir, listen string) (
 		err = ctx.Err()
 	}
 	for err == nil {
-		perr := exchange(ctx, listen, nil, 0, 5*time.Second)
+		perr := reachable(ctx)
 		if perr == nil {
 			fmt.Fprintf(os.Stderr, "  berth forward --via %s: pid %d, on %s\n", via, f.cmd.Process.Pid, listen)
 			return f, nil
