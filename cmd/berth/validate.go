@@ -36,7 +36,7 @@ in Terraform: what is computed from them is checked once they have one
 			for _, p := range cfg.Pods {
 				containers += len(p.Containers)
 			}
-			fmt.Fprintf(g.stdout, "Success! The configuration is valid: stack %q, %d pods, %d containers.\n", cfg.Berth.Stack, len(cfg.Pods), containers)
+			fmt.Fprintf(g.stdout, "Success! The configuration is valid: stack %q, %s, %s.\n", cfg.Berth.Stack, counted(len(cfg.Pods), "pod"), counted(containers, "container"))
 			return nil
 		},
 	}
@@ -147,4 +147,12 @@ func (g *globals) format(dir string, check, recursive bool) error {
 		return reported(1)
 	}
 	return nil
+}
+
+// counted is "1 pod", "2 pods".
+func counted(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
