@@ -30,7 +30,7 @@ func (x *executor) replaceStartFirst(ctx context.Context, pc *planner.PodChange)
 	}
 	newID, err := x.createPod(ctx, pc, old)
 	if err == nil {
-		x.report(Event{Address: pc.Address, Action: pc.Action, Status: Waiting, Detail: "the new pod to be ready; the old one serves"})
+		x.report(Event{Address: pc.Address, Action: pc.Action, Status: Waiting, Detail: fmt.Sprintf("the new pod (sandbox %s; the old one serves meanwhile)", shortID(newID))})
 		if x.opts.AwaitReady != nil {
 			err = x.opts.AwaitReady(ctx, pc.Desired, newID)
 		}

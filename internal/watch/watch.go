@@ -753,6 +753,8 @@ func (w *watcher) logStep(ev apply.Event) {
 		w.log.Error("failed", "resource", ev.Address, "action", string(ev.Action), "error", errString(ev.Err))
 	case apply.Stopping:
 		w.log.Info("stopping", "resource", ev.Address, "detail", ev.Detail)
+	case apply.Waiting:
+		w.log.Info("waiting to be ready", "resource", ev.Address, "for", ev.Detail)
 	case apply.Skipped:
 		w.log.Warn("skipped", "resource", ev.Address, "action", string(ev.Action), "reason", errString(ev.Err))
 	}

@@ -196,6 +196,9 @@ func runWatch(o options) (err error) {
 	if rep.idle, err = wb.idle(ctx); err != nil {
 		return err
 	}
+	if rep.syncCPU, err = syncCost(ctx, wb.stacks[modeServed].proc, wb.stacks[modeEvent].proc, syncs); err != nil {
+		return fmt.Errorf("sync the served watcher: %w", err)
+	}
 	if rep.scrapeCPU, err = scrapeCost(ctx, wb.stacks[modeServed].proc, scrapes); err != nil {
 		return fmt.Errorf("scrape the served watcher: %w", err)
 	}
@@ -288,7 +291,11 @@ func (wb *watchBench) start(ctx context.Context, s *watchStack) error {
 	} else {
 		args = append(args, s.b.dir)
 	}
-	p, err := startWatch(s.b, args)
+	var env []string
+	if s.git {
+		env = append(env, "BERTH_WEBHOOK_SECRET="+webhookSecret) // for syncCost
+	}
+	p, err := startWatch(s.b, args, env...)
 	if err != nil {
 		return err
 	}
@@ -600,10 +607,10 @@ type timedLine struct {
 	text string
 }
 
-func startWatch(b *berth, args []string) (*watchProc, error) {
+func startWatch(b *berth, args []string, env ...string) (*watchProc, error) {
 	p := &watchProc{exited: make(chan struct{})}
 	p.cmd = exec.Command(b.bin, args...)
-	p.cmd.Env = append(os.Environ(), "NO_COLOR=1", "BERTH_LOCK_DIR="+b.lockDir) // BERTH_ADDRESS passes through
+	p.cmd.Env = append(append(os.Environ(), "NO_COLOR=1", "BERTH_LOCK_DIR="+b.lockDir), env...) // BERTH_ADDRESS passes through
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		return nil, err

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -78,6 +82,49 @@ func serveRepo(ctx context.Context, dir string) (string, error) {
 		srv.Close()
 	}()
 	return "http://" + ln.Addr().String() + "/" + filepath.Base(dir) + "/.git", nil
+}
+
+// webhookSecret signs the benchmark's webhooks to the served watcher.
+const webhookSecret = "bench-webhook-secret"
+
+// syncs is how many webhooks syncCost sends.
+const syncs = 20
+
+// syncCost sends the served watcher n signed webhooks, each followed by a
+// pause in which it fetches and finds nothing new, and returns the CPU
+// one such fetch cost it (webhook included): what an --interval fetch of
+// an unchanged repository costs. The plain watcher's CPU in the same span
+// is its idle cost, taken off.
+func syncCost(ctx context.Context, p, plain *watchProc, n int) (time.Duration, error) {
+	m := regexp.MustCompile(`listen=(\S+)`).FindStringSubmatch(p.text())
+	if m == nil {
+		return 0, fmt.Errorf("the served watcher did not say where it listens")
+	}
+	body := []byte(`{"ref":"refs/heads/main"}`)
+	mac := hmac.New(sha256.New, []byte(webhookSecret))
+	mac.Write(body)
+	sig := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	before, plainBefore := procCPU(p.pid()), procCPU(plain.pid())
+	for range n {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+m[1]+"/hooks/git", bytes.NewReader(body))
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("X-Hub-Signature-256", sig)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			return 0, fmt.Errorf("POST /hooks/git: %s", resp.Status)
+		}
+		if err := sleep(ctx, 250*time.Millisecond); err != nil { // the fetch, and then some
+			return 0, err
+		}
+	}
+	spent := (procCPU(p.pid()) - before) - (procCPU(plain.pid()) - plainBefore)
+	return max(spent, 0) / time.Duration(n), nil
 }
 
 // scrapeCost scrapes the watcher's /metrics n times and returns the CPU

@@ -15,8 +15,9 @@ type watchReport struct {
 	wb                *watchBench
 	idle              map[string]*idleUse
 	pairs             []*watchPair
-	// scrapeCPU is what one /metrics scrape cost the served watcher.
-	scrapeCPU time.Duration
+	// scrapeCPU is what one /metrics scrape cost the served watcher, and
+	// syncCPU one fetch of its unchanged repository.
+	scrapeCPU, syncCPU time.Duration
 }
 
 // latencyCase picks one of a pair's two measurements.
@@ -165,8 +166,12 @@ func (r *watchReport) servedCost() string {
 		verdict = "over"
 	}
 	perMinute := time.Duration(float64(sv.runCPU-ev.runCPU) * float64(time.Minute) / float64(sv.window))
-	return fmt.Sprintf("service features, idle: the served+git watcher (--listen, --git over HTTP fetched every 1m) used %.2f× the event-driven watcher's CPU (%s more a minute) and %.2f× its memory in the same window, %s the 5%% allowed for CPU; one /metrics scrape then cost it %s of CPU (mean of %d), so a Prometheus scrape every 15s adds %s a minute",
-		cpu, fmtDur(perMinute), rss, verdict, fmtDur(r.scrapeCPU), scrapes, fmtDur(4*r.scrapeCPU))
+	plainPerMinute := time.Duration(float64(ev.runCPU) * float64(time.Minute) / float64(ev.window))
+	return fmt.Sprintf("service features, idle: the served+git watcher (--listen, --git over HTTP fetched every 1m) used %.2f× the event-driven watcher's CPU (%s more a minute) and %.2f× its memory in the same window, %s the 5%% allowed for CPU; "+
+		"one fetch of the unchanged repository cost it %s of CPU (mean of %d webhooks, the plain watcher's CPU in the same span taken off), %.1f%% of the plain watcher's idle minute (%s); "+
+		"one /metrics scrape cost it %s (mean of %d), so a Prometheus scrape every 15s adds %s a minute",
+		cpu, fmtDur(perMinute), rss, verdict, fmtDur(r.syncCPU), syncs, 100*float64(r.syncCPU)/float64(max(plainPerMinute, 1)), fmtDur(plainPerMinute),
+		fmtDur(r.scrapeCPU), scrapes, fmtDur(4*r.scrapeCPU))
 }
 
 func meanOf(xs []time.Duration) time.Duration {

@@ -89,8 +89,10 @@ pod "client" {
 		time.Sleep(500 * time.Millisecond)
 		s.write(config(order, hostname, page))
 		r := s.apply()
-		if want := "# pod.web must be replaced (start first, then stop the old)"; (order == "start_first") != strings.Contains(r.stdout, want) {
-			t.Errorf("%s: the plan says:\n%s", order, r.stdout)
+		for _, want := range []string{"# pod.web must be replaced (start first, then stop the old)", "pod.web: Waiting for the new pod (sandbox "} {
+			if (order == "start_first") != strings.Contains(r.stdout, want) {
+				t.Errorf("%s: the output (want %q: %v):\n%s", order, want, order == "start_first", r.stdout)
+			}
 		}
 		// Until the new pod answers everywhere, and a while after.
 		for _, u := range urls {
