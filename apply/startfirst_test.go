@@ -3,6 +3,8 @@ package apply_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -258,5 +260,65 @@ func TestStartFirstFallsBackWhenTheOldPodIsDown(t *testing.T) {
 	}
 	if len(rec.awaited) != 0 || len(rec.marks) != 0 {
 		t.Errorf("a stop-first replace awaited %v and marked %v", rec.awaited, rec.marks)
+	}
+}
+
+// When the stack's network changes in the same plan, old pods must leave
+// it first: a start_first pod is replaced stop-first, and a container
+// change stays in place, each saying why; the Engine also marks nothing.
+func TestStartFirstYieldsToANetworkChange(t *testing.T) {
+	const runtimeNet = `{"cniVersion":"1.0.0","name":"runtime-net","plugins":[{"type":"bridge"}]}`
+	confDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(confDir, "99-runtime.conflist"), []byte(runtimeNet), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const head = "berth { stack = \"eng\" }\n"
+	const lan = "network \"lan\" {\n  bridge = \"lan0\"\n  subnet = \"10.77.0.0/16\"\n}\n"
+	web := func(hostname, image string) string {
+		return `pod "web" {
+  hostname     = "` + hostname + `"
+  update_order = "start_first"
+  container "app" { image = "` + image + `" }
+}
+`
+	}
+	tests := []struct {
+		name, then string
+		check      func(t *testing.T, pc *planner.PodChange)
+	}{
+		{"pod replace", lan + web("b", image), func(t *testing.T, pc *planner.PodChange) {
+			if pc.Action != planner.Replace || pc.StartFirst || !strings.Contains(pc.StopFirstBecause, "network") {
+				t.Errorf("pod.web: %s, start first %v, because %q; want stop-first because of the network", pc.Action, pc.StartFirst, pc.StopFirstBecause)
+			}
+		}},
+		{"container replace", lan + web("a", "docker.io/library/busybox:1.37"), func(t *testing.T, pc *planner.PodChange) {
+			if pc.Action != planner.NoOp || pc.Containers[0].Action != planner.Replace {
+				t.Fatalf("pod.web: %s, container %s; want the container replaced in place", pc.Action, pc.Containers[0].Action)
+			}
+			if r := pc.Containers[0].Reasons; !slices.ContainsFunc(r, func(r planner.Reason) bool { return r.Code == planner.ReasonStopFirst }) {
+				t.Errorf("container reasons %v, want one saying why it is not start-first", r)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := fake.New(image, "docker.io/library/busybox:1.37")
+			rt.CNIConfDir = confDir
+			e := newEngine(t, rt)
+			ctx := context.Background()
+			if _, res, err := e.Converge(ctx, spectest.Load(t, head+web("a", image)), planner.Options{}, nil, execOpts(t)); err != nil || res.Err() != nil {
+				t.Fatalf("apply: %v %v", err, res.Err())
+			}
+			rec := &recorder{rt: rt}
+			opts := rec.options(t)
+			d, res, err := e.Converge(ctx, spectest.Load(t, head+tt.then), planner.Options{}, nil, opts)
+			if err != nil || res.Err() != nil {
+				t.Fatalf("apply: %v %v", err, res.Err())
+			}
+			tt.check(t, d.Plan.Pods[0])
+			if len(rec.awaited)+len(rec.marks) != 0 {
+				t.Errorf("a stop-first change awaited %v and marked %v", rec.awaited, rec.marks)
+			}
+		})
 	}
 }
