@@ -125,11 +125,10 @@ func runImages(o options) (err error) {
 	}
 	defer cl.Close()
 
-	tmp, err := os.MkdirTemp("", "berth-bench-images-")
+	tmp, runID, err := scratch("images-")
 	if err != nil {
 		return err
 	}
-	runID := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().Unix()%100000)
 	stack := "bench-" + runID
 	ib := &imageBench{
 		o: o, ctr: ctrBin, sock: sock, mirror: mirror, runID: runID, tmp: tmp, cl: cl,

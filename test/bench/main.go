@@ -166,17 +166,11 @@ func run(o options) (err error) {
 	defer e.rt.close()
 	bin, rt := e.bin, e.rt
 
-	tmp, err := os.MkdirTemp("", "berth-bench-")
+	tmp, runID, err := scratch("")
 	if err != nil {
 		return err
 	}
-	// A stack name, and a label value for the baseline's pods, that no one
-	// else uses: cleanup removes exactly what this run made.
-	runID := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().Unix()%100000)
-	b := &berth{bin: bin, stack: "bench-" + runID, dir: filepath.Join(tmp, "bench-"+runID), lockDir: os.Getenv("BERTH_LOCK_DIR")}
-	if b.lockDir == "" {
-		b.lockDir = filepath.Join(tmp, "locks") // rather than leave a lock file per run in /run/berth
-	}
+	b := &berth{bin: bin, stack: "bench-" + runID, dir: filepath.Join(tmp, "bench-"+runID), lockDir: lockDir(tmp)}
 	rt.runID, rt.logRoot, rt.seccomp = runID, filepath.Join(tmp, "logs"), o.seccomp
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -246,6 +240,23 @@ type env struct {
 	bin, address string
 	rt           *raw
 	facts        facts
+}
+
+// scratch makes a run's scratch directory and an ID no one else uses,
+// for its stack names and its baseline's labels, so that cleanup removes
+// exactly what the run made.
+func scratch(kind string) (dir, runID string, err error) {
+	dir, err = os.MkdirTemp("", "berth-bench-"+kind)
+	return dir, fmt.Sprintf("%d-%d", os.Getpid(), time.Now().Unix()%100000), err
+}
+
+// lockDir is BERTH_LOCK_DIR, or one in the run's scratch directory rather
+// than a lock file per run left in /run/berth.
+func lockDir(tmp string) string {
+	if d := os.Getenv("BERTH_LOCK_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join(tmp, "locks")
 }
 
 // openEnv reads BERTH_BIN and BERTH_ADDRESS and dials the runtime.

@@ -126,11 +126,10 @@ func runNet(o options) (err error) {
 	defer e.rt.close()
 	bin, rt := e.bin, e.rt
 
-	tmp, err := os.MkdirTemp("", "berth-bench-net-")
+	tmp, runID, err := scratch("net-")
 	if err != nil {
 		return err
 	}
-	runID := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().Unix()%100000)
 	stack := "bench-net-" + runID
 	nb := &netBench{
 		o:       o,

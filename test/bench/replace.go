@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/test/connloop"
+	"github.com/berth-dev/berth/test/servedpod"
 )
 
 // The orders compared, and the paths measured.
@@ -60,16 +61,12 @@ func runReplace(o options) (err error) {
 		return err
 	}
 	defer e.rt.close()
-	tmp, err := os.MkdirTemp("", "berth-bench-replace-")
+	tmp, runID, err := scratch("replace-")
 	if err != nil {
 		return err
 	}
-	runID := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().Unix()%100000)
 	stack := "bench-replace-" + runID
-	b := &berth{bin: e.bin, stack: stack, dir: filepath.Join(tmp, stack), lockDir: os.Getenv("BERTH_LOCK_DIR")}
-	if b.lockDir == "" {
-		b.lockDir = filepath.Join(tmp, "locks")
-	}
+	b := &berth{bin: e.bin, stack: stack, dir: filepath.Join(tmp, stack), lockDir: lockDir(tmp)}
 	e.rt.runID = runID
 	var fwd *forwardProc
 	defer func() {
@@ -183,37 +180,12 @@ func replaceOnce(ctx context.Context, b *berth, urls map[string]string, order, p
 	return s, nil
 }
 
-// replaceConfig is the benchmark's stack: the page names the replace, and
-// as the hostname it makes every replace a new pod.
+// replaceConfig is the benchmark's stack: the served pod, a second from
+// start to serving, with page as its hostname, so every replace is a new
+// pod.
 func replaceConfig(stack, order, page string, hostPort, fwdPort int) string {
-	return fmt.Sprintf(`berth { stack = %q }
-pod "web" {
-  hostname     = %q
-  update_order = %q
-  port "http" {
-    container = 80
-    host      = %d
-    host_ip   = "127.0.0.1"
-  }
-  forward "http" {
-    port   = 80
-    listen = "127.0.0.1:%d"
-  }
-  container "httpd" {
-    image        = %q
-    command      = ["sh", "-c", "trap 'kill $pid; exit 0' TERM; sleep 1; mkdir -p /tmp/www && echo %s > /tmp/www/index.html; httpd -f -p 80 -h /tmp/www & pid=$!; wait $pid"]
-    stop_timeout = "5s"
-    probe "readiness" {
-      http {
-        port = 80
-        path = "/"
-      }
-      interval          = "100ms"
-      failure_threshold = 100
-    }
-  }
-}
-`, stack, page, order, hostPort, fwdPort, image, page)
+	return fmt.Sprintf("berth { stack = %q }\n", stack) +
+		servedpod.Pod{Order: order, Page: page, HostPort: hostPort, Listen: fmt.Sprintf("127.0.0.1:%d", fwdPort), StartDelay: time.Second}.HCL()
 }
 
 // getPage GETs url once on a new connection and returns its body, trimmed.

@@ -155,11 +155,10 @@ func runWatch(o options) (err error) {
 		return err
 	}
 	defer e.rt.close()
-	tmp, err := os.MkdirTemp("", "berth-bench-watch-")
+	tmp, runID, err := scratch("watch-")
 	if err != nil {
 		return err
 	}
-	runID := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().Unix()%100000)
 	e.rt.runID = runID // the sweep's second selector; nothing carries it
 	wb := &watchBench{o: o, rt: e.rt, stacks: map[string]*watchStack{}}
 	wb.pods = max(o.watchPods, editPods+o.watchRuns)

@@ -10,40 +10,12 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/test/connloop"
+	"github.com/berth-dev/berth/test/servedpod"
 )
 
-// slowWeb is a pod "web" that takes two seconds to start serving page on
-// port 80, reached through a host port and a forward, with a readiness
-// probe; on SIGTERM it stops at once (the worst case for a drain). A new
-// hostname replaces the pod.
-func slowWeb(order, hostname, page string, hostPort int, listen string) string {
-	return fmt.Sprintf(`
-pod "web" {
-  hostname     = %q
-  update_order = %q
-  port "http" {
-    container = 80
-    host      = %d
-    host_ip   = "127.0.0.1"
-  }
-  forward "http" {
-    port   = 80
-    listen = %q
-  }
-  container "httpd" {
-    image        = "docker.io/library/busybox:1.36"
-    command      = ["sh", "-c", "trap 'kill $pid; exit 0' TERM; sleep 2; mkdir -p /tmp/www && echo %s > /tmp/www/index.html; httpd -f -p 80 -h /tmp/www & pid=$!; wait $pid"]
-    stop_timeout = "5s"
-    probe "readiness" {
-      http {
-        port = 80
-        path = "/"
-      }
-      interval          = "100ms"
-      failure_threshold = 100
-    }
-  }
-}`, hostname, order, hostPort, listen, page)
+// slowWeb is the served pod, two seconds from start to serving.
+func slowWeb(order, page string, hostPort int, listen string) string {
+	return servedpod.Pod{Order: order, Page: page, HostPort: hostPort, Listen: listen, StartDelay: 2 * time.Second}.HCL()
 }
 
 // A start-first replace keeps a served pod answering: through a forward
@@ -62,10 +34,10 @@ pod "client" {
     command = ["sleep", "3600"]
   }
 }`
-	config := func(order, hostname, page string) string {
-		return slowWeb(order, hostname, page, hostPort, listen) + client
+	config := func(order, page string) string {
+		return slowWeb(order, page, hostPort, listen) + client
 	}
-	s.write(config("start_first", "one", "first"))
+	s.write(config("start_first", "first"))
 	s.apply()
 	startForward(t, s.dir, "netns") // until the test ends
 	urls := map[string]string{"forward": "http://" + listen + "/", "host port": fmt.Sprintf("http://127.0.0.1:%d/", hostPort)}
@@ -78,7 +50,7 @@ pod "client" {
 
 	// replace applies the configuration while a client loop runs against
 	// each URL, and returns what each saw.
-	replace := func(order, hostname, page string) map[string]connloop.Result {
+	replace := func(order, page string) map[string]connloop.Result {
 		t.Helper()
 		ctx, stop := context.WithCancel(context.Background())
 		loops, waits := map[string]*connloop.Loop{}, []func(){}
@@ -87,7 +59,7 @@ pod "client" {
 			loops[name], waits = l, append(waits, wait)
 		}
 		time.Sleep(500 * time.Millisecond)
-		s.write(config(order, hostname, page))
+		s.write(config(order, page))
 		r := s.apply()
 		for _, want := range []string{"# pod.web must be replaced (start first, then stop the old)", "pod.web: Waiting for the new pod (sandbox "} {
 			if (order == "start_first") != strings.Contains(r.stdout, want) {
@@ -115,7 +87,7 @@ pod "client" {
 		return out
 	}
 
-	start := replace("start_first", "two", "second")
+	start := replace("start_first", "second")
 	if n := len(start["forward"].Failures); n != 0 {
 		t.Errorf("start_first: %d connections through the forward failed, want none", n)
 	}
@@ -129,7 +101,7 @@ pod "client" {
 		t.Errorf("the serving marks stay after the replace: %v", err)
 	}
 
-	stopFirst := replace("stop_first", "three", "third")
+	stopFirst := replace("stop_first", "third")
 	for _, name := range []string{"forward", "host port"} {
 		if a, b := len(start[name].Failures), len(stopFirst[name].Failures); a >= b {
 			t.Errorf("through the %s: start_first failed %d connections, stop_first %d; want fewer", name, a, b)
@@ -152,7 +124,7 @@ func servingMarks(s *stack) string {
 func TestWatchStartFirst(t *testing.T) {
 	s := newStack(t)
 	hostPort, listen := freePort(t), fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	s.write(slowWeb("start_first", "one", "first", hostPort, listen))
+	s.write(slowWeb("start_first", "first", hostPort, listen))
 	w := s.watch("--resync", "1h")
 	w.waitFor(60*time.Second, map[string]string{"msg": "forwarding", "resource": "pod.web.forward.http"})
 	if body := getWithRetry(t, "http://"+listen+"/"); strings.TrimSpace(body) != "first" {
@@ -160,7 +132,7 @@ func TestWatchStartFirst(t *testing.T) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	loop, wait := connloop.Start(ctx, "http://"+listen+"/", 20*time.Millisecond)
-	saveByRename(t, filepath.Join(s.dir, "main.hcl"), slowWeb("start_first", "two", "second", hostPort, listen))
+	saveByRename(t, filepath.Join(s.dir, "main.hcl"), slowWeb("start_first", "second", hostPort, listen))
 	w.waitFor(60*time.Second, map[string]string{"msg": "done", "resource": "pod.web", "action": "replace", "detail": "started before"})
 	time.Sleep(500 * time.Millisecond)
 	stop()
