@@ -322,3 +322,36 @@ func TestStartFirstYieldsToANetworkChange(t *testing.T) {
 		})
 	}
 }
+
+// An apply interrupted while the new pod gets ready (Ctrl-C) removes the
+// new pod, leaves the old one serving, and a rerun converges.
+func TestStartFirstInterrupted(t *testing.T) {
+	rt := fake.New(image, "docker.io/library/busybox:1.37")
+	rt.ExitCodes["setup"] = 0
+	rec := &recorder{rt: rt}
+	if res := apply.Execute(context.Background(), plan(t, rt, spectest.Load(t, startFirstStack("web", image, "true"))), rt, rec.options(t)); res.Err() != nil {
+		t.Fatal(res.Err())
+	}
+	old := sandboxOf(t, rt, "web")
+	cfg := spectest.Load(t, startFirstStack("web", "docker.io/library/busybox:1.37", "true"))
+	ctx, cancel := context.WithCancel(context.Background())
+	opts := rec.options(t)
+	opts.AwaitReady = func(ctx context.Context, _ *spec.Pod, _ string) error {
+		cancel() // the user's Ctrl-C, while the new pod is awaited
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	res := apply.Execute(ctx, plan(t, rt, cfg), rt, opts)
+	if err := res.Err(); err == nil || !strings.Contains(err.Error(), "the old pod keeps serving") {
+		t.Fatalf("error = %v", err)
+	}
+	if got := sandboxOf(t, rt, "web"); got != old || len(rt.Sandboxes) != 2 {
+		t.Fatalf("after the interrupt: ready sandbox %s (want the old %s), %d sandboxes in all (want 2)", got, old, len(rt.Sandboxes))
+	}
+	if res := apply.Execute(context.Background(), plan(t, rt, cfg), rt, rec.options(t)); res.Err() != nil {
+		t.Fatalf("rerun: %v", res.Err())
+	}
+	if p := plan(t, rt, cfg); p.HasChanges() {
+		t.Error("a plan after the rerun still has changes")
+	}
+}
