@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
@@ -51,7 +52,9 @@ func (g *globals) loadConfigWith(dir string, v varFlags, key []byte) (*spec.Conf
 // a value unknown instead of failing (validate).
 func (g *globals) loadConfigOpts(dir string, v varFlags, key []byte, unsetUnknown bool) (*spec.Config, error) {
 	loader := spec.NewLoader(spec.Options{Vars: v.vars, VarFiles: v.varFiles, SecretKey: key, UnsetUnknown: unsetUnknown})
+	start := time.Now()
 	cfg, diags := loader.Load(dir)
+	g.log.Debug("configuration loaded", "dir", dir, "files", len(loader.Files()), "took", time.Since(start).Round(time.Microsecond).String())
 	if len(diags) > 0 {
 		g.printDiagnostics(loader.Files(), diags)
 	}

@@ -25,6 +25,7 @@ namespace (needs root), or through the runtime's streaming PortForward
 the next connection. Ctrl-C stops.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			collectAsUsual()
 			cfg, err := g.loadConfig(dirArg(args), v)
 			if err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -100,15 +101,18 @@ Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 
 // makePlan observes the stack on the runtime and diffs it with cfg.
 func (g *globals) makePlan(ctx context.Context, cfg *spec.Config, address string, opts planner.Options) (*planner.Plan, error) {
+	start := time.Now()
 	rt, done, err := g.connect(ctx, address)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
+	connected := time.Now()
 	d, err := g.engine(rt, address, cfg.Berth.Stack, 0, "plan").Plan(ctx, cfg, opts)
 	if err != nil {
 		return nil, err
 	}
+	g.log.Debug("planned", "connect", connected.Sub(start).Round(time.Microsecond).String(), "observe_and_plan", time.Since(connected).Round(time.Microsecond).String())
 	return d.Plan, nil
 }
 

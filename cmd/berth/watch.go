@@ -82,6 +82,7 @@ the background and never holds up a round.`,
   berth watch --git https://git.example.com/ops/hosts.git --path host1 --listen 9090`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			collectAsUsual()
 			if !cmd.Flags().Changed("log-level") && !cmd.Root().PersistentFlags().Changed("log-level") {
 				g.logLevel = "info"
 				if err := g.setup(); err != nil {
