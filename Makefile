@@ -73,14 +73,14 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$${t%%:*}$$" -fuzztime=$(FUZZTIME) $${t#*:} || exit 1; \
 	done
 
-# Every benchmark in turn (pods, images, networks, watch, replace), or the one
+# Every benchmark in turn (pods, images, networks, watch, replace, scale), or the one
 # BENCH_ARGS names, e.g. BENCH_ARGS="-watch".
 bench: build
 	hack/runtime.sh up
 	hack/registry.sh up
 	source $(RUNTIME_ENV) && source $(REGISTRY_ENV) && rc=0 && \
 		if [ -n "$(BENCH_ARGS)" ]; then BERTH_BIN=$(BERTH) $(GO) run ./test/bench $(BENCH_ARGS) || rc=$$?; \
-		else for mode in pods -images -net -watch -replace; do BERTH_BIN=$(BERTH) $(GO) run ./test/bench $${mode#pods} || rc=$$?; done; fi; \
+		else for mode in pods -images -net -watch -replace -scale; do BERTH_BIN=$(BERTH) $(GO) run ./test/bench $${mode#pods} || rc=$$?; done; fi; \
 		[ "$(KEEP_RUNTIME)" = 1 ] || { hack/registry.sh down; hack/runtime.sh down; }; exit $$rc
 
 clean:

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/berth-dev/berth/test/criproxy"
@@ -27,23 +28,27 @@ type berth struct {
 
 // writeConfig writes n pods of one container each. parallelism is set to
 // the baseline's concurrency so both sides work on as many pods at once.
-func (b *berth) writeConfig(n, parallelism int, command []string) error {
+func (b *berth) writeConfig(n, parallelism int, command []string, hostNetwork bool) error {
 	var s strings.Builder
 	fmt.Fprintf(&s, "berth {\n  stack       = %q\n  parallelism = %d\n}\n", b.stack, parallelism)
 	quoted := make([]string, len(command))
 	for i, arg := range command {
 		quoted[i] = strconv.Quote(arg) // Go and HCL quote these strings alike
 	}
+	network := ""
+	if hostNetwork {
+		network = "\n  host_network = true"
+	}
 	for i := range n {
 		fmt.Fprintf(&s, `
-pod %q {
+pod %q {%s
   container "main" {
     image        = %q
     command      = [%s]
     stop_timeout = %q
   }
 }
-`, podName(i), image, strings.Join(quoted, ", "), grace.String())
+`, podName(i), network, image, strings.Join(quoted, ", "), grace.String())
 	}
 	if err := os.MkdirAll(b.dir, 0o755); err != nil {
 		return err
@@ -63,6 +68,8 @@ type result struct {
 	// lead is when the first pod (or image) step was printed, or zero;
 	// done when the last step's "complete after" line was, or zero.
 	lead, done time.Duration
+	// maxRSS is the most memory the process held, in KiB (getrusage).
+	maxRSS int64
 }
 
 // firstStep is the progress line apply and destroy print as a pod's (or an
@@ -135,6 +142,9 @@ func (b *berth) mustRun(ctx context.Context, want int, args ...string) (*result,
 		return nil, fmt.Errorf("berth %s: %w", strings.Join(args, " "), err)
 	}
 	r.calls = parseCalls(r.stderr)
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.maxRSS = ru.Maxrss
+	}
 	if r.code != want {
 		return nil, fmt.Errorf("berth %s: exit %d, want %d\n--- stdout\n%s--- stderr\n%s", strings.Join(args, " "), r.code, want, tail(r.stdout), tail(r.stderr))
 	}

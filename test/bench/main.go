@@ -72,7 +72,15 @@ type options struct {
 	concurrency int
 	workload    string
 	seccomp     bool
-	markdown    string
+	// hostNetwork puts the pods on the host's network; sequential runs
+	// the baseline at concurrency 1 too.
+	hostNetwork bool
+	sequential  bool
+	// scale runs the pods benchmark at scalePods, on CNI and then on the
+	// host's network, one pair each, without the sequential baseline.
+	scale     bool
+	scalePods int
+	markdown  string
 	// images runs the image benchmark instead, of an image of imageMB MiB.
 	images  bool
 	imageMB int
@@ -105,6 +113,10 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 4, "pods worked on at once, by berth (its parallelism) and by the baseline")
 	flag.StringVar(&o.workload, "workload", "sleep", `container command: "sleep" (sleep 3600, the issue's workload) or "trap" (a shell that exits on SIGTERM)`)
 	flag.BoolVar(&o.seccomp, "seccomp", true, "baseline containers ask for the runtime's default seccomp profile, as berth's do; false makes the baseline a plain loop without one")
+	flag.BoolVar(&o.hostNetwork, "host-network", false, "pods on the host's network (host_network = true) instead of the runtime's CNI network")
+	flag.BoolVar(&o.sequential, "sequential", true, "also run the baseline at concurrency 1, apply only")
+	flag.BoolVar(&o.scale, "scale", false, "run the pods benchmark at -scale-pods pods, on CNI and then on the host's network, -pairs pairs each (default 1), -workload trap, without the sequential baseline")
+	flag.IntVar(&o.scalePods, "scale-pods", 500, "pods of the -scale benchmark")
 	flag.StringVar(&o.markdown, "markdown", "", "also write the results as a Markdown section to FILE")
 	flag.BoolVar(&o.images, "images", false, "run only the image benchmark: berth's pull and import of a fresh image against ctr's (needs hack/registry.sh's mirror)")
 	flag.IntVar(&o.imageMB, "image-mb", 48, "size of the image benchmark's random layer, in MiB")
@@ -120,16 +132,16 @@ func main() {
 	flag.BoolVar(&o.replace, "replace", false, "run only the replace benchmark: connections a replace of a served pod fails, update_order = start_first against stop_first, through a forward and a host port")
 	flag.IntVar(&o.replaceRuns, "replace-runs", 10, "rounds of the replace benchmark, each one replace per order")
 	flag.Parse()
-	runner := run
+	runner := runPods
 	chosen := 0
-	for _, b := range []bool{o.images, o.net, o.watch, o.replace} {
+	for _, b := range []bool{o.images, o.net, o.watch, o.replace, o.scale} {
 		if b {
 			chosen++
 		}
 	}
 	switch {
 	case chosen > 1:
-		fmt.Fprintln(os.Stderr, "bench: -images, -net, -watch and -replace each run only their own benchmark; choose one")
+		fmt.Fprintln(os.Stderr, "bench: -images, -net, -watch, -replace and -scale each run only their own benchmark; choose one")
 		os.Exit(2)
 	case o.images:
 		runner = runImages
@@ -139,6 +151,14 @@ func main() {
 		runner = runWatch
 	case o.replace:
 		runner = runReplace
+	case o.scale:
+		runner = runScale
+		if !flagSet("pairs") {
+			o.pairs = 1
+		}
+		if !flagSet("workload") {
+			o.workload = "trap" // destroys measure the calls, not the grace
+		}
 	}
 	if err := runner(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -146,7 +166,7 @@ func main() {
 	}
 }
 
-func run(o options) (err error) {
+func runPods(o options) (err error) {
 	if o.pods < 1 || o.pairs < 1 || o.planRuns < 1 || o.concurrency < 1 {
 		return errors.New("-pods, -pairs, -plan-runs and -concurrency must be at least 1")
 	}
@@ -180,7 +200,8 @@ func run(o options) (err error) {
 		}
 		os.RemoveAll(tmp)
 	}()
-	if err := b.writeConfig(o.pods, o.concurrency, workloads[o.workload]); err != nil {
+	rt.hostNetwork = o.hostNetwork
+	if err := b.writeConfig(o.pods, o.concurrency, workloads[o.workload], o.hostNetwork); err != nil {
 		return err
 	}
 
@@ -195,6 +216,47 @@ func run(o options) (err error) {
 	}
 	rep.finished = time.Now()
 	return emit(o.markdown, rep.text, rep.markdown)
+}
+
+// flagSet says whether the command line set the flag.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// runScale runs the pods benchmark at scale, on the runtime's network and
+// on the host's, and writes both reports (the Markdown one after the
+// other).
+func runScale(o options) error {
+	o.pods, o.sequential = o.scalePods, false
+	var sections []string
+	for _, host := range []bool{false, true} {
+		o.hostNetwork = host
+		md := o.markdown
+		if md != "" {
+			md += fmt.Sprintf(".%t", host)
+		}
+		run := o
+		run.markdown = md
+		if err := runPods(run); err != nil {
+			return err
+		}
+		sections = append(sections, md)
+	}
+	if o.markdown == "" {
+		return nil
+	}
+	var all []byte
+	for _, md := range sections {
+		b, err := os.ReadFile(md)
+		if err != nil {
+			return err
+		}
+		all = append(append(all, b...), '\n')
+		os.Remove(md)
+	}
+	return os.WriteFile(o.markdown, all, 0o644)
 }
 
 // cleanup removes whatever this run left: berth's pods (by its stack

@@ -17,6 +17,9 @@ type pairResult struct {
 	// its first pod step: process start, configuration, dial, lock,
 	// observe, diff and the plan's text. The rest is the pod work.
 	applyLead, destroyLead time.Duration
+	// applyRSS and destroyRSS are berth's peak memory in those commands,
+	// in KiB.
+	applyRSS, destroyRSS int64
 	// plans are the wall times of the no-op plans; lists those of the
 	// baseline's list calls, made in between them.
 	plans, lists []time.Duration
@@ -51,7 +54,10 @@ func runPair(ctx context.Context, o options, b *berth, rt *raw, i int) (*pairRes
 	if !r.res.berthFirst {
 		sides[0], sides[1] = sides[1], sides[0]
 	}
-	for _, side := range append(sides, r.sequential) {
+	if o.sequential {
+		sides = append(sides, r.sequential)
+	}
+	for _, side := range sides {
 		if err := side(ctx); err != nil {
 			return nil, err
 		}
@@ -74,11 +80,11 @@ func (r *pairRun) berth(ctx context.Context) error {
 	if res, err = b.mustRun(ctx, 0, "apply", "--auto-approve", b.dir); err != nil {
 		return err
 	}
-	p.berthApply, p.applyLead = res.wall, res.lead
+	p.berthApply, p.applyLead, p.applyRSS = res.wall, res.lead, res.maxRSS
 	if err := rt.expectRunning(ctx, sel, r.o.pods); err != nil {
 		return fmt.Errorf("after berth apply: %w", err)
 	}
-	r.logf("berth apply           %s (first pod step after %s)", fmtDur(p.berthApply), fmtDur(p.applyLead))
+	r.logf("berth apply           %s (first pod step after %s, peak RSS %s)", fmtDur(p.berthApply), fmtDur(p.applyLead), fmtMiB(p.applyRSS))
 
 	// No-op plans, each followed by the baseline's list calls on the same
 	// pods, so that both see the same runtime state and the same noise.
@@ -106,7 +112,7 @@ func (r *pairRun) berth(ctx context.Context) error {
 	if res, err = b.mustRun(ctx, 0, "destroy", "--auto-approve", b.dir); err != nil {
 		return err
 	}
-	p.berthDestroy, p.destroyLead = res.wall, res.lead
+	p.berthDestroy, p.destroyLead, p.destroyRSS = res.wall, res.lead, res.maxRSS
 	if err := rt.expectNone(ctx, sel); err != nil {
 		return fmt.Errorf("after berth destroy: %w", err)
 	}

@@ -42,6 +42,9 @@ type raw struct {
 	runID, logRoot string
 	// seccomp asks for the runtime's default seccomp profile, as berth does.
 	seccomp bool
+	// hostNetwork puts the pods on the host's network, as berth's
+	// host_network = true does.
+	hostNetwork bool
 }
 
 func dialRaw(ctx context.Context, address string) (*raw, error) {
@@ -79,6 +82,14 @@ type rawPod struct {
 // apply runs n pods at the given concurrency, each with the calls berth
 // makes for a new pod: a log directory, RunPodSandbox, CreateContainer,
 // StartContainer. It returns the wall time of the whole loop.
+// network is the pods' network namespace mode.
+func (r *raw) network() cri.NamespaceMode {
+	if r.hostNetwork {
+		return cri.NamespaceMode_NODE
+	}
+	return cri.NamespaceMode_POD
+}
+
 func (r *raw) apply(ctx context.Context, round string, n, concurrency int, command []string) ([]rawPod, time.Duration, error) {
 	pods := make([]rawPod, n)
 	g, gctx := errgroup.WithContext(ctx)
@@ -112,7 +123,7 @@ func (r *raw) runPod(ctx context.Context, round, name string, command []string) 
 		Annotations:  map[string]string{"bench.berth.dev/spec": jsonString(map[string]any{"namespace": "default", "restart": "always"})},
 		Linux: &cri.LinuxPodSandboxConfig{
 			SecurityContext: &cri.LinuxSandboxSecurityContext{
-				NamespaceOptions: &cri.NamespaceOption{Network: cri.NamespaceMode_POD, Pid: cri.NamespaceMode_CONTAINER, Ipc: cri.NamespaceMode_POD},
+				NamespaceOptions: &cri.NamespaceOption{Network: r.network(), Pid: cri.NamespaceMode_CONTAINER, Ipc: cri.NamespaceMode_POD},
 			},
 		},
 	}
@@ -130,7 +141,7 @@ func (r *raw) runPod(ctx context.Context, round, name string, command []string) 
 		Annotations: map[string]string{"bench.berth.dev/spec": jsonString(map[string]any{"image": image, "command": command, "log_path": "main.log", "pull": "if_not_present", "restart": "always", "stop_timeout": grace.String()})},
 		LogPath:     "main.log",
 		Linux: &cri.LinuxContainerConfig{SecurityContext: &cri.LinuxContainerSecurityContext{
-			NamespaceOptions: &cri.NamespaceOption{Network: cri.NamespaceMode_POD, Pid: cri.NamespaceMode_CONTAINER, Ipc: cri.NamespaceMode_POD},
+			NamespaceOptions: &cri.NamespaceOption{Network: r.network(), Pid: cri.NamespaceMode_CONTAINER, Ipc: cri.NamespaceMode_POD},
 		}},
 	}
 	if r.seccomp {
