@@ -111,20 +111,29 @@ func (p *progressPrinter) tick() {
 		case <-p.stop:
 			return
 		case now := <-t.C:
-			p.mu.Lock()
-			for _, addr := range p.order {
-				st := p.steps[addr]
-				elapsed := now.Sub(st.start).Round(time.Second)
-				switch {
-				case st.stopping:
-					fmt.Fprintf(p.w, "%s: Still stopping... [%s elapsed, stop_timeout %s]\n", addr, elapsed, st.grace)
-				case addr.Kind == spec.KindImage && st.action == planner.Create:
-					fmt.Fprintf(p.w, "%s: Still pulling... [%s elapsed]\n", addr, elapsed)
-				default:
-					fmt.Fprintf(p.w, "%s: Still %s... [%s elapsed]\n", addr, strings.ToLower(progressVerbs[st.action][0]), elapsed)
-				}
-			}
-			p.mu.Unlock()
+			p.still(now)
+		}
+	}
+}
+
+// still prints a line for each step under way at now, but for those that
+// began within the last half interval: their first line says so already.
+func (p *progressPrinter) still(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, addr := range p.order {
+		st := p.steps[addr]
+		if now.Sub(st.start) < stillInterval/2 {
+			continue
+		}
+		elapsed := now.Sub(st.start).Round(time.Second)
+		switch {
+		case st.stopping:
+			fmt.Fprintf(p.w, "%s: Still stopping... [%s elapsed, stop_timeout %s]\n", addr, elapsed, st.grace)
+		case addr.Kind == spec.KindImage && st.action == planner.Create:
+			fmt.Fprintf(p.w, "%s: Still pulling... [%s elapsed]\n", addr, elapsed)
+		default:
+			fmt.Fprintf(p.w, "%s: Still %s... [%s elapsed]\n", addr, strings.ToLower(progressVerbs[st.action][0]), elapsed)
 		}
 	}
 }

@@ -53,6 +53,30 @@ func TestProgressSaysStill(t *testing.T) {
 	}
 }
 
+// A step that began just before a tick gets no "Still" line yet: 500
+// pods created in a row would otherwise each print "[0s elapsed]".
+func TestProgressStillSkipsStepsJustBegun(t *testing.T) {
+	var out syncBuffer
+	p := newProgressPrinter(&out)
+	defer p.close()
+	old, young := spec.PodAddress("old"), spec.PodAddress("young")
+	p.event(apply.Event{Address: old, Action: planner.Create, Status: apply.Started})
+	p.event(apply.Event{Address: young, Action: planner.Create, Status: apply.Started})
+	now := time.Now()
+	p.mu.Lock()
+	p.steps[old].start = now.Add(-stillInterval)
+	p.steps[young].start = now.Add(-time.Millisecond)
+	p.mu.Unlock()
+	out.mu.Lock()
+	out.buf.Reset()
+	out.mu.Unlock()
+	p.still(now)
+	got := out.String()
+	if !strings.Contains(got, "pod.old: Still creating... [10s elapsed]") || strings.Contains(got, "pod.young") {
+		t.Errorf("still lines:\n%s", got)
+	}
+}
+
 // syncBuffer is a bytes.Buffer safe for the printer's ticker and the test.
 type syncBuffer struct {
 	mu  sync.Mutex
