@@ -143,11 +143,7 @@ func runNet(o options) (err error) {
 	// The sweep after berth's destroy also removes what carries this run's
 	// baseline label: nothing does, but an empty label would match too much.
 	rt.runID = runID
-	if d := os.Getenv("BERTH_RUNTIME_DIR"); d != "" {
-		if raw, err := os.ReadFile(filepath.Join(d, "containerd.pid")); err == nil {
-			nb.containerdPID, _ = strconv.Atoi(strings.TrimSpace(string(raw)))
-		}
-	}
+	nb.containerdPID = containerdPID()
 	defer func() {
 		// A context of its own: ctx may be cancelled (Ctrl-C).
 		cctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -310,6 +306,43 @@ func freeLoopbackPort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// containerdPID is the private runtime's daemon, from hack/runtime.sh's
+// pid file; 0 when unknown.
+func containerdPID() int {
+	d := os.Getenv("BERTH_RUNTIME_DIR")
+	if d == "" {
+		return 0
+	}
+	raw, err := os.ReadFile(filepath.Join(d, "containerd.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+	return pid
+}
+
+// settle waits, up to limit, until containerd spent less than 5% of a CPU
+// over a second: after 500 starts it goes on working for a while, and a
+// plan measured then measures that. It returns how long it waited, and
+// whether the runtime settled.
+func settle(ctx context.Context, limit time.Duration) (time.Duration, bool) {
+	pid := containerdPID()
+	if pid == 0 {
+		return 0, false
+	}
+	start := time.Now()
+	for time.Since(start) < limit {
+		before := procCPU(pid)
+		if sleep(ctx, time.Second) != nil {
+			break
+		}
+		if procCPU(pid)-before < 50*time.Millisecond {
+			return time.Since(start), true
+		}
+	}
+	return time.Since(start), false
 }
 
 // ---------------------------------------------------------------- berth forward

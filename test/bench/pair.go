@@ -20,6 +20,11 @@ type pairResult struct {
 	// applyRSS and destroyRSS are berth's peak memory in those commands,
 	// in KiB.
 	applyRSS, destroyRSS int64
+	// settle is how long the runtime took, after the apply, to fall under
+	// 5% of a CPU (settled false: it had not after a minute, or its PID is
+	// unknown).
+	settle  time.Duration
+	settled bool
 	// plans are the wall times of the no-op plans; lists those of the
 	// baseline's list calls, made in between them.
 	plans, lists []time.Duration
@@ -87,7 +92,10 @@ func (r *pairRun) berth(ctx context.Context) error {
 	r.logf("berth apply           %s (first pod step after %s, peak RSS %s)", fmtDur(p.berthApply), fmtDur(p.applyLead), fmtMiB(p.applyRSS))
 
 	// No-op plans, each followed by the baseline's list calls on the same
-	// pods, so that both see the same runtime state and the same noise.
+	// pods, so that both see the same runtime state and the same noise;
+	// once the runtime is done with the starts.
+	waited, settled := settle(ctx, time.Minute)
+	p.settle, p.settled = waited, settled
 	for range r.o.planRuns {
 		res, err := b.mustRun(ctx, 0, "plan", "--detailed-exitcode", b.dir)
 		if err != nil {

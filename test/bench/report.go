@@ -177,6 +177,19 @@ func (r *report) targetTable() [][]string {
 	return append(rows, rss)
 }
 
+// settleNote says when the no-op plans ran.
+func (r *report) settleNote() string {
+	var waits []string
+	for _, p := range r.pairs {
+		w := fmtDur(p.settle)
+		if !p.settled {
+			w += " (not settled)"
+		}
+		waits = append(waits, w)
+	}
+	return "the no-op plans ran once containerd used under 5% of a CPU over a second after the apply, which took " + strings.Join(waits, ", ") + " (by pair)"
+}
+
 func (r *report) notes() []string {
 	s := r.summarize()
 	last := r.pairs[len(r.pairs)-1]
@@ -188,6 +201,7 @@ func (r *report) notes() []string {
 			"the rest, its pod work, is %s (apply) and %s (destroy) of the baseline's time (medians of per-pair ratios)",
 			fmtDur(s.applyLead), fmtDur(s.destroyLead), fmtRatio(s.applyWork), fmtRatio(s.destroyWork)),
 		"raw c=1 is the sequential baseline; its cleanup is not timed",
+		r.settleNote(),
 	}
 }
 
