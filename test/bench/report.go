@@ -187,7 +187,7 @@ func (r *report) settleNote() string {
 		}
 		waits = append(waits, w)
 	}
-	return "the no-op plans ran once containerd used under 5% of a CPU over a second after the apply, which took " + strings.Join(waits, ", ") + " (by pair)"
+	return "the no-op plans ran once containerd was done with the apply (under 5% of a CPU over a second, or two seconds in a row within a fifth of each other), which took " + strings.Join(waits, ", ") + " (by pair)"
 }
 
 func (r *report) notes() []string {
