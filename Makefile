@@ -66,7 +66,7 @@ test: lint build fuzz
 # The fuzz targets: briefly in make test (FUZZTIME=10s each), longer here,
 # e.g. make fuzz FUZZTIME=5m. Their seeds also run as plain tests.
 FUZZTIME ?= 10s
-FUZZ_TARGETS := FuzzLoad:./spec FuzzEnvFile:./spec FuzzRead:./internal/planfile FuzzRead:./internal/hostsfile FuzzConvert:./internal/convert/crictl
+FUZZ_TARGETS := FuzzLoad:./spec FuzzEnvFile:./spec FuzzBracketDepth:./spec FuzzRead:./internal/planfile FuzzRead:./internal/hostsfile FuzzConvert:./internal/convert/crictl
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t%%:*} in $${t#*:} for $(FUZZTIME)"; \

@@ -4,6 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // The loader takes any bytes as a configuration file without panicking;
@@ -64,4 +67,41 @@ func containsNUL(s string) bool {
 		}
 	}
 	return false
+}
+
+// bracketDepth, where it decides, sees the depth the lexer's tokens give,
+// so that skipping the lexer for it never lets a deep file through.
+func FuzzBracketDepth(f *testing.F) {
+	for _, seed := range []string{
+		"pod \"a\" {\n  container \"b\" { image = \"x\" }\n}\n",
+		"x = [[[[1]]]]\n",
+		"x = \"}}}}\" # [[[\ny = [[\n",
+		"x = \"a\\\"[[\" /* ]] */ y = {a = [(1)]}\n",
+		"x = \"${[[[[]]]]}\"\n",
+		"x = <<EOT\n[[[\nEOT\n",
+		"// ]]]]\nx = [[[[\n",
+		"x = \"\\\\\" [[\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		depth, ok := bracketDepth(src)
+		if !ok {
+			return
+		}
+		tokens, _ := hclsyntax.LexConfig(src, "f.hcl", hcl.InitialPos)
+		lexed, cur := 0, 0
+		for _, tok := range tokens {
+			switch tok.Type {
+			case hclsyntax.TokenOBrace, hclsyntax.TokenOBrack, hclsyntax.TokenOParen, hclsyntax.TokenTemplateInterp, hclsyntax.TokenTemplateControl:
+				cur++
+				lexed = max(lexed, cur)
+			case hclsyntax.TokenCBrace, hclsyntax.TokenCBrack, hclsyntax.TokenCParen, hclsyntax.TokenTemplateSeqEnd:
+				cur = max(cur-1, 0)
+			}
+		}
+		if lexed > depth {
+			t.Fatalf("bracketDepth = %d, the lexer's tokens nest %d deep in %q", depth, lexed, src)
+		}
+	})
 }

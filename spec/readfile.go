@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -66,6 +67,9 @@ func (l *Loader) parseConfigFile(path string) (*hcl.File, hcl.Diagnostics) {
 // before the parser, which recurses once per level, meets it. The lexer it
 // uses does not recurse.
 func checkNesting(src []byte, path string) hcl.Diagnostics {
+	if depth, ok := bracketDepth(src); ok && depth <= MaxNesting {
+		return nil // no template or heredoc: the brackets alone tell
+	}
 	tokens, _ := hclsyntax.LexConfig(src, path, hcl.InitialPos) // lexing errors are the parser's to report
 	depth := 0
 	for _, t := range tokens {
@@ -82,4 +86,73 @@ func checkNesting(src []byte, path string) hcl.Diagnostics {
 		}
 	}
 	return nil
+}
+
+// bracketDepth is the deepest the brackets of src nest outside quoted
+// strings and comments, found without lexing: lexing a 500-pod file only
+// to count its brackets was a third of its load. It gives up (ok false)
+// at what it does not model, where the lexer must decide: a template
+// interpolation or directive, a heredoc, a quoted string that runs into a
+// line end, a string or comment the file ends in, bytes that are not
+// UTF-8. Where it does not give up, it sees the bracket tokens the
+// lexer would (FuzzBracketDepth checks that against the lexer).
+func bracketDepth(src []byte) (depth int, ok bool) {
+	if !utf8.Valid(src) {
+		return 0, false // the lexer's characters may then swallow a bracket
+	}
+	const (
+		code = iota
+		quoted
+		lineComment
+		blockComment
+	)
+	state, cur := code, 0
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		next := byte(0)
+		if i+1 < len(src) {
+			next = src[i+1]
+		}
+		switch state {
+		case code:
+			switch {
+			case c == '"':
+				state = quoted
+			case c == '#', c == '/' && next == '/':
+				state = lineComment
+			case c == '/' && next == '*':
+				state, i = blockComment, i+1
+			case (c == '$' || c == '%') && next == '{', c == '<' && next == '<':
+				return 0, false
+			case c == '{' || c == '[' || c == '(':
+				cur++
+				depth = max(depth, cur)
+			case c == '}' || c == ']' || c == ')':
+				cur = max(cur-1, 0)
+			}
+		case quoted:
+			switch {
+			case c == '\\':
+				if next == '\n' || next == '\r' {
+					return 0, false
+				}
+				i++
+			case c == '"':
+				state = code
+			case c == '\n' || c == '\r', (c == '$' || c == '%') && next == '{':
+				return 0, false
+			}
+		case lineComment:
+			if c == '\n' {
+				state = code
+			}
+		case blockComment:
+			if c == '*' && next == '/' {
+				state, i = code, i+1
+			}
+		}
+	}
+	// A string or comment still open at the end is not one to the lexer,
+	// which reads on as code.
+	return depth, state == code
 }
