@@ -56,8 +56,8 @@ unit:
 # changes the runtime's pod network must not meet another package's pods. The runtime and the test registries (hack/registry.sh) are
 # stopped afterwards, pass or fail, unless KEEP_RUNTIME=1.
 test: lint build fuzz
-	hack/runtime.sh up
-	hack/registry.sh up
+	hack/runtime.sh up || { hack/runtime.sh down; exit 1; }
+	hack/registry.sh up || { hack/registry.sh down; hack/runtime.sh down; exit 1; }
 	deb=$$(hack/package/build.sh | tail -n1) && \
 	source $(RUNTIME_ENV) && source $(REGISTRY_ENV) && \
 		BERTH_E2E_REQUIRED=1 BERTH_BIN=$(BERTH) BERTH_DEB=$(CURDIR)/$$deb $(GO) test -count=1 -p 1 -timeout 30m ./... ; \

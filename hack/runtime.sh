@@ -110,7 +110,14 @@ import_images() {
 		# it ctr invents "import-DATE"); unpacking (the default) is needed as
 		# CRI runs from overlayfs snapshots.
 		ctr_ -n k8s.io images import --base-name "${ref%:*}" "$file" >/dev/null
-		ctr_ -n k8s.io images ls -q | grep -qxF "$ref" || die "import of $ref did not create it"
+		# Looked for a few times: a listing right after the import has been
+		# seen to miss it once, on a loaded machine.
+		local try
+		for try in 1 2 3 4 5; do
+			ctr_ -n k8s.io images ls -q | grep -qxF "$ref" && break
+			[ "$try" = 5 ] && die "import of $ref did not create it"
+			sleep 1
+		done
 	done <"$BERTH_CACHE/images/images.list"
 }
 
