@@ -544,16 +544,23 @@ func (x *executor) removeSandbox(ctx context.Context, pc *planner.PodChange) err
 		return err
 	}
 	if pc.Actual != nil && pc.SandboxID == pc.Actual.Sandbox.Id {
-		if md := pc.Actual.Sandbox.Metadata; md != nil {
-			if err := tmpfs.Release(x.opts.TmpfsRoot, tmpfs.PodDir(x.opts.TmpfsRoot, x.stack, md.Name, md.Uid)); err != nil {
-				return err
-			}
-			dir := criconfig.LogDir(x.opts.LogRoot, x.stack, &spec.Pod{Name: md.Name, Namespace: md.Namespace}, md.Uid)
-			_ = os.RemoveAll(dir)
-			_ = os.Remove(filepath.Dir(dir)) // the stack's directory, once its last pod is gone
-
-		}
+		return x.releaseHostDirs(pc.Actual.Sandbox.Metadata)
 	}
+	return nil
+}
+
+// releaseHostDirs removes what a removed sandbox had on the host: its
+// tmpfs mounts and its log directory (and the stack's, once empty).
+func (x *executor) releaseHostDirs(md *cri.PodSandboxMetadata) error {
+	if md == nil {
+		return nil
+	}
+	if err := tmpfs.Release(x.opts.TmpfsRoot, tmpfs.PodDir(x.opts.TmpfsRoot, x.stack, md.Name, md.Uid)); err != nil {
+		return err
+	}
+	dir := criconfig.LogDir(x.opts.LogRoot, x.stack, &spec.Pod{Name: md.Name, Namespace: md.Namespace}, md.Uid)
+	_ = os.RemoveAll(dir)
+	_ = os.Remove(filepath.Dir(dir)) // the stack's directory, once its last pod is gone
 	return nil
 }
 

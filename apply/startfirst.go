@@ -4,14 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
-	"github.com/berth-dev/berth/internal/tmpfs"
 	"github.com/berth-dev/berth/planner"
-	"github.com/berth-dev/berth/runtime/criconfig"
-	"github.com/berth-dev/berth/spec"
 )
 
 // replaceStartFirst replaces a pod without a gap: the new sandbox is made
@@ -88,15 +83,5 @@ func (x *executor) discardSandbox(ctx context.Context, id string) error {
 	if err := x.rt.RemoveSandbox(ctx, id); err != nil {
 		return err
 	}
-	md := st.GetMetadata()
-	if md == nil {
-		return nil
-	}
-	if err := tmpfs.Release(x.opts.TmpfsRoot, tmpfs.PodDir(x.opts.TmpfsRoot, x.stack, md.Name, md.Uid)); err != nil {
-		return err
-	}
-	dir := criconfig.LogDir(x.opts.LogRoot, x.stack, &spec.Pod{Name: md.Name, Namespace: md.Namespace}, md.Uid)
-	_ = os.RemoveAll(dir)
-	_ = os.Remove(filepath.Dir(dir))
-	return nil
+	return x.releaseHostDirs(st.GetMetadata())
 }
