@@ -64,7 +64,19 @@ func AwaitSandbox(ctx context.Context, rt ReadyRuntime, stack string, pod *spec.
 		case <-time.After(wait):
 		}
 	}
+	// One list says which still run; only one that does not is asked why.
+	listed, err := rt.ListContainers(ctx, map[string]string{spec.LabelStack: stack, spec.LabelPod: pod.Name})
+	if err != nil {
+		return err
+	}
+	running := map[string]bool{}
+	for _, c := range listed {
+		running[c.Id] = c.State == cri.ContainerState_CONTAINER_RUNNING
+	}
 	for name, c := range ids {
+		if running[c.id] {
+			continue
+		}
 		st, err := rt.ContainerStatus(ctx, c.id)
 		if err != nil {
 			return fmt.Errorf("container %s: %w", name, err)
