@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -90,16 +91,7 @@ func FuzzBracketDepth(f *testing.F) {
 			return
 		}
 		tokens, _ := hclsyntax.LexConfig(src, "f.hcl", hcl.InitialPos)
-		lexed, cur := 0, 0
-		for _, tok := range tokens {
-			switch tok.Type {
-			case hclsyntax.TokenOBrace, hclsyntax.TokenOBrack, hclsyntax.TokenOParen, hclsyntax.TokenTemplateInterp, hclsyntax.TokenTemplateControl:
-				cur++
-				lexed = max(lexed, cur)
-			case hclsyntax.TokenCBrace, hclsyntax.TokenCBrack, hclsyntax.TokenCParen, hclsyntax.TokenTemplateSeqEnd:
-				cur = max(cur-1, 0)
-			}
-		}
+		lexed, _ := tokenNesting(tokens, math.MaxInt)
 		if lexed > depth {
 			t.Fatalf("bracketDepth = %d, the lexer's tokens nest %d deep in %q", depth, lexed, src)
 		}

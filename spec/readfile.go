@@ -71,21 +71,32 @@ func checkNesting(src []byte, path string) hcl.Diagnostics {
 		return nil // no template or heredoc: the brackets alone tell
 	}
 	tokens, _ := hclsyntax.LexConfig(src, path, hcl.InitialPos) // lexing errors are the parser's to report
+	if _, at := tokenNesting(tokens, MaxNesting); at >= 0 {
+		r := tokens[at].Range
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Nested too deeply", Subject: &r,
+			Detail: fmt.Sprintf("Brackets, braces and interpolations nest more than %d levels deep here. Flatten the expression, or move data into locals.", MaxNesting)}}
+	}
+	return nil
+}
+
+// tokenNesting is how deep the tokens' brackets, braces and
+// interpolations nest, up to the first token that goes deeper than limit,
+// whose index it returns (-1 when none does).
+func tokenNesting(tokens hclsyntax.Tokens, limit int) (deepest, at int) {
 	depth := 0
-	for _, t := range tokens {
+	for i, t := range tokens {
 		switch t.Type {
 		case hclsyntax.TokenOBrace, hclsyntax.TokenOBrack, hclsyntax.TokenOParen, hclsyntax.TokenTemplateInterp, hclsyntax.TokenTemplateControl:
 			depth++
-			if depth > MaxNesting {
-				r := t.Range
-				return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Nested too deeply", Subject: &r,
-					Detail: fmt.Sprintf("Brackets, braces and interpolations nest more than %d levels deep here. Flatten the expression, or move data into locals.", MaxNesting)}}
+			deepest = max(deepest, depth)
+			if depth > limit {
+				return deepest, i
 			}
 		case hclsyntax.TokenCBrace, hclsyntax.TokenCBrack, hclsyntax.TokenCParen, hclsyntax.TokenTemplateSeqEnd:
 			depth = max(depth-1, 0)
 		}
 	}
-	return nil
+	return deepest, -1
 }
 
 // bracketDepth is the deepest the brackets of src nest outside quoted
