@@ -18,8 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -107,7 +105,7 @@ func runReplace(o options) (err error) {
 		return err
 	}
 	if fwd, err = startForward(ctx, b, "netns", b.dir, fmt.Sprintf("127.0.0.1:%d", fwdPort), func(ctx context.Context) error {
-		_, err := getPage(ctx, urls[pathForward])
+		_, err := connloop.Get(ctx, urls[pathForward])
 		return err
 	}); err != nil {
 		return err
@@ -188,30 +186,13 @@ func replaceConfig(stack, order, page string, hostPort, fwdPort int) string {
 		servedpod.Pod{Order: order, Page: page, HostPort: hostPort, Listen: fmt.Sprintf("127.0.0.1:%d", fwdPort), StartDelay: time.Second}.HCL()
 }
 
-// getPage GETs url once on a new connection and returns its body, trimmed.
-func getPage(ctx context.Context, url string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return strings.TrimSpace(string(body)), err
-}
-
 // awaitPage waits, up to 30 s, until url answers with page.
 func awaitPage(ctx context.Context, url, page string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	var last string
 	var lastErr error
 	for time.Now().Before(deadline) {
-		if last, lastErr = getPage(ctx, url); lastErr == nil && last == page {
+		if last, lastErr = connloop.Get(ctx, url); lastErr == nil && last == page {
 			return nil
 		}
 		select {

@@ -31,8 +31,7 @@ func Start(ctx context.Context, url string, interval time.Duration) (*Loop, func
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		// A new connection for each request, as a new client makes.
-		client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		client := newClient()
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		var wg sync.WaitGroup
@@ -55,16 +54,7 @@ func Start(ctx context.Context, url string, interval time.Duration) (*Loop, func
 
 func (l *Loop) get(ctx context.Context, client *http.Client) {
 	at := time.Now()
-	req, _ := http.NewRequest(http.MethodGet, l.URL, nil)
-	resp, err := client.Do(req)
-	var body []byte
-	if err == nil {
-		body, err = io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err == nil && resp.StatusCode != http.StatusOK {
-			err = &statusError{resp.Status}
-		}
-	}
+	body, err := get(context.Background(), client, l.URL) // a request in flight finishes; its answer counts
 	if ctx.Err() != nil {
 		return // the loop's end, not the server's
 	}
@@ -78,7 +68,34 @@ func (l *Loop) get(ctx context.Context, client *http.Client) {
 		return
 	}
 	l.ok++
-	l.bodies[strings.TrimSpace(string(body))]++
+	l.bodies[body]++
+}
+
+// newClient opens a new connection for each request, as a new client
+// does, and waits a second at most.
+func newClient() *http.Client {
+	return &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+}
+
+// Get GETs url once, on a new connection, and returns its body trimmed;
+// an answer other than 200 is an error.
+func Get(ctx context.Context, url string) (string, error) { return get(ctx, newClient(), url) }
+
+func get(ctx context.Context, client *http.Client, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = &statusError{resp.Status}
+	}
+	return strings.TrimSpace(string(body)), err
 }
 
 type statusError struct{ status string }
