@@ -60,17 +60,23 @@ import (
 // The watchers compared, in the order of even pairs; the served one, the
 // event-driven watcher with its endpoints open and a git source, is
 // measured idle only, against the event-driven one, for what the service
-// features cost.
+// features cost, and so is the control: a second event-driven watcher,
+// whose difference from the first is the noise floor of that comparison.
 const (
-	modeEvent  = "event"
-	modeResync = "resync"
-	modeServed = "served"
+	modeEvent   = "event"
+	modeResync  = "resync"
+	modeServed  = "served"
+	modeControl = "control"
 )
 
+// watchModes is every watcher the benchmark runs, in the report's order.
+var watchModes = []string{modeEvent, modeResync, modeServed, modeControl}
+
 var modeTitles = map[string]string{
-	modeEvent:  "event-driven",
-	modeResync: "resync-only",
-	modeServed: "served+git",
+	modeEvent:   "event-driven",
+	modeResync:  "resync-only",
+	modeServed:  "served+git",
+	modeControl: "event-driven (control)",
 }
 
 // scrapes is how many times the benchmark scrapes the served watcher's
@@ -163,7 +169,7 @@ func runWatch(o options) (err error) {
 	wb := &watchBench{o: o, rt: e.rt, stacks: map[string]*watchStack{}}
 	wb.pods = max(o.watchPods, editPods+o.watchRuns)
 	wb.idlePods = wb.pods - editPods - o.watchRuns
-	for _, mode := range []string{modeEvent, modeResync, modeServed} {
+	for _, mode := range watchModes {
 		stack := "bench-watch-" + runID + "-" + mode
 		s := &watchStack{mode: mode, b: &berth{bin: e.bin, stack: stack, dir: filepath.Join(tmp, stack), lockDir: filepath.Join(tmp, "locks")}}
 		switch mode {
@@ -187,7 +193,7 @@ func runWatch(o options) (err error) {
 	}()
 
 	rep := &watchReport{opts: o, facts: e.facts, started: time.Now(), wb: wb}
-	for _, mode := range []string{modeEvent, modeResync, modeServed} {
+	for _, mode := range watchModes {
 		if err := wb.start(ctx, wb.stacks[mode]); err != nil {
 			return err
 		}
@@ -330,7 +336,7 @@ func (wb *watchBench) cleanup(ctx context.Context) error {
 			err = errors.Join(err, s.proc.stop())
 		}
 	}
-	for _, mode := range []string{modeEvent, modeResync, modeServed} {
+	for _, mode := range watchModes {
 		s := wb.stacks[mode]
 		if s == nil {
 			continue
@@ -371,7 +377,10 @@ func (wb *watchBench) idle(ctx context.Context) (map[string]*idleUse, error) {
 		}
 		return r
 	}
-	use := map[string]*idleUse{modeEvent: {}, modeResync: {}, modeServed: {}}
+	use := map[string]*idleUse{}
+	for _, mode := range watchModes {
+		use[mode] = &idleUse{}
+	}
 
 	sample := func() error {
 		for mode, s := range wb.stacks {
