@@ -12,11 +12,19 @@ import (
 	"github.com/berth-dev/berth/spec"
 )
 
+// fileSettle is how long a burst of file events must be quiet while it is
+// young: an editor's save (a rename over the file, or a truncate and a
+// write) is over within it.
+const fileSettle = 50 * time.Millisecond
+
 // watchFiles reports, once per burst, that files in dir changed: created,
 // written, removed or renamed onto (editors that save by rename, a git pull
-// touching many files). A burst ends when quiet lasts debounce. Editor
-// leftovers and hidden files are ignored.
-func watchFiles(ctx context.Context, dir string, debounce time.Duration, log *slog.Logger) (<-chan struct{}, error) {
+// touching many files). A burst that ends within settle of its start (a
+// save) ends once quiet lasts settle; one that goes on longer (a copy, a
+// slow checkout) ends once quiet lasts debounce. Editor leftovers and
+// hidden files are ignored.
+func watchFiles(ctx context.Context, dir string, settle, debounce time.Duration, log *slog.Logger) (<-chan struct{}, error) {
+	settle = min(settle, debounce)
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", dir, err)
@@ -30,6 +38,7 @@ func watchFiles(ctx context.Context, dir string, debounce time.Duration, log *sl
 		defer fw.Close()
 		var quiet *time.Timer
 		var fire <-chan time.Time
+		var burst time.Time // when the pending burst's first event came
 		// A directory removed or renamed away (a checkout replaced whole)
 		// loses its watch; it is added again once the path exists.
 		var rewatch <-chan time.Time
@@ -44,7 +53,7 @@ func watchFiles(ctx context.Context, dir string, debounce time.Duration, log *sl
 				}
 				log.Info("watching the directory again", "dir", dir)
 				rewatch = nil
-				fire = time.After(0) // whatever it holds now is new
+				burst, fire = time.Now(), time.After(0) // whatever it holds now is new
 			case ev, ok := <-fw.Events:
 				if !ok {
 					return
@@ -59,10 +68,16 @@ func watchFiles(ctx context.Context, dir string, debounce time.Duration, log *sl
 					continue
 				}
 				log.Debug("file event", "file", ev.Name, "op", ev.Op.String())
+				wait := debounce
+				if fire == nil {
+					burst, wait = time.Now(), settle
+				} else if time.Since(burst) < settle {
+					wait = settle
+				}
 				if quiet == nil {
-					quiet = time.NewTimer(debounce)
+					quiet = time.NewTimer(wait)
 				} else {
-					quiet.Reset(debounce)
+					quiet.Reset(wait)
 				}
 				fire = quiet.C
 			case err, ok := <-fw.Errors:

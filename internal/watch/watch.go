@@ -262,7 +262,7 @@ func Run(ctx context.Context, opts Options) error {
 	var syncs <-chan time.Time
 	if !opts.OnlyResync {
 		if opts.Source == nil {
-			if files, err = watchFiles(ctx, opts.Dir, opts.Debounce, w.log); err != nil {
+			if files, err = watchFiles(ctx, opts.Dir, fileSettle, opts.Debounce, w.log); err != nil {
 				return err
 			}
 		}
