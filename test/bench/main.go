@@ -99,6 +99,9 @@ type options struct {
 	watchPods   int
 	watchIdle   time.Duration
 	watchResync time.Duration
+	// watchAlone runs the event-driven watcher only: for many pods, where
+	// four stacks of them would not fit.
+	watchAlone bool
 	// replace runs the replace benchmark instead: replaceRuns rounds of a
 	// start-first and a stop-first replace of a served pod.
 	replace     bool
@@ -129,6 +132,7 @@ func main() {
 	flag.IntVar(&o.watchPods, "watch-pods", 20, "pods per watched stack (at least 3 + -watch-runs)")
 	flag.DurationVar(&o.watchIdle, "watch-idle", time.Minute, "how long both watchers sit idle while their CPU and memory are sampled")
 	flag.DurationVar(&o.watchResync, "watch-resync", 5*time.Second, "--resync of the resync-only watcher")
+	flag.BoolVar(&o.watchAlone, "watch-alone", false, "the watch benchmark runs the event-driven watcher only (no resync-only, served or control stack): for -watch-pods 500")
 	flag.BoolVar(&o.replace, "replace", false, "run only the replace benchmark: connections a replace of a served pod fails, update_order = start_first against stop_first, through a forward and a host port")
 	flag.IntVar(&o.replaceRuns, "replace-runs", 10, "rounds of the replace benchmark, each one replace per order")
 	flag.Parse()

@@ -21,6 +21,12 @@ const (
 	maxPlanLists       = 3
 	maxPlanWall        = 100 * time.Millisecond
 	maxApplyRSS        = 100 << 10 // KiB, at scalePods
+
+	// berth watch with scalePods pods.
+	maxWatchIdleShare = 0.005    // of one core
+	maxWatchRSS       = 64 << 10 // KiB
+	maxCrashLatency   = 300 * time.Millisecond
+	maxSaveLatency    = 350 * time.Millisecond
 )
 
 type report struct {
@@ -145,15 +151,17 @@ func (r *report) pairTable() [][]string {
 	return rows
 }
 
+// verdict is a target's result column.
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
 // targetTable judges the summary against the targets.
 func (r *report) targetTable() [][]string {
 	s, c := r.summarize(), r.opts.concurrency
-	verdict := func(ok bool) string {
-		if ok {
-			return "met"
-		}
-		return "MISSED"
-	}
 	applyLimit := maxApplyRatio
 	if r.opts.pods >= scalePods {
 		applyLimit = maxScaleApplyRatio

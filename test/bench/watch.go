@@ -105,6 +105,7 @@ var crashCommand = []string{"sh", "-c", "trap 'exit 1' TERM; sleep 3600 & wait"}
 type watchBench struct {
 	o      options
 	rt     *raw
+	modes  []string // the watchers run: watchModes, or the event-driven one alone
 	stacks map[string]*watchStack
 	// pods is the pod count of each stack: editPods edited ones,
 	// -watch-runs crashed ones, and idle ones up to -watch-pods.
@@ -166,10 +167,13 @@ func runWatch(o options) (err error) {
 		return err
 	}
 	e.rt.runID = runID // the sweep's second selector; nothing carries it
-	wb := &watchBench{o: o, rt: e.rt, stacks: map[string]*watchStack{}}
+	wb := &watchBench{o: o, rt: e.rt, modes: watchModes, stacks: map[string]*watchStack{}}
+	if o.watchAlone {
+		wb.modes = []string{modeEvent}
+	}
 	wb.pods = max(o.watchPods, editPods+o.watchRuns)
 	wb.idlePods = wb.pods - editPods - o.watchRuns
-	for _, mode := range watchModes {
+	for _, mode := range wb.modes {
 		stack := "bench-watch-" + runID + "-" + mode
 		s := &watchStack{mode: mode, b: &berth{bin: e.bin, stack: stack, dir: filepath.Join(tmp, stack), lockDir: filepath.Join(tmp, "locks")}}
 		switch mode {
@@ -193,7 +197,7 @@ func runWatch(o options) (err error) {
 	}()
 
 	rep := &watchReport{opts: o, facts: e.facts, started: time.Now(), wb: wb}
-	for _, mode := range watchModes {
+	for _, mode := range wb.modes {
 		if err := wb.start(ctx, wb.stacks[mode]); err != nil {
 			return err
 		}
@@ -201,11 +205,13 @@ func runWatch(o options) (err error) {
 	if rep.idle, err = wb.idle(ctx); err != nil {
 		return err
 	}
-	if rep.syncCPU, err = syncCost(ctx, wb.stacks[modeServed].proc, wb.stacks[modeEvent].proc, syncs); err != nil {
-		return fmt.Errorf("sync the served watcher: %w", err)
-	}
-	if rep.scrapeCPU, err = scrapeCost(ctx, wb.stacks[modeServed].proc, scrapes); err != nil {
-		return fmt.Errorf("scrape the served watcher: %w", err)
+	if served := wb.stacks[modeServed]; served != nil {
+		if rep.syncCPU, err = syncCost(ctx, served.proc, wb.stacks[modeEvent].proc, syncs); err != nil {
+			return fmt.Errorf("sync the served watcher: %w", err)
+		}
+		if rep.scrapeCPU, err = scrapeCost(ctx, served.proc, scrapes); err != nil {
+			return fmt.Errorf("scrape the served watcher: %w", err)
+		}
 	}
 	for i := range o.watchRuns {
 		p, err := wb.runPair(ctx, i)
@@ -216,8 +222,10 @@ func runWatch(o options) (err error) {
 	}
 	// The comparison means something only if the resync-only watcher
 	// never acted on an event.
-	if t := wb.stacks[modeResync].proc.eventTriggers(); len(t) > 0 {
-		return fmt.Errorf("berth watch --only-resync ran rounds for events: %s", strings.Join(t, "; "))
+	if rs := wb.stacks[modeResync]; rs != nil {
+		if t := rs.proc.eventTriggers(); len(t) > 0 {
+			return fmt.Errorf("berth watch --only-resync ran rounds for events: %s", strings.Join(t, "; "))
+		}
 	}
 	rep.finished = time.Now()
 	return emit(o.markdown, rep.text, rep.markdown)
@@ -365,7 +373,7 @@ func (wb *watchBench) idle(ctx context.Context) (map[string]*idleUse, error) {
 			return nil, err
 		}
 	}
-	fmt.Fprintf(os.Stderr, "  idle: sampling both watchers for %s\n", wb.o.watchIdle)
+	fmt.Fprintf(os.Stderr, "  idle: sampling the watchers for %s\n", wb.o.watchIdle)
 	type reading struct {
 		stat, run time.Duration
 		lines     int
@@ -378,7 +386,7 @@ func (wb *watchBench) idle(ctx context.Context) (map[string]*idleUse, error) {
 		return r
 	}
 	use := map[string]*idleUse{}
-	for _, mode := range watchModes {
+	for _, mode := range wb.modes {
 		use[mode] = &idleUse{}
 	}
 
@@ -423,9 +431,12 @@ func (wb *watchBench) idle(ctx context.Context) (map[string]*idleUse, error) {
 // pairs start with the event-driven watcher, odd ones with the other.
 func (wb *watchBench) runPair(ctx context.Context, i int) (*watchPair, error) {
 	p := &watchPair{eventFirst: i%2 == 0, file: map[string]*watchSample{}, crash: map[string]*watchSample{}}
-	order := []string{modeEvent, modeResync}
-	if !p.eventFirst {
-		order[0], order[1] = order[1], order[0]
+	order := []string{modeEvent}
+	if wb.stacks[modeResync] != nil {
+		order = append(order, modeResync)
+		if !p.eventFirst {
+			order[0], order[1] = order[1], order[0]
+		}
 	}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "  pair %d/%d: %s\n", i+1, wb.o.watchRuns, fmt.Sprintf(format, args...))

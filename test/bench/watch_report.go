@@ -34,58 +34,99 @@ var latencyCases = []latencyCase{
 func (r *watchReport) factLines() []string {
 	f, o, wb := r.facts, r.opts, r.wb
 	quote := func(cmd []string) string { return fmt.Sprintf("%q", strings.Join(cmd, " ")) }
-	return []string{
+	lines := []string{
 		fmt.Sprintf("date: %s (run took %s)", f.date, r.finished.Sub(r.started).Round(time.Second)),
 		fmt.Sprintf("host: nproc %d, %s, Linux %s", f.nproc, f.cpu, f.kernel),
 		fmt.Sprintf("runtime: %s", f.runtime),
 		fmt.Sprintf("berth: %s (source %s); benchmark built with %s", f.berthBin, f.berthRev, f.goVersion),
-		fmt.Sprintf("stacks: %s and %s, %d pods of one container each (%s): %d edited (edit-K, a file each, %s), %d crashed (crash-I, %s), %d idle (%s); stop_timeout %s",
-			wb.stacks[modeEvent].b.stack, wb.stacks[modeResync].b.stack, wb.pods, image,
+		fmt.Sprintf("stacks: %s, %d pods of one container each (%s): %d edited (edit-K, a file each, %s), %d crashed (crash-I, %s), %d idle (%s); stop_timeout %s",
+			strings.Join(stackNames(wb), ", "), wb.pods, image,
 			editPods, quote(workloads[o.workload]), o.watchRuns, quote(crashCommand), wb.idlePods, quote(workloads[o.workload]), grace),
-		fmt.Sprintf("event-driven: `berth watch DIR` (fsnotify, debounce %s; the runtime's event stream; resync 1m)", 300*time.Millisecond),
-		fmt.Sprintf("resync-only: `berth watch --only-resync --resync %s DIR` (no fsnotify, no event stream)", o.watchResync),
-		"idle only, stacks of the same pods: served+git, `berth watch --listen 127.0.0.1:0 --interval 1m --git URL` (the stack's files committed to a repository that git http-backend serves from the benchmark's process; no fsnotify), and a control, `berth watch DIR` as event-driven",
-		"file save: the pod's file written to a hidden temporary file and renamed over it, with a new value of env " + watchEnvVar + "; timed from the rename until raw CRI lists a RUNNING container of the pod, not the old one, whose berth.io/spec annotation has the new value",
-		"crash: CRI ExecSync `kill 1` (the shell exits with 1); timed from the call until raw CRI lists a RUNNING container of the pod, not the old one; each run crashes another pod, so every restart is that container's first (no backoff)",
-		fmt.Sprintf("pairs: %d, the event-driven watcher first in odd pairs, the resync-only one in even ones; before each change the watcher has logged nothing for %s, and a resync-only run waits a random part of its period (uniform phase); CRI polled every %s", o.watchRuns, quietFor, pollEvery),
+		fmt.Sprintf("event-driven: `berth watch DIR` (fsnotify: a save settles after %s quiet, a longer burst after the debounce, %s; the runtime's event stream; resync 1m)", 50*time.Millisecond, 300*time.Millisecond),
 	}
+	if wb.stacks[modeResync] != nil {
+		lines = append(lines,
+			fmt.Sprintf("resync-only: `berth watch --only-resync --resync %s DIR` (no fsnotify, no event stream)", o.watchResync),
+			"idle only, stacks of the same pods: served+git, `berth watch --listen 127.0.0.1:0 --interval 1m --git URL` (the stack's files committed to a repository that git http-backend serves from the benchmark's process; no fsnotify), and a control, `berth watch DIR` as event-driven")
+	} else {
+		lines = append(lines, "the event-driven watcher alone (-watch-alone): no resync-only, served or control stack")
+	}
+	return append(lines,
+		"file save: the pod's file written to a hidden temporary file and renamed over it, with a new value of env "+watchEnvVar+"; timed from the rename until raw CRI lists a RUNNING container of the pod, not the old one, whose berth.io/spec annotation has the new value",
+		"crash: CRI ExecSync `kill 1` (the shell exits with 1); timed from the call until raw CRI lists a RUNNING container of the pod, not the old one; each run crashes another pod, so every restart is that container's first (no backoff)",
+		fmt.Sprintf("pairs: %d, the event-driven watcher first in odd pairs, the resync-only one in even ones; before each change the watcher has logged nothing for %s, and a resync-only run waits a random part of its period (uniform phase); CRI polled every %s", o.watchRuns, quietFor, pollEvery))
+}
+
+// stackNames are the benchmark's stacks, in the report's order.
+func stackNames(wb *watchBench) []string {
+	var names []string
+	for _, mode := range wb.modes {
+		names = append(names, wb.stacks[mode].b.stack)
+	}
+	return names
+}
+
+// latencyModes are the watchers the pairs time: the event-driven one and,
+// unless it ran alone, the resync-only one.
+func (r *watchReport) latencyModes() []string {
+	if r.wb.stacks[modeResync] == nil {
+		return []string{modeEvent}
+	}
+	return []string{modeEvent, modeResync}
 }
 
 // pairTable has a row per pair and one of medians: each case's latency
-// on both watchers and their ratio.
+// on each watcher and, with two, their ratio.
 func (r *watchReport) pairTable() [][]string {
+	modes := r.latencyModes()
+	compared := len(modes) == 2
 	head := []string{"pair", "first"}
 	for _, c := range latencyCases {
-		head = append(head, c.title+": "+modeTitles[modeEvent], c.title+": "+modeTitles[modeResync], "event / resync")
+		for _, mode := range modes {
+			head = append(head, c.title+": "+modeTitles[mode])
+		}
+		if compared {
+			head = append(head, "event / resync")
+		}
 	}
 	rows := [][]string{head}
-	cols := make([][]time.Duration, 2*len(latencyCases))
+	cols := make([][][]time.Duration, len(latencyCases)) // by case, then mode
 	ratios := make([][]float64, len(latencyCases))
+	for j := range cols {
+		cols[j] = make([][]time.Duration, len(modes))
+	}
 	for i, p := range r.pairs {
-		first := modeTitles[modeResync]
-		if p.eventFirst {
-			first = modeTitles[modeEvent]
+		first := modeTitles[modeEvent]
+		if compared && !p.eventFirst {
+			first = modeTitles[modeResync]
 		}
 		row := []string{fmt.Sprint(i + 1), first}
 		for j, c := range latencyCases {
-			ev, rs := c.of(p)[modeEvent].total, c.of(p)[modeResync].total
-			row = append(row, fmtDur(ev), fmtDur(rs), fmtRatio(ratio(ev, rs)))
-			cols[2*j], cols[2*j+1] = append(cols[2*j], ev), append(cols[2*j+1], rs)
-			ratios[j] = append(ratios[j], ratio(ev, rs))
+			for m, mode := range modes {
+				d := c.of(p)[mode].total
+				row = append(row, fmtDur(d))
+				cols[j][m] = append(cols[j][m], d)
+			}
+			if compared {
+				x := ratio(c.of(p)[modeEvent].total, c.of(p)[modeResync].total)
+				row = append(row, fmtRatio(x))
+				ratios[j] = append(ratios[j], x)
+			}
 		}
 		rows = append(rows, row)
 	}
-	row := []string{"median", ""}
-	for j := range latencyCases {
-		row = append(row, fmtDur(median(cols[2*j])), fmtDur(median(cols[2*j+1])), fmtRatio(median(ratios[j])))
-	}
 	// The mean too: a resync-only latency is spread evenly over a whole
 	// period, and its mean is what "half a period" is about.
-	mean := []string{"mean", ""}
+	med, mean := []string{"median", ""}, []string{"mean", ""}
 	for j := range latencyCases {
-		mean = append(mean, fmtDur(meanOf(cols[2*j])), fmtDur(meanOf(cols[2*j+1])), "")
+		for m := range modes {
+			med, mean = append(med, fmtDur(median(cols[j][m]))), append(mean, fmtDur(meanOf(cols[j][m])))
+		}
+		if compared {
+			med, mean = append(med, fmtRatio(median(ratios[j]))), append(mean, "")
+		}
 	}
-	return append(rows, row, mean)
+	return append(rows, med, mean)
 }
 
 // phaseTable splits each case's latency, in medians: until the watcher
@@ -93,7 +134,7 @@ func (r *watchReport) pairTable() [][]string {
 func (r *watchReport) phaseTable() [][]string {
 	rows := [][]string{{"case", "watcher", "decision logged", "old container down", "new container RUNNING", "decision's round (runs)"}}
 	for _, c := range latencyCases {
-		for _, mode := range []string{modeEvent, modeResync} {
+		for _, mode := range r.latencyModes() {
 			var decided, down, total []time.Duration
 			triggers := map[string]int{}
 			for _, p := range r.pairs {
@@ -136,7 +177,7 @@ func countList(counts map[string]int) string {
 // idleTable has a row per watcher: its CPU and memory over the idle window.
 func (r *watchReport) idleTable() [][]string {
 	rows := [][]string{{"watcher", "resync", "window", "CPU utime+stime", "CPU (schedstat)", "share of one CPU", "CPU per hour", "VmRSS max", "log lines", "rounds that changed something"}}
-	for _, mode := range watchModes {
+	for _, mode := range r.wb.modes {
 		u := r.idle[mode]
 		if u == nil || u.window == 0 {
 			continue
@@ -196,21 +237,47 @@ func meanOf(xs []time.Duration) time.Duration {
 func fmtMiB(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
 
 func (r *watchReport) notes() []string {
-	u := r.idle[modeResync]
-	rounds := int(u.window / r.opts.watchResync)
-	return []string{
-		"event / resync is the event-driven latency over the resync-only one in the same pair; the median row's ratio is the median of those per-pair ratios, not a ratio of medians",
-		fmt.Sprintf("a resync-only latency is the wait for the next resync, spread evenly over [0, %s) by the random phase, plus the same work after the decision: its mean should come near %s plus that work", r.opts.watchResync, r.opts.watchResync/2),
+	u := r.idle[modeEvent]
+	var lines []string
+	if rs := r.idle[modeResync]; rs != nil {
+		lines = append(lines,
+			"event / resync is the event-driven latency over the resync-only one in the same pair; the median row's ratio is the median of those per-pair ratios, not a ratio of medians",
+			fmt.Sprintf("a resync-only latency is the wait for the next resync, spread evenly over [0, %s) by the random phase, plus the same work after the decision: its mean should come near %s plus that work", r.opts.watchResync, r.opts.watchResync/2),
+			fmt.Sprintf("idle rounds: the resync-only watcher ran about %d resync rounds in the window (one per %s: read the files, 3 list calls, plan; logged at debug level only), the event-driven one %d or %d (resync 1m); the event-driven watcher also receives every event of the shared runtime, others' tests included, and drops those of other stacks",
+				int(rs.window/r.opts.watchResync), r.opts.watchResync, int(u.window/time.Minute), int(u.window/time.Minute)+1))
+	}
+	return append(lines,
 		"decision logged: the change until the watcher's `msg=decision` line for the container arrived on its stderr (time-stamped by the benchmark as it read it); old container down: until CRI first listed the old container as not RUNNING; the column after names the trigger of the round that decided",
-		fmt.Sprintf("idle: both watchers sampled at once, once a second (%d samples), after %s without a log line; CPU from /proc/PID/stat (10ms ticks) and the sum of its threads' run times (/proc/PID/task/*/schedstat, ns); share and per hour from schedstat; VmRSS (/proc/PID/status) the most of the samples",
+		fmt.Sprintf("idle: all watchers sampled at once, once a second (%d samples), after %s without a log line; CPU from /proc/PID/stat (10ms ticks) and the sum of its threads' run times (/proc/PID/task/*/schedstat, ns); share and per hour from schedstat; VmRSS (/proc/PID/status) the most of the samples",
 			u.samples, 5*time.Second),
-		fmt.Sprintf("idle rounds: the resync-only watcher ran about %d resync rounds in the window (one per %s: read the files, 3 list calls, plan; logged at debug level only), the event-driven one %d or %d (resync 1m); the event-driven watcher also receives every event of the shared runtime, others' tests included, and drops those of other stacks",
-			rounds, r.opts.watchResync, int(u.window/time.Minute), int(u.window/time.Minute)+1),
+	)
+}
+
+// targetTable judges the event-driven watcher against the issue's
+// targets, which are set for scalePods pods.
+func (r *watchReport) targetTable() [][]string {
+	u := r.idle[modeEvent]
+	share := float64(u.runCPU) / float64(u.window)
+	var save, crash []time.Duration
+	for _, p := range r.pairs {
+		save, crash = append(save, p.file[modeEvent].total), append(crash, p.crash[modeEvent].total)
+	}
+	at := fmt.Sprintf(" (%d pods; set for %d)", r.wb.pods, scalePods)
+	return [][]string{
+		{"target", "measured", "limit", "result"},
+		{"idle CPU", fmt.Sprintf("%.3f%% of one core", 100*share) + at, fmt.Sprintf("≤ %.1f%%", 100*maxWatchIdleShare), verdict(share <= maxWatchIdleShare)},
+		{"idle VmRSS", fmtMiB(u.rssMax) + at, "≤ " + fmtMiB(maxWatchRSS), verdict(u.rssMax <= maxWatchRSS)},
+		{"crash → running", fmtDur(median(crash)) + " median" + at, "≤ " + fmtDur(maxCrashLatency), verdict(median(crash) <= maxCrashLatency)},
+		{"file save → running", fmtDur(median(save)) + " median" + at, "≤ " + fmtDur(maxSaveLatency), verdict(median(save) <= maxSaveLatency)},
 	}
 }
 
 func (r *watchReport) text(w io.Writer) {
-	fmt.Fprintln(w, "berth watch benchmark: event-driven against resync-only")
+	title := "berth watch benchmark: event-driven against resync-only"
+	if r.wb.stacks[modeResync] == nil {
+		title = "berth watch benchmark: the event-driven watcher alone"
+	}
+	fmt.Fprintln(w, title)
 	for _, l := range r.factLines() {
 		fmt.Fprintln(w, "  "+l)
 	}
@@ -220,6 +287,8 @@ func (r *watchReport) text(w io.Writer) {
 	writeTab(w, r.phaseTable())
 	fmt.Fprintln(w)
 	writeTab(w, r.idleTable())
+	fmt.Fprintln(w)
+	writeTab(w, r.targetTable())
 	fmt.Fprintln(w)
 	if c := r.servedCost(); c != "" {
 		fmt.Fprintln(w, "  "+c)
@@ -231,7 +300,11 @@ func (r *watchReport) text(w io.Writer) {
 
 func (r *watchReport) markdown(w io.Writer) {
 	o := r.opts
-	fmt.Fprintf(w, "### %s: -watch -watch-runs %d -watch-pods %d -watch-idle %s -watch-resync %s -workload %s\n\n", r.facts.date, o.watchRuns, o.watchPods, o.watchIdle, o.watchResync, o.workload)
+	alone := ""
+	if o.watchAlone {
+		alone = " -watch-alone"
+	}
+	fmt.Fprintf(w, "### %s: -watch%s -watch-runs %d -watch-pods %d -watch-idle %s -watch-resync %s -workload %s\n\n", r.facts.date, alone, o.watchRuns, o.watchPods, o.watchIdle, o.watchResync, o.workload)
 	for _, l := range r.factLines() {
 		fmt.Fprintln(w, "- "+l)
 	}
@@ -243,6 +316,9 @@ func (r *watchReport) markdown(w io.Writer) {
 	writeMarkdownTable(w, r.phaseTable())
 	fmt.Fprintf(w, "\nIdle, %d pods converged per stack:\n\n", r.wb.pods)
 	writeMarkdownTable(w, r.idleTable())
+	fmt.Fprintln(w, "\nThe event-driven watcher against the targets:")
+	fmt.Fprintln(w)
+	writeMarkdownTable(w, r.targetTable())
 	fmt.Fprintln(w)
 	if c := r.servedCost(); c != "" {
 		fmt.Fprintln(w, "- "+c)
