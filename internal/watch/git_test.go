@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -175,4 +176,38 @@ func (h *harness) sandbox(pod string) *cri.PodSandbox {
 		}
 	}
 	return newest
+}
+
+// hangingSource answers its first sync with dir, then hangs every later
+// one until its context ends, as a server that accepts and never answers.
+type hangingSource struct {
+	dir   string
+	calls atomic.Int32
+}
+
+func (s *hangingSource) Sync(ctx context.Context) (gitsource.Revision, error) {
+	if s.calls.Add(1) == 1 {
+		return gitsource.Revision{Commit: strings.Repeat("ab", 20), Dir: s.dir}, nil
+	}
+	<-ctx.Done()
+	return gitsource.Revision{}, ctx.Err()
+}
+
+// A remote that hangs holds back neither the rounds nor the watcher: the
+// fetch runs beside the resync's round and ends at the source's timeout.
+func TestWatchOutlastsAHangingRemote(t *testing.T) {
+	h := newHarness(t, "berth { stack = \"test\" }\n"+webPod)
+	src := &hangingSource{dir: h.dir}
+	h.opts.Dir, h.opts.Source = "", src
+	// The periods agree: every resync fetches too.
+	h.opts.Resync, h.opts.SourceInterval, h.opts.SourceTimeout = 100*time.Millisecond, 100*time.Millisecond, 500*time.Millisecond
+	h.start()
+	h.waitFor(1, map[string]string{"msg": "done", "resource": "pod.web", "action": "create"})
+	// Resync rounds go on while the first fetch after the start hangs.
+	h.waitFor(3, map[string]string{"msg": "converged", "trigger": "resync"})
+	h.waitFor(1, map[string]string{"msg": "cannot fetch the configuration's repository; the revision in force stays", "error": "context deadline exceeded"})
+	// One fetch at a time: resyncs during a hanging one do not pile up.
+	if calls, rounds := src.calls.Load(), h.count(map[string]string{"msg": "converged", "trigger": "resync"}); int(calls) > rounds/2+2 {
+		t.Errorf("%d syncs for %d resync rounds: fetches piled up behind the hanging one", calls, rounds)
+	}
 }

@@ -49,6 +49,7 @@ type Options struct {
 	// for each new commit. Objects made carry its commit (berth.io/revision).
 	Source         Source
 	SourceInterval time.Duration
+	SourceTimeout  time.Duration
 	SyncNow        <-chan struct{}
 	// Address is the runtime's socket; LockDir holds the stack locks.
 	Address string
@@ -136,6 +137,10 @@ const (
 	retryMax = 30 * time.Second
 	// DefaultSourceInterval is how often a git source is fetched.
 	DefaultSourceInterval = time.Minute
+	// DefaultSourceTimeout bounds one fetch of a git source, the first
+	// clone included: a server that hangs must not hold the source back
+	// for ever.
+	DefaultSourceTimeout = 2 * time.Minute
 )
 
 // watcher is the state of one Run.
@@ -150,6 +155,11 @@ type watcher struct {
 	// revision, whose commit is rev; goodRev is the commit of good.
 	dir, rev, goodRev string
 	syncErr           string // the source's error last logged
+	// fetched delivers a fetch's outcome to the loop, which never waits on
+	// the remote; fetching says one runs, refetch that another is wanted
+	// once it is done (a webhook came meanwhile).
+	fetched           chan fetchResult
+	fetching, refetch bool
 
 	engine *apply.Engine
 	// streaks are each container's restarts in a row; failed are the
@@ -201,9 +211,16 @@ func Run(ctx context.Context, opts Options) error {
 	w := &watcher{opts: opts, log: opts.Log, streaks: map[spec.Address]int{}, failed: map[string]*planner.ProbeFailure{}, ready: map[string]bool{}, crashTold: map[spec.Address]bool{},
 		verdicts: make(chan probe.Verdict, 16), known: newKnownIDs(), podIPs: map[string]string{}, heldLog: map[spec.Address]string{}}
 
+	if opts.SourceTimeout <= 0 {
+		opts.SourceTimeout = DefaultSourceTimeout
+	}
+	w.opts.SourceTimeout = opts.SourceTimeout
+	w.fetched = make(chan fetchResult, 1)
 	w.dir = opts.Dir
 	if opts.Source != nil {
-		rev, err := opts.Source.Sync(ctx)
+		sctx, cancel := context.WithTimeout(ctx, opts.SourceTimeout)
+		rev, err := opts.Source.Sync(sctx)
+		cancel()
 		if err != nil {
 			return fmt.Errorf("the configuration's repository: %w", err)
 		}
@@ -268,14 +285,20 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		events = w.runtimeEvents(ctx)
 	}
+	// With a source fetched as often as the resync comes round (the
+	// defaults), each resync fetches too, beside its round: one wake-up
+	// of the process serves both.
+	fetchOnResync := false
 	if opts.Source != nil {
 		interval := opts.SourceInterval
 		if interval <= 0 {
 			interval = DefaultSourceInterval
 		}
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		syncs = tick.C
+		if fetchOnResync = interval == opts.Resync; !fetchOnResync {
+			tick := time.NewTicker(interval)
+			defer tick.Stop()
+			syncs = tick.C
+		}
 	}
 	resync := time.NewTicker(opts.Resync)
 	defer resync.Stop()
@@ -325,12 +348,17 @@ func Run(ctx context.Context, opts Options) error {
 			why = "reload requested"
 		case <-resync.C:
 			why = "resync"
+			if fetchOnResync {
+				w.fetch(ctx)
+			}
 		case <-w.wake.C:
 			why = "backoff over"
 		case <-syncs:
-			why = w.sync(ctx)
+			w.fetch(ctx)
 		case <-opts.SyncNow:
-			why = w.sync(ctx)
+			w.fetch(ctx)
+		case r := <-w.fetched:
+			why = w.synced(ctx, r)
 		case <-retry:
 			why = "retry"
 		}
@@ -611,10 +639,38 @@ func (w *watcher) awaitReady(ctx context.Context, pod *spec.Pod, sandboxID strin
 	return probe.AwaitSandbox(ctx, w.rt, w.stack, pod, sandboxID)
 }
 
-// sync fetches the source and says why a round should follow: a new
-// commit. A fetch that fails is logged once, until one succeeds.
-func (w *watcher) sync(ctx context.Context) string {
-	rev, err := w.opts.Source.Sync(ctx)
+// fetchResult is the outcome of one fetch of the source.
+type fetchResult struct {
+	rev gitsource.Revision
+	err error
+}
+
+// fetch starts a fetch of the source, within its timeout, unless one
+// runs; then another follows it, for whatever made this one wanted may
+// have come after it began.
+func (w *watcher) fetch(ctx context.Context) {
+	if w.fetching {
+		w.refetch = true
+		return
+	}
+	w.fetching = true
+	go func() {
+		sctx, cancel := context.WithTimeout(ctx, w.opts.SourceTimeout)
+		defer cancel()
+		rev, err := w.opts.Source.Sync(sctx)
+		w.fetched <- fetchResult{rev, err}
+	}()
+}
+
+// synced takes a fetch's outcome and says why a round should follow: a
+// new commit. A fetch that fails is logged once, until one succeeds.
+func (w *watcher) synced(ctx context.Context, r fetchResult) string {
+	w.fetching = false
+	if w.refetch {
+		w.refetch = false
+		w.fetch(ctx)
+	}
+	rev, err := r.rev, r.err
 	if err != nil {
 		if msg := err.Error(); msg != w.syncErr {
 			w.syncErr = msg

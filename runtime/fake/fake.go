@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/containerd/errdefs"
@@ -159,7 +160,7 @@ func (r *Runtime) ListSandboxes(_ context.Context, sel map[string]string) ([]*cr
 	var out []*cri.PodSandbox
 	for _, sb := range r.Sandboxes {
 		if matches(sb.Labels, sel) {
-			out = append(out, sb)
+			out = append(out, proto.Clone(sb).(*cri.PodSandbox)) // a runtime's answer is the caller's own
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Id < out[j].Id })
@@ -176,7 +177,7 @@ func (r *Runtime) ListContainers(_ context.Context, sel map[string]string) ([]*c
 	var out []*cri.Container
 	for _, c := range r.Containers {
 		if matches(c.Labels, sel) {
-			out = append(out, c)
+			out = append(out, proto.Clone(c).(*cri.Container))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Id < out[j].Id })
@@ -192,7 +193,7 @@ func (r *Runtime) ListImages(context.Context) ([]*cri.Image, error) {
 	}
 	var out []*cri.Image
 	for _, img := range r.Images {
-		out = append(out, img)
+		out = append(out, proto.Clone(img).(*cri.Image))
 	}
 	return out, nil
 }
