@@ -14,6 +14,9 @@ import (
 type Event struct {
 	Topic string
 	ID    string
+	// Exited: a container's or sandbox's own process exited (its task's
+	// init process, not one exec'd in it).
+	Exited bool
 }
 
 // eventFilters are the topics that mean "what runs changed": CRI's pods are
@@ -43,7 +46,10 @@ func (c *Client) Events(ctx context.Context) (<-chan Event, <-chan error) {
 		for {
 			select {
 			case env := <-envelopes:
-				ev := Event{Topic: env.Topic, ID: eventID(env.Event)}
+				ev, ok := toEvent(env.Topic, env.Event)
+				if !ok {
+					continue
+				}
 				select {
 				case out <- ev:
 				case <-ctx.Done():
@@ -62,29 +68,38 @@ func (c *Client) Events(ctx context.Context) (<-chan Event, <-chan error) {
 	return out, errc
 }
 
-// eventID reads the container or sandbox an event is about; "" when the
-// event's type is not one berth knows.
-func eventID(any typeurl.Any) string {
+// toEvent reads which container or sandbox an event is about; false for
+// an event that says nothing about what runs: a type berth does not know,
+// or the exit of a process exec'd in a container (a probe, berth exec),
+// whose ID is not the container's.
+func toEvent(topic string, any typeurl.Any) (Event, bool) {
 	if any == nil {
-		return ""
+		return Event{}, false
 	}
 	v, err := typeurl.UnmarshalAny(any)
 	if err != nil {
-		return ""
+		return Event{}, false
 	}
+	ev := Event{Topic: topic}
 	switch e := v.(type) {
 	case *apievents.TaskExit:
-		return e.ContainerID
+		if e.ID != "" && e.ID != e.ContainerID {
+			return Event{}, false
+		}
+		ev.ID, ev.Exited = e.ContainerID, true
 	case *apievents.TaskOOM:
-		return e.ContainerID
+		ev.ID = e.ContainerID
 	case *apievents.ContainerDelete:
-		return e.ID
+		ev.ID = e.ID
 	case *apievents.SandboxExit:
-		return e.SandboxID
+		ev.ID, ev.Exited = e.SandboxID, true
 	case *apievents.SandboxCreate:
-		return e.SandboxID
+		ev.ID = e.SandboxID
 	case *apievents.SandboxStart:
-		return e.SandboxID
+		ev.ID = e.SandboxID
 	}
-	return ""
+	if ev.ID == "" {
+		return Event{}, false
+	}
+	return ev, true
 }

@@ -20,21 +20,53 @@ type knownIDs struct {
 	// stale: a round has made objects since the last observation, so an
 	// event about an ID not yet known may be about one of them.
 	stale bool
+	// exits are the containers and sandboxes whose exit the runtime has
+	// reported and its lists have not yet shown, with when it came: a
+	// busy runtime sends the event before its own state follows.
+	exits map[string]time.Time
 }
 
-func newKnownIDs() knownIDs { return knownIDs{ids: map[string]string{}} }
+// exitLag bounds how long an exit the lists do not show is looked for.
+const exitLag = 10 * time.Second
+
+func newKnownIDs() knownIDs { return knownIDs{ids: map[string]string{}, exits: map[string]time.Time{}} }
 
 func (k *knownIDs) set(snap *planner.Snapshot) {
 	ids := map[string]string{}
+	running := map[string]bool{} // by what the lists say
 	for _, p := range snap.Pods {
 		ids[p.Sandbox.Id] = spec.PodAddress(p.Name).String()
+		running[p.Sandbox.Id] = p.Sandbox.State == cri.PodSandboxState_SANDBOX_READY
 		for _, c := range p.Containers {
 			ids[c.Container.Id] = spec.ContainerAddress(p.Name, c.Name).String()
+			running[c.Container.Id] = c.Container.State == cri.ContainerState_CONTAINER_RUNNING
 		}
 	}
 	k.mu.Lock()
+	defer k.mu.Unlock()
 	k.ids, k.stale = ids, false
-	k.mu.Unlock()
+	for id, at := range k.exits {
+		if !running[id] || time.Since(at) > exitLag {
+			delete(k.exits, id)
+		}
+	}
+}
+
+// exited notes that the runtime reported id's exit.
+func (k *knownIDs) exited(id string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.exits[id]; !ok {
+		k.exits[id] = time.Now()
+	}
+}
+
+// awaitingExits says an exit was reported that the last observation
+// did not show yet.
+func (k *knownIDs) awaitingExits() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.exits) > 0
 }
 
 // markStale says a round is about to make objects the observation did not
@@ -98,6 +130,9 @@ func (w *watcher) runtimeEvents(ctx context.Context) <-chan string {
 					}
 					if !ours {
 						continue
+					}
+					if ev.Exited {
+						w.known.exited(ev.ID)
 					}
 					if pending == "" {
 						pending = ev.Topic + " " + addr

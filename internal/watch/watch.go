@@ -130,6 +130,9 @@ const (
 	// eventSettle gathers the runtime events of one change (a task exit,
 	// then its container's deletion) into one round.
 	eventSettle = 100 * time.Millisecond
+	// exitRelook is how soon a round looks again for an exit the runtime
+	// reported before its lists showed it.
+	exitRelook = 100 * time.Millisecond
 	// maxFollowUps bounds the rounds that run back to back because each
 	// changed something.
 	maxFollowUps = 5
@@ -317,7 +320,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Started != nil {
 		opts.Started()
 	}
-	followUps := 0
+	followUps, relookWait := 0, exitRelook
 	for {
 		var retry <-chan time.Time
 		switch {
@@ -333,6 +336,15 @@ func Run(ctx context.Context, opts Options) error {
 			retry = time.After(next)
 		}
 		followUps = 0
+		// An exit the runtime reported and its lists did not show yet:
+		// look again soon rather than at the next resync.
+		var relook <-chan time.Time
+		if w.known.awaitingExits() {
+			relook = time.After(relookWait)
+			relookWait = min(2*relookWait, time.Second) // a runtime that lags long is not asked 10 times a second
+		} else {
+			relookWait = exitRelook
+		}
 		var why string
 		select {
 		case <-ctx.Done():
@@ -361,6 +373,8 @@ func Run(ctx context.Context, opts Options) error {
 			why = w.synced(ctx, r)
 		case <-retry:
 			why = "retry"
+		case <-relook:
+			why = "runtime: an exit the runtime's lists did not show yet"
 		}
 		if why != "" {
 			next = w.round(ctx, why)

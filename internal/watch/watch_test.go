@@ -238,6 +238,20 @@ func TestWatchCrashBackoff(t *testing.T) {
 	}
 }
 
+// A runtime that reports an exit before its lists show it (a busy one):
+// the round the event starts sees the container still running, and the
+// watcher looks again soon instead of waiting for the resync (an hour).
+func TestWatchLooksAgainForALaggingExit(t *testing.T) {
+	h := newHarness(t, webPod).start()
+	h.waitFor(1, map[string]string{"msg": "done", "resource": "pod.web", "action": "create"})
+	first := h.container("web", "app")
+	h.rt.ExitLagging(first.Id, 1, 3*eventSettle)
+
+	h.waitFor(1, map[string]string{"msg": "converged", "trigger": "runtime: /tasks/exit pod.web.container.app"})
+	h.waitFor(1, map[string]string{"msg": "decision", "resource": "pod.web.container.app", "action": "restart"})
+	h.waitFor(1, map[string]string{"msg": "converging", "trigger": "runtime: an exit the runtime's lists did not show yet"})
+}
+
 // A failed liveness probe is one restart in a plan, with the probe's
 // failure as its reason.
 func TestWatchLivenessRestarts(t *testing.T) {

@@ -499,9 +499,27 @@ func (r *Runtime) Heal(name string) {
 func (r *Runtime) Exit(id string, code int32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.exited(id, code)
+	r.emit("/tasks/exit", id)
+}
+
+// ExitLagging is Exit as a busy runtime reports it: the event at once,
+// the container's state lag later.
+func (r *Runtime) ExitLagging(id string, code int32, lag time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.emit("/tasks/exit", id)
+	time.AfterFunc(lag, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.exited(id, code)
+	})
+}
+
+// exited records that a container exited with code; r.mu is held.
+func (r *Runtime) exited(id string, code int32) {
 	c := r.Containers[id]
 	c.State = cri.ContainerState_CONTAINER_EXITED
 	r.ExitCodes[c.Metadata.Name] = code
 	r.finished[id] = r.tick()
-	r.emit("/tasks/exit", id)
 }

@@ -58,7 +58,7 @@ func (r *Runtime) end(s *stream, err error) {
 func (r *Runtime) emit(topic, id string) {
 	for _, s := range r.streams {
 		select {
-		case s.events <- runtime.Event{Topic: topic, ID: id}:
+		case s.events <- runtime.Event{Topic: topic, ID: id, Exited: topic == "/tasks/exit"}:
 		default:
 		}
 	}
