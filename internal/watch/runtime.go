@@ -110,6 +110,7 @@ func (w *watcher) runtimeEvents(ctx context.Context) <-chan string {
 			evs, errs := w.rt.Events(ctx)
 			first := true
 			var pending string
+			var exits []string // the pending burst's exits
 			var settle <-chan time.Time
 		stream:
 			for {
@@ -133,16 +134,18 @@ func (w *watcher) runtimeEvents(ctx context.Context) <-chan string {
 					}
 					if ev.Exited {
 						w.known.exited(ev.ID)
+						exits = append(exits, ev.ID)
 					}
 					if pending == "" {
 						pending = ev.Topic + " " + addr
 						settle = time.After(eventSettle)
 					}
 				case <-settle:
+					w.awaitExits(ctx, exits)
 					if !send(ctx, out, pending) {
 						return
 					}
-					pending, settle = "", nil
+					pending, settle, exits = "", nil, nil
 				case <-ctx.Done():
 					return
 				}
@@ -172,6 +175,37 @@ func (w *watcher) runtimeEvents(ctx context.Context) <-chan string {
 		}
 	}()
 	return out
+}
+
+// awaitExits waits, for exitWait at most, until the runtime's state shows
+// the exits its events reported: a busy runtime sends the event before
+// its own state follows (at 500 pods, by 100-250 ms), and a round that
+// looked before would see the container running still.
+func (w *watcher) awaitExits(ctx context.Context, ids []string) {
+	deadline := time.Now().Add(exitWait)
+	for _, id := range ids {
+		for w.stillRunning(ctx, id) && time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(exitPoll):
+			}
+		}
+	}
+}
+
+// stillRunning says the runtime lists id, a container or a sandbox, as
+// running; an error says no, for the round to find out.
+func (w *watcher) stillRunning(ctx context.Context, id string) bool {
+	ctx, cancel := context.WithTimeout(ctx, exitWait)
+	defer cancel()
+	if st, err := w.rt.ContainerStatus(ctx, id); err == nil {
+		return st.State == cri.ContainerState_CONTAINER_RUNNING
+	}
+	if st, err := w.rt.SandboxStatus(ctx, id); err == nil {
+		return st.State == cri.PodSandboxState_SANDBOX_READY
+	}
+	return false
 }
 
 // owner asks the runtime whether id is a container or sandbox of the

@@ -127,9 +127,14 @@ func dialContainerd(timeout time.Duration) func(context.Context, string) (Runtim
 const (
 	DefaultResync   = time.Minute
 	DefaultDebounce = 300 * time.Millisecond
-	// eventSettle gathers the runtime events of one change (a task exit,
-	// then its container's deletion) into one round.
-	eventSettle = 100 * time.Millisecond
+	// eventSettle gathers the runtime events of one change (a pod's
+	// containers and sandbox exiting together) into one round.
+	eventSettle = 30 * time.Millisecond
+	// exitWait bounds the wait for the runtime's state to show an exit
+	// its events reported, asked every exitPoll; past it, the round runs
+	// and the watcher looks again (exitRelook).
+	exitWait = 2 * time.Second
+	exitPoll = 20 * time.Millisecond
 	// exitRelook is how soon a round looks again for an exit the runtime
 	// reported before its lists showed it.
 	exitRelook = 100 * time.Millisecond

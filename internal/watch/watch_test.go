@@ -239,17 +239,27 @@ func TestWatchCrashBackoff(t *testing.T) {
 }
 
 // A runtime that reports an exit before its lists show it (a busy one):
-// the round the event starts sees the container still running, and the
-// watcher looks again soon instead of waiting for the resync (an hour).
-func TestWatchLooksAgainForALaggingExit(t *testing.T) {
-	h := newHarness(t, webPod).start()
-	h.waitFor(1, map[string]string{"msg": "done", "resource": "pod.web", "action": "create"})
-	first := h.container("web", "app")
-	h.rt.ExitLagging(first.Id, 1, 3*eventSettle)
-
-	h.waitFor(1, map[string]string{"msg": "converged", "trigger": "runtime: /tasks/exit pod.web.container.app"})
-	h.waitFor(1, map[string]string{"msg": "decision", "resource": "pod.web.container.app", "action": "restart"})
-	h.waitFor(1, map[string]string{"msg": "converging", "trigger": "runtime: an exit the runtime's lists did not show yet"})
+// the round the event starts waits until the runtime's state shows it,
+// and past exitWait the watcher looks again soon instead of waiting for
+// the resync (an hour).
+func TestWatchAwaitsALaggingExit(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		lag     time.Duration
+		trigger string
+	}{
+		{"the event's round waits for it", 300 * time.Millisecond, "runtime: /tasks/exit pod.web.container.app"},
+		{"a later round looks again", exitWait + 500*time.Millisecond, "runtime: an exit the runtime's lists did not show yet"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, webPod).start()
+			h.waitFor(1, map[string]string{"msg": "done", "resource": "pod.web", "action": "create"})
+			first := h.container("web", "app")
+			h.rt.ExitLagging(first.Id, 1, tc.lag)
+			h.waitFor(1, map[string]string{"msg": "decision", "resource": "pod.web.container.app", "action": "restart"})
+			h.waitFor(1, map[string]string{"msg": "converging", "trigger": tc.trigger})
+		})
+	}
 }
 
 // A failed liveness probe is one restart in a plan, with the probe's
