@@ -17,7 +17,7 @@ export BERTH_REGISTRY_DIR ?= /tmp/berth-registry
 REGISTRY_ENV := $(BERTH_REGISTRY_DIR)/env
 BERTH := $(CURDIR)/bin/berth
 
-.PHONY: all build demo up down test unit lint fuzz bench package clean
+.PHONY: all build demo up down test unit race lint fuzz bench package clean
 
 all: build
 
@@ -48,14 +48,21 @@ lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
+UNIT_PACKAGES := ./spec/... ./planner/... ./apply/... ./runtime/... ./internal/...
+
 unit:
-	$(GO) test -count=1 ./spec/... ./planner/... ./apply/... ./runtime/... ./internal/...
+	$(GO) test -count=1 $(UNIT_PACKAGES)
+
+# The unit tests again under the race detector: the watcher, the probes
+# and the forwards run goroutines beside each other.
+race:
+	$(GO) test -race -count=1 $(UNIT_PACKAGES)
 
 # Everything, end-to-end tests included: they must run (BERTH_E2E_REQUIRED),
 # never skip. Packages run one at a time (-p 1): an end-to-end test that
 # changes the runtime's pod network must not meet another package's pods. The runtime and the test registries (hack/registry.sh) are
 # stopped afterwards, pass or fail, unless KEEP_RUNTIME=1.
-test: lint build fuzz
+test: lint build fuzz race
 	hack/runtime.sh up || { hack/runtime.sh down; exit 1; }
 	hack/registry.sh up || { hack/registry.sh down; hack/runtime.sh down; exit 1; }
 	deb=$$(hack/package/build.sh | tail -n1) && \
