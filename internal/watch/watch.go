@@ -168,6 +168,10 @@ type watcher struct {
 	// once it is done (a webhook came meanwhile).
 	fetched           chan fetchResult
 	fetching, refetch bool
+	// reread says the configuration may have changed since it was last
+	// read: files changed, a resync, SIGHUP, a new commit, a retry. A
+	// round for a runtime event or a probe uses it as last read.
+	reread bool
 
 	engine *apply.Engine
 	// streaks are each container's restarts in a row; failed are the
@@ -356,15 +360,15 @@ func Run(ctx context.Context, opts Options) error {
 			w.log.Info("stopped; workloads keep running")
 			return nil
 		case <-files:
-			why = "files changed"
+			why, w.reread = "files changed", true
 		case ev := <-events:
 			why = "runtime: " + ev
 		case v := <-w.verdicts:
 			why = w.onVerdict(v)
 		case <-opts.Reload:
-			why = "reload requested"
+			why, w.reread = "reload requested", true
 		case <-resync.C:
-			why = "resync"
+			why, w.reread = "resync", true
 			if fetchOnResync {
 				w.fetch(ctx)
 			}
@@ -377,7 +381,7 @@ func Run(ctx context.Context, opts Options) error {
 		case r := <-w.fetched:
 			why = w.synced(ctx, r)
 		case <-retry:
-			why = "retry"
+			why, w.reread = "retry", true
 		case <-relook:
 			why = "runtime: an exit the runtime's lists did not show yet"
 		}
@@ -428,9 +432,9 @@ func (w *watcher) round(ctx context.Context, why string) (next time.Duration) {
 			w.notifyRound(result, roundErr)
 		}
 	}()
-	cfg := w.load()
-	if cfg == nil {
-		return -1
+	cfg := w.good
+	if w.reread {
+		cfg, w.reread = w.load(), false
 	}
 	opts := planner.Options{RuntimeSocket: strings.TrimPrefix(w.opts.Address, "unix://"), Watch: w.state(start)}
 	pulls := runtime.PullOptions{Credentials: criconfig.HostCredentials(cfg.Registries),
@@ -706,7 +710,7 @@ func (w *watcher) synced(ctx context.Context, r fetchResult) string {
 		return ""
 	}
 	w.log.Info("new commit", "revision", rev.Commit, "was", w.rev)
-	w.dir, w.rev = rev.Dir, rev.Commit
+	w.dir, w.rev, w.reread = rev.Dir, rev.Commit, true
 	w.tel.failedRevision("", nil)
 	return "git: commit " + rev.Commit[:min(12, len(rev.Commit))]
 }

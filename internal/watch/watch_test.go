@@ -262,6 +262,31 @@ func TestWatchAwaitsALaggingExit(t *testing.T) {
 	}
 }
 
+// A round for a runtime event uses the configuration as last read; one
+// for changed files reads it again.
+func TestWatchRereadsOnlyWhatMayHaveChanged(t *testing.T) {
+	h := newHarness(t, webPod)
+	var loads atomic.Int32
+	h.opts.Load = func(dir string) (*spec.Config, hcl.Diagnostics) {
+		loads.Add(1)
+		return h.load(dir)
+	}
+	h.start()
+	h.waitFor(1, map[string]string{"msg": "done", "resource": "pod.web", "action": "create"})
+	before := loads.Load()
+	h.rt.Exit(h.container("web", "app").Id, 1)
+	h.waitFor(1, map[string]string{"msg": "decision", "resource": "pod.web.container.app", "action": "restart"})
+	h.waitFor(1, map[string]string{"msg": "decision", "resource": "pod.web.container.app", "action": "defer"}) // the restart's own crash, held back
+	if n := loads.Load(); n != before {
+		t.Errorf("the rounds for a crash read the configuration %d times, want 0", n-before)
+	}
+	h.write(strings.Replace(webPod, `"prod"`, `"dev"`, 1))
+	h.waitFor(1, map[string]string{"msg": "converging", "trigger": "files changed"})
+	if n := loads.Load(); n != before+1 {
+		t.Errorf("the round for changed files read the configuration %d times, want 1", n-before)
+	}
+}
+
 // A failed liveness probe is one restart in a plan, with the probe's
 // failure as its reason.
 func TestWatchLivenessRestarts(t *testing.T) {
