@@ -17,6 +17,8 @@ import (
 type knownIDs struct {
 	mu  sync.Mutex
 	ids map[string]string // ID -> resource address
+	// sandboxes are the IDs of ids that are sandboxes, not containers.
+	sandboxes map[string]bool
 	// stale: a round has made objects since the last observation, so an
 	// event about an ID not yet known may be about one of them.
 	stale bool
@@ -29,13 +31,15 @@ type knownIDs struct {
 // exitLag bounds how long an exit the lists do not show is looked for.
 const exitLag = 10 * time.Second
 
-func newKnownIDs() knownIDs { return knownIDs{ids: map[string]string{}, exits: map[string]time.Time{}} }
+func newKnownIDs() knownIDs {
+	return knownIDs{ids: map[string]string{}, sandboxes: map[string]bool{}, exits: map[string]time.Time{}}
+}
 
 func (k *knownIDs) set(snap *planner.Snapshot) {
-	ids := map[string]string{}
+	ids, sandboxes := map[string]string{}, map[string]bool{}
 	running := map[string]bool{} // by what the lists say
 	for _, p := range snap.Pods {
-		ids[p.Sandbox.Id] = spec.PodAddress(p.Name).String()
+		ids[p.Sandbox.Id], sandboxes[p.Sandbox.Id] = spec.PodAddress(p.Name).String(), true
 		running[p.Sandbox.Id] = p.Sandbox.State == cri.PodSandboxState_SANDBOX_READY
 		for _, c := range p.Containers {
 			ids[c.Container.Id] = spec.ContainerAddress(p.Name, c.Name).String()
@@ -44,7 +48,7 @@ func (k *knownIDs) set(snap *planner.Snapshot) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.ids, k.stale = ids, false
+	k.ids, k.sandboxes, k.stale = ids, sandboxes, false
 	for id, at := range k.exits {
 		if !running[id] || time.Since(at) > exitLag {
 			delete(k.exits, id)
@@ -83,10 +87,19 @@ func (k *knownIDs) isStale() bool {
 	return k.stale
 }
 
-func (k *knownIDs) add(id, addr string) {
+func (k *knownIDs) add(id, addr string, sandbox bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.ids[id] = addr
+	if sandbox {
+		k.sandboxes[id] = true
+	}
+}
+
+func (k *knownIDs) isSandbox(id string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.sandboxes[id]
 }
 
 func (k *knownIDs) lookup(id string) (string, bool) {
@@ -194,37 +207,40 @@ func (w *watcher) awaitExits(ctx context.Context, ids []string) {
 	}
 }
 
-// stillRunning says the runtime lists id, a container or a sandbox, as
-// running; an error says no, for the round to find out.
+// stillRunning says the runtime lists id, one of the stack's containers
+// or sandboxes, as running; an error says no, for the round to find out.
 func (w *watcher) stillRunning(ctx context.Context, id string) bool {
-	ctx, cancel := context.WithTimeout(ctx, exitWait)
+	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
-	if st, err := w.rt.ContainerStatus(ctx, id); err == nil {
-		return st.State == cri.ContainerState_CONTAINER_RUNNING
+	if w.known.isSandbox(id) {
+		st, err := w.rt.SandboxStatus(ctx, id)
+		return err == nil && st.State == cri.PodSandboxState_SANDBOX_READY
 	}
-	if st, err := w.rt.SandboxStatus(ctx, id); err == nil {
-		return st.State == cri.PodSandboxState_SANDBOX_READY
-	}
-	return false
+	st, err := w.rt.ContainerStatus(ctx, id)
+	return err == nil && st.State == cri.ContainerState_CONTAINER_RUNNING
 }
+
+// statusTimeout bounds one status call of the event stream's helpers.
+const statusTimeout = 5 * time.Second
 
 // owner asks the runtime whether id is a container or sandbox of the
 // stack, and remembers it if so.
 func (w *watcher) owner(ctx context.Context, id string) (string, bool) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
 	var addr string
+	sandbox := false
 	if st, err := w.rt.ContainerStatus(ctx, id); err == nil {
 		if st.Labels[spec.LabelStack] == w.stack {
 			addr = spec.ContainerAddress(st.Labels[spec.LabelPod], st.Labels[spec.LabelContainer]).String()
 		}
 	} else if sb, err := w.rt.SandboxStatus(ctx, id); err == nil && sb.Labels[spec.LabelStack] == w.stack {
-		addr = spec.PodAddress(sb.Labels[spec.LabelPod]).String()
+		addr, sandbox = spec.PodAddress(sb.Labels[spec.LabelPod]).String(), true
 	}
 	if addr == "" {
 		return "", false
 	}
-	w.known.add(id, addr)
+	w.known.add(id, addr, sandbox)
 	return addr, true
 }
 

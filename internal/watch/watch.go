@@ -220,14 +220,13 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Backoff == (planner.Backoff{}) {
 		opts.Backoff = planner.DefaultBackoff
 	}
-	w := &watcher{opts: opts, log: opts.Log, streaks: map[spec.Address]int{}, failed: map[string]*planner.ProbeFailure{}, ready: map[string]bool{}, crashTold: map[spec.Address]bool{},
-		verdicts: make(chan probe.Verdict, 16), known: newKnownIDs(), podIPs: map[string]string{}, heldLog: map[spec.Address]string{}}
-
 	if opts.SourceTimeout <= 0 {
 		opts.SourceTimeout = DefaultSourceTimeout
 	}
-	w.opts.SourceTimeout = opts.SourceTimeout
-	w.fetched = make(chan fetchResult, 1)
+	w := &watcher{opts: opts, log: opts.Log, streaks: map[spec.Address]int{}, failed: map[string]*planner.ProbeFailure{}, ready: map[string]bool{}, crashTold: map[spec.Address]bool{},
+		verdicts: make(chan probe.Verdict, 16), known: newKnownIDs(), podIPs: map[string]string{}, heldLog: map[spec.Address]string{},
+		fetched: make(chan fetchResult, 1)}
+
 	w.dir = opts.Dir
 	if opts.Source != nil {
 		sctx, cancel := context.WithTimeout(ctx, opts.SourceTimeout)
