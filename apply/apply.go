@@ -776,6 +776,12 @@ func (x *executor) updateContainers(ctx context.Context, pc *planner.PodChange) 
 			}
 			continue
 		}
+		if old := pc.Actual.Containers[cc.Name]; cc.Action == planner.Restart && old != nil && old.Container.Id == cc.ContainerID && old.Exited() {
+			if err := x.restartExited(ctx, sb.Id, podCfg, pc, cc, old); err != nil {
+				return err
+			}
+			continue
+		}
 		if cc.Action == planner.Destroy || cc.Action == planner.Replace || cc.Action == planner.Restart {
 			if oc := pc.Actual.Containers[cc.Name]; oc != nil && oc.Container.Id == cc.ContainerID && oc.Container.State == cri.ContainerState_CONTAINER_RUNNING {
 				x.report(Event{Address: cc.Address, Action: cc.Action, Status: Stopping, Detail: stoppingDetail(1, time.Duration(cc.StopTimeout)), Grace: time.Duration(cc.StopTimeout)})
@@ -794,6 +800,22 @@ func (x *executor) updateContainers(ctx context.Context, pc *planner.PodChange) 
 		}
 	}
 	return nil
+}
+
+// restartExited starts the next attempt of a container that exited, then
+// removes the old one: the removal waits for the runtime to have handled
+// the exit and deletes its files, which the new attempt need not wait for
+// (it has a name of its own, and nothing of the old one runs). An apply
+// cut short between the two leaves an older attempt, which the next plan
+// removes.
+func (x *executor) restartExited(ctx context.Context, podID string, podCfg *cri.PodSandboxConfig, pc *planner.PodChange, cc *planner.ContainerChange, old *planner.ObservedContainer) error {
+	if err := x.startContainer(ctx, podID, podCfg, pc, cc); err != nil {
+		return err
+	}
+	if err := x.removeContainer(ctx, cc.ContainerID, time.Duration(cc.StopTimeout)); err != nil {
+		return err
+	}
+	return tmpfs.Release(x.opts.TmpfsRoot, tmpfs.AttemptDir(x.tmpfsDir(podCfg, cc.Name), old.Container.GetMetadata().GetAttempt()))
 }
 
 // removeContainer stops a container with its grace and removes it. A

@@ -3,9 +3,12 @@ package apply_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/apply"
 	"github.com/berth-dev/berth/planner"
@@ -235,6 +238,59 @@ pod "worker" {
 						t.Errorf("api skipped with %q", s.Detail)
 					}
 				}
+			}
+		})
+	}
+}
+
+// A container that exited is started again before the old attempt is
+// removed, which waits for the runtime to finish with the exit; one that
+// runs is stopped first.
+func TestRestartOrder(t *testing.T) {
+	cfg := spectest.Load(t, `pod "a" {
+  container "main" { image = "docker.io/library/busybox:1.36" }
+}`)
+	for _, tc := range []struct {
+		name  string
+		crash bool
+		want  []string
+	}{
+		{"exited: the next attempt first", true, []string{"CreateContainer main", "StartContainer main", "StopContainer OLD", "RemoveContainer OLD"}},
+		{"never started: removed first", false, []string{"StopContainer OLD", "RemoveContainer OLD", "CreateContainer main", "StartContainer main"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := fake.New(image)
+			if _, res := run(t, rt, cfg); res.Err() != nil {
+				t.Fatal(res.Err())
+			}
+			var old string
+			for id := range rt.Containers {
+				old = id
+			}
+			if tc.crash {
+				rt.Exit(old, 1)
+			} else {
+				rt.Containers[old].State = cri.ContainerState_CONTAINER_CREATED
+			}
+			rt.ResetCalls()
+			plan, res := run(t, rt, cfg)
+			if res.Err() != nil {
+				t.Fatal(res.Err())
+			}
+			if cc := plan.Pods[0].Containers[0]; cc.Action != planner.Restart {
+				t.Fatalf("planned %s, want restart", cc.Action)
+			}
+			var got []string
+			for _, call := range rt.Log() {
+				if m, _, _ := strings.Cut(call, " "); strings.HasSuffix(m, "Container") {
+					got = append(got, strings.Replace(call, old, "OLD", 1))
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("calls %q, want %q", got, tc.want)
+			}
+			if len(rt.Containers) != 1 {
+				t.Errorf("%d containers left, want the new attempt alone", len(rt.Containers))
 			}
 		})
 	}

@@ -115,6 +115,10 @@ type ObservedContainer struct {
 	// Observe); otherwise the record's are current.
 	Resources      *spec.ResourcesRecord
 	ResourcesKnown bool
+	// ExitReported: the container counts as exited on the runtime's
+	// report of its exit, which its lists did not show yet (see
+	// takeReportedExits); ExitCode and FinishedAt are the report's.
+	ExitReported bool
 }
 
 // Exited reports whether the container has stopped running.
@@ -143,6 +147,9 @@ type HostObserver interface {
 func Observe(ctx context.Context, rt HostObserver, cfg *spec.Config, opts Options) (*Snapshot, error) {
 	snap, err := ObserveWorkloads(ctx, rt, cfg)
 	if err != nil {
+		return nil, err
+	}
+	if err := takeReportedExits(ctx, rt, snap, opts.Watch); err != nil {
 		return nil, err
 	}
 	certsDir := cfg.Berth.CertsDir

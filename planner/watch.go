@@ -21,6 +21,9 @@ type WatchState struct {
 	// Probes are the probes' latest results, by container ID. A container
 	// with a readiness probe and no result here is not ready yet.
 	Probes map[string]ProbeResult
+	// Exits are the exits the runtime reported that its lists may not
+	// show yet, by container ID.
+	Exits map[string]ReportedExit
 }
 
 // ProbeResult is what a container's probes said last.

@@ -3,9 +3,11 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"time"
 
 	apievents "github.com/containerd/containerd/api/events"
 	"github.com/containerd/typeurl/v2"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Event is a change on the runtime that may concern a stack: a task that
@@ -15,8 +17,12 @@ type Event struct {
 	Topic string
 	ID    string
 	// Exited: a container's or sandbox's own process exited (its task's
-	// init process, not one exec'd in it).
-	Exited bool
+	// init process, not one exec'd in it), with ExitCode, at ExitedAt.
+	Exited   bool
+	ExitCode int32
+	ExitedAt time.Time
+	// OOM: the kernel's OOM killer ended a process of the container.
+	OOM bool
 }
 
 // eventFilters are the topics that mean "what runs changed": CRI's pods are
@@ -86,13 +92,13 @@ func toEvent(topic string, any typeurl.Any) (Event, bool) {
 		if e.ID != "" && e.ID != e.ContainerID {
 			return Event{}, false
 		}
-		ev.ID, ev.Exited = e.ContainerID, true
+		ev.ID, ev.Exited, ev.ExitCode, ev.ExitedAt = e.ContainerID, true, int32(e.ExitStatus), timeOf(e.ExitedAt)
 	case *apievents.TaskOOM:
-		ev.ID = e.ContainerID
+		ev.ID, ev.OOM = e.ContainerID, true
 	case *apievents.ContainerDelete:
 		ev.ID = e.ID
 	case *apievents.SandboxExit:
-		ev.ID, ev.Exited = e.SandboxID, true
+		ev.ID, ev.Exited, ev.ExitCode, ev.ExitedAt = e.SandboxID, true, int32(e.ExitStatus), timeOf(e.ExitedAt)
 	case *apievents.SandboxCreate:
 		ev.ID = e.SandboxID
 	case *apievents.SandboxStart:
@@ -102,4 +108,13 @@ func toEvent(topic string, any typeurl.Any) (Event, bool) {
 		return Event{}, false
 	}
 	return ev, true
+}
+
+// timeOf is a protobuf time, or the zero time for none (AsTime would say
+// 1970).
+func timeOf(ts *timestamppb.Timestamp) time.Time {
+	if ts == nil {
+		return time.Time{}
+	}
+	return ts.AsTime()
 }

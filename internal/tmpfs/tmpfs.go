@@ -29,10 +29,15 @@ func ContainerDir(root, stack, pod, uid, container string) string {
 	return filepath.Join(PodDir(root, stack, pod, uid), container)
 }
 
+// AttemptDir holds the tmpfs mounts of one attempt of a container.
+func AttemptDir(containerDir string, attempt uint32) string {
+	return filepath.Join(containerDir, strconv.FormatUint(uint64(attempt), 10))
+}
+
 // Mount mounts a fresh tmpfs of size bytes (0: the kernel's default) for
 // the i-th tmpfs of a container attempt and returns its host directory.
 func Mount(containerDir string, attempt uint32, i int, size int64) (string, error) {
-	dir := filepath.Join(containerDir, strconv.FormatUint(uint64(attempt), 10), strconv.Itoa(i))
+	dir := filepath.Join(AttemptDir(containerDir, attempt), strconv.Itoa(i))
 	if err := Release(containerDir, dir); err != nil { // left by an interrupted apply
 		return "", err
 	}

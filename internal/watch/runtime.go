@@ -9,6 +9,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/probe"
 	"github.com/berth-dev/berth/planner"
+	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -25,44 +26,95 @@ type knownIDs struct {
 	// exits are the containers and sandboxes whose exit the runtime has
 	// reported and its lists have not yet shown, with when it came: a
 	// busy runtime sends the event before its own state follows.
-	exits map[string]time.Time
+	exits map[string]reportedExit
+	// ooms are the containers the runtime reported an OOM kill in, which
+	// comes before their exit.
+	ooms map[string]bool
+	// ownPID are the containers that run in a PID namespace of their own,
+	// whose reported exit a plan takes without waiting for the lists.
+	ownPID map[string]bool
+}
+
+type reportedExit struct {
+	heard time.Time
+	planner.ReportedExit
 }
 
 // exitLag bounds how long an exit the lists do not show is looked for.
 const exitLag = 10 * time.Second
 
 func newKnownIDs() knownIDs {
-	return knownIDs{ids: map[string]string{}, sandboxes: map[string]bool{}, exits: map[string]time.Time{}}
+	return knownIDs{ids: map[string]string{}, sandboxes: map[string]bool{}, exits: map[string]reportedExit{},
+		ooms: map[string]bool{}, ownPID: map[string]bool{}}
 }
 
 func (k *knownIDs) set(snap *planner.Snapshot) {
-	ids, sandboxes := map[string]string{}, map[string]bool{}
-	running := map[string]bool{} // by what the lists say
+	ids, sandboxes, ownPID := map[string]string{}, map[string]bool{}, map[string]bool{}
+	running := map[string]bool{} // by what the observation says
 	for _, p := range snap.Pods {
 		ids[p.Sandbox.Id], sandboxes[p.Sandbox.Id] = spec.PodAddress(p.Name).String(), true
 		running[p.Sandbox.Id] = p.Sandbox.State == cri.PodSandboxState_SANDBOX_READY
 		for _, c := range p.Containers {
 			ids[c.Container.Id] = spec.ContainerAddress(p.Name, c.Name).String()
 			running[c.Container.Id] = c.Container.State == cri.ContainerState_CONTAINER_RUNNING
+			ownPID[c.Container.Id] = p.Record != nil && !p.Record.HostPID
 		}
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.ids, k.sandboxes, k.stale = ids, sandboxes, false
-	for id, at := range k.exits {
-		if !running[id] || time.Since(at) > exitLag {
+	k.ids, k.sandboxes, k.ownPID, k.stale = ids, sandboxes, ownPID, false
+	for id, e := range k.exits {
+		if !running[id] || time.Since(e.heard) > exitLag {
 			delete(k.exits, id)
+		}
+	}
+	for id := range k.ooms {
+		if !running[id] {
+			delete(k.ooms, id)
 		}
 	}
 }
 
-// exited notes that the runtime reported id's exit.
-func (k *knownIDs) exited(id string) {
+// exited notes the exit of a container or sandbox the runtime reported.
+func (k *knownIDs) exited(ev runtime.Event) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if _, ok := k.exits[id]; !ok {
-		k.exits[id] = time.Now()
+	if _, ok := k.exits[ev.ID]; !ok {
+		k.exits[ev.ID] = reportedExit{heard: time.Now(), ReportedExit: planner.ReportedExit{Code: ev.ExitCode, At: ev.ExitedAt, OOM: k.ooms[ev.ID]}}
 	}
+}
+
+// oomKilled notes an OOM kill the runtime reported in a container.
+func (k *knownIDs) oomKilled(id string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.ooms[id] = true
+	if e, ok := k.exits[id]; ok {
+		e.OOM = true
+		k.exits[id] = e
+	}
+}
+
+// reported are the containers' exits not yet in the lists, for a plan.
+func (k *knownIDs) reported() map[string]planner.ReportedExit {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := map[string]planner.ReportedExit{}
+	for id, e := range k.exits {
+		if !k.sandboxes[id] {
+			out[id] = e.ReportedExit
+		}
+	}
+	return out
+}
+
+// needsListed says whether a round must wait for the lists to show id's
+// exit: a sandbox's, and a container's that shares the host's PID
+// namespace (see planner.ReportedExit).
+func (k *knownIDs) needsListed(id string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return !k.ownPID[id]
 }
 
 // awaitingExits says an exit was reported that the last observation
@@ -145,9 +197,14 @@ func (w *watcher) runtimeEvents(ctx context.Context) <-chan string {
 					if !ours {
 						continue
 					}
+					if ev.OOM {
+						w.known.oomKilled(ev.ID)
+					}
 					if ev.Exited {
-						w.known.exited(ev.ID)
-						exits = append(exits, ev.ID)
+						w.known.exited(ev)
+						if w.known.needsListed(ev.ID) {
+							exits = append(exits, ev.ID)
+						}
 					}
 					if pending == "" {
 						pending = ev.Topic + " " + addr
@@ -193,7 +250,8 @@ func (w *watcher) runtimeEvents(ctx context.Context) <-chan string {
 // awaitExits waits, for exitWait at most, until the runtime's state shows
 // the exits its events reported: a busy runtime sends the event before
 // its own state follows (at 500 pods, by 100-250 ms), and a round that
-// looked before would see the container running still.
+// looked before would see the container running still. Only the exits a
+// plan cannot take from the report are waited for (knownIDs.needsListed).
 func (w *watcher) awaitExits(ctx context.Context, ids []string) {
 	deadline := time.Now().Add(exitWait)
 	for _, id := range ids {

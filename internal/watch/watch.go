@@ -511,7 +511,8 @@ func (w *watcher) rollBack(err error, next time.Duration) time.Duration {
 // state is what the watcher knows that the runtime does not tell, for
 // the plan to decide on.
 func (w *watcher) state(now time.Time) *planner.WatchState {
-	st := &planner.WatchState{Now: now, Backoff: w.opts.Backoff, Streaks: w.streaks, Probes: map[string]planner.ProbeResult{}}
+	st := &planner.WatchState{Now: now, Backoff: w.opts.Backoff, Streaks: w.streaks, Probes: map[string]planner.ProbeResult{},
+		Exits: w.known.reported()}
 	for id, ready := range w.probes.Readiness() {
 		st.Probes[id] = planner.ProbeResult{Ready: ready}
 	}

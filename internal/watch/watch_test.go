@@ -243,20 +243,24 @@ func TestWatchCrashBackoff(t *testing.T) {
 // and past exitWait the watcher looks again soon instead of waiting for
 // the resync (an hour).
 func TestWatchAwaitsALaggingExit(t *testing.T) {
+	hostPID := strings.Replace(webPod, `pod "web" {`, `pod "web" {
+  host_pid = true`, 1)
 	for _, tc := range []struct {
 		name    string
+		config  string
 		lag     time.Duration
 		trigger string
 	}{
-		{"the event's round waits for it", 300 * time.Millisecond, "runtime: /tasks/exit pod.web.container.app"},
-		{"a later round looks again", exitWait + 500*time.Millisecond, "runtime: an exit the runtime's lists did not show yet"},
+		{"its own PID namespace: the event's round acts on the report", webPod, exitWait + time.Second, "runtime: /tasks/exit pod.web.container.app"},
+		{"the host's: the event's round waits for the lists", hostPID, 300 * time.Millisecond, "runtime: /tasks/exit pod.web.container.app"},
+		{"the host's: a later round looks again", hostPID, exitWait + 500*time.Millisecond, "runtime: an exit the runtime's lists did not show yet"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, webPod).start()
+			h := newHarness(t, tc.config).start()
 			h.waitFor(1, map[string]string{"msg": "done", "resource": "pod.web", "action": "create"})
 			first := h.container("web", "app")
 			h.rt.ExitLagging(first.Id, 1, tc.lag)
-			h.waitFor(1, map[string]string{"msg": "decision", "resource": "pod.web.container.app", "action": "restart"})
+			h.waitFor(1, map[string]string{"msg": "decision", "resource": "pod.web.container.app", "action": "restart", "reason": `exited with code 1; restart = "always"`})
 			h.waitFor(1, map[string]string{"msg": "converging", "trigger": tc.trigger})
 		})
 	}

@@ -500,7 +500,7 @@ func (r *Runtime) Exit(id string, code int32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.exited(id, code)
-	r.emit("/tasks/exit", id)
+	r.emit(runtime.Event{Topic: "/tasks/exit", ID: id, Exited: true, ExitCode: code, ExitedAt: time.Unix(0, r.finished[id])})
 }
 
 // ExitLagging is Exit as a busy runtime reports it: the event at once,
@@ -508,7 +508,7 @@ func (r *Runtime) Exit(id string, code int32) {
 func (r *Runtime) ExitLagging(id string, code int32, lag time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.emit("/tasks/exit", id)
+	r.emit(runtime.Event{Topic: "/tasks/exit", ID: id, Exited: true, ExitCode: code, ExitedAt: time.Unix(0, r.tick())})
 	time.AfterFunc(lag, func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -516,9 +516,13 @@ func (r *Runtime) ExitLagging(id string, code int32, lag time.Duration) {
 	})
 }
 
-// exited records that a container exited with code; r.mu is held.
+// exited records that a container exited with code; r.mu is held. One
+// removed meanwhile is gone, exit and all.
 func (r *Runtime) exited(id string, code int32) {
 	c := r.Containers[id]
+	if c == nil {
+		return
+	}
 	c.State = cri.ContainerState_CONTAINER_EXITED
 	r.ExitCodes[c.Metadata.Name] = code
 	r.finished[id] = r.tick()

@@ -55,10 +55,10 @@ func (r *Runtime) end(s *stream, err error) {
 }
 
 // emit sends an event to every stream that has room; r.mu is held.
-func (r *Runtime) emit(topic, id string) {
+func (r *Runtime) emit(ev runtime.Event) {
 	for _, s := range r.streams {
 		select {
-		case s.events <- runtime.Event{Topic: topic, ID: id, Exited: topic == "/tasks/exit"}:
+		case s.events <- ev:
 		default:
 		}
 	}

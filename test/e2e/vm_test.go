@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -343,9 +345,21 @@ pod "scratch" {
 	if out := execIn(t, id2, "ls", "-A", "/scratch"); out != "" {
 		t.Errorf("/scratch after a restart holds %q", out)
 	}
+	// The restart started attempt 1 before removing attempt 0: the host
+	// holds the new attempt's tmpfs alone.
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	var attempts []string
+	for line := range strings.Lines(string(mounts)) {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], "/run/berth/tmpfs/"+s.name+"/") {
+			attempts = append(attempts, strings.TrimPrefix(path.Dir(f[4]), path.Dir(path.Dir(f[4]))+"/"))
+		}
+	}
+	if !slices.Equal(attempts, []string{"1"}) {
+		t.Errorf("the host holds tmpfs mounts of attempts %q, want [1] alone", attempts)
+	}
 
 	s.mustBerth("destroy", "--auto-approve", s.dir)
-	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	mounts, _ = os.ReadFile("/proc/self/mountinfo")
 	if strings.Contains(string(mounts), "/run/berth/tmpfs/"+s.name+"/") {
 		t.Fatalf("tmpfs mounts of the stack are left after destroy")
 	}
