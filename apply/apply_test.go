@@ -3,6 +3,7 @@ package apply_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -243,42 +244,65 @@ pod "worker" {
 	}
 }
 
-// A container that exited is started again before the old attempt is
-// removed, which waits for the runtime to finish with the exit; one that
-// runs is stopped first.
-func TestRestartOrder(t *testing.T) {
-	cfg := spectest.Load(t, `pod "a" {
-  container "main" { image = "docker.io/library/busybox:1.36" }
-}`)
+// The next attempt of a container starts as soon as nothing of the old
+// one runs, before the old one is removed: the removal, and a stop's
+// return, wait for the runtime to have handled the exit. A container that
+// shares the host's PID namespace may leave processes until then, and one
+// that never started holds nothing: those go the plain way.
+func TestSuccessionOrder(t *testing.T) {
+	const pod = `pod "a" {%s
+  container "main" {
+    image = "docker.io/library/busybox:1.36"
+    env   = { V = "%s" }
+  }
+}`
 	for _, tc := range []struct {
-		name  string
-		crash bool
-		want  []string
+		name    string
+		hostPID bool
+		change  string // "crash", "created" or "edit"
+		want    []string
 	}{
-		{"exited: the next attempt first", true, []string{"CreateContainer main", "StartContainer main", "StopContainer OLD", "RemoveContainer OLD"}},
-		{"never started: removed first", false, []string{"StopContainer OLD", "RemoveContainer OLD", "CreateContainer main", "StartContainer main"}},
+		{"exited: the next attempt first", false, "crash",
+			[]string{"CreateContainer main", "StartContainer main", "StopContainer OLD", "RemoveContainer OLD"}},
+		{"replaced: started once the old task exited, before the stop returned", false, "edit",
+			[]string{"StopContainer OLD", "CreateContainer main", "StartContainer main", "StopContainer returned OLD", "StopContainer OLD", "RemoveContainer OLD"}},
+		{"replaced in the host's PID namespace: stopped and removed first", true, "edit",
+			[]string{"StopContainer OLD", "StopContainer returned OLD", "RemoveContainer OLD", "CreateContainer main", "StartContainer main"}},
+		{"exited in the host's PID namespace: the next attempt first", true, "crash",
+			[]string{"CreateContainer main", "StartContainer main", "StopContainer OLD", "RemoveContainer OLD"}},
+		{"never started: removed first", false, "created",
+			[]string{"StopContainer OLD", "StopContainer returned OLD", "RemoveContainer OLD", "CreateContainer main", "StartContainer main"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			hostPID := ""
+			if tc.hostPID {
+				hostPID = "\n  host_pid = true"
+			}
 			rt := fake.New(image)
-			if _, res := run(t, rt, cfg); res.Err() != nil {
+			if _, res := run(t, rt, spectest.Load(t, fmt.Sprintf(pod, hostPID, "1"))); res.Err() != nil {
 				t.Fatal(res.Err())
 			}
 			var old string
 			for id := range rt.Containers {
 				old = id
 			}
-			if tc.crash {
+			cfg, want := spectest.Load(t, fmt.Sprintf(pod, hostPID, "1")), planner.Restart
+			switch tc.change {
+			case "crash":
 				rt.Exit(old, 1)
-			} else {
+			case "created":
 				rt.Containers[old].State = cri.ContainerState_CONTAINER_CREATED
+			case "edit":
+				cfg, want = spectest.Load(t, fmt.Sprintf(pod, hostPID, "2")), planner.Replace
 			}
 			rt.ResetCalls()
+			rt.StopLag = 50 * time.Millisecond
 			plan, res := run(t, rt, cfg)
 			if res.Err() != nil {
 				t.Fatal(res.Err())
 			}
-			if cc := plan.Pods[0].Containers[0]; cc.Action != planner.Restart {
-				t.Fatalf("planned %s, want restart", cc.Action)
+			if cc := plan.Pods[0].Containers[0]; cc.Action != want || cc.Attempt != 1 {
+				t.Fatalf("planned %s of attempt %d, want %s of attempt 1", cc.Action, cc.Attempt, want)
 			}
 			var got []string
 			for _, call := range rt.Log() {
@@ -287,7 +311,7 @@ func TestRestartOrder(t *testing.T) {
 				}
 			}
 			if !slices.Equal(got, tc.want) {
-				t.Errorf("calls %q, want %q", got, tc.want)
+				t.Errorf("calls %q\nwant %q", got, tc.want)
 			}
 			if len(rt.Containers) != 1 {
 				t.Errorf("%d containers left, want the new attempt alone", len(rt.Containers))

@@ -172,16 +172,16 @@ func diffContainer(pc *PodChange, c *spec.Container, oc *ObservedContainer, snap
 	cc := &ContainerChange{
 		Address: spec.ContainerAddress(pc.Name, c.Name), Name: c.Name, Action: NoOp, Init: c.Init,
 		Image: c.Image, Desired: c, ContainerID: oc.Container.Id,
-		StopTimeout: spec.Duration(c.StopTimeout), Attempt: oc.Container.GetMetadata().GetAttempt(),
+		StopTimeout: spec.Duration(c.StopTimeout), Attempt: oc.Attempt(), AttemptBase: oc.AttemptBase(),
 	}
 	if oc.Hash != c.Hash() {
 		cc.Action = Replace
 		cc.Fields = containerFields(oc.Record, c.Record())
 		cc.Reasons = []Reason{reasonForFields(cc.Fields, oc.Record == nil)}
-		cc.Attempt = 0
+		cc.Attempt, cc.AttemptBase = oc.Attempt()+1, oc.Attempt()+1
 		warnLongStop(plan, pc.Name, oc)
 	} else if moved := tagMoved(c, oc, snap); moved != nil {
-		cc.Action, cc.Attempt = Replace, 0
+		cc.Action, cc.Attempt, cc.AttemptBase = Replace, oc.Attempt()+1, oc.Attempt()+1
 		cc.Reasons = []Reason{because(ReasonTagMoved, `the tag now names another image (pull = "always")`)}
 		cc.Fields = []FieldChange{*moved}
 		warnLongStop(plan, pc.Name, oc)
@@ -252,7 +252,7 @@ func diffResources(cc *ContainerChange, c *spec.Container, oc *ObservedContainer
 	cc.Fields = fields
 	for _, f := range fields {
 		if f.After == nil {
-			cc.Action, cc.Attempt = Replace, 0
+			cc.Action, cc.Attempt, cc.AttemptBase = Replace, cc.Attempt+1, cc.Attempt+1
 			cc.Reasons = []Reason{because(ReasonLimitRemoved, "a resource limit is removed, which needs a new container")}
 			for i := range cc.Fields {
 				cc.Fields[i].ForcesReplace = cc.Fields[i].After == nil

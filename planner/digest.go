@@ -41,7 +41,7 @@ func Digests(plan *Plan, cfg *spec.Config, key []byte) map[string]string {
 			if cc.Desired != nil {
 				desired = []any{cc.Desired.Hash(), cc.Desired.Record()}
 			}
-			sum(addr, []any{c.Action, cc.ContainerID, cc.Attempt, cc.Pull, cc.Image, cc.StopTimeout, cc.Fields, desired})
+			sum(addr, []any{c.Action, cc.ContainerID, cc.Attempt, cc.AttemptBase, cc.Pull, cc.Image, cc.StopTimeout, cc.Fields, desired})
 		default:
 			pc := c.Pod
 			var desired any

@@ -121,6 +121,27 @@ type ObservedContainer struct {
 	ExitReported bool
 }
 
+// Attempt is the container's CRI attempt number.
+func (c *ObservedContainer) Attempt() uint32 {
+	return c.Container.GetMetadata().GetAttempt()
+}
+
+// AttemptBase is the attempt its configuration first ran as (see
+// spec.LabelAttemptBase); 0 for a container made before berth said.
+func (c *ObservedContainer) AttemptBase() uint32 {
+	base, err := strconv.ParseUint(c.Container.Labels[spec.LabelAttemptBase], 10, 32)
+	if err != nil || uint32(base) > c.Attempt() {
+		return 0
+	}
+	return uint32(base)
+}
+
+// Restarts is how often the container was started again since its
+// configuration last changed.
+func (c *ObservedContainer) Restarts() uint32 {
+	return c.Attempt() - c.AttemptBase()
+}
+
 // Exited reports whether the container has stopped running.
 func (c *ObservedContainer) Exited() bool {
 	return c.Container.State == cri.ContainerState_CONTAINER_EXITED

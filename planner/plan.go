@@ -138,8 +138,12 @@ type ContainerChange struct {
 	Desired *spec.Container `json:"-"`
 	// ContainerID is the container that a destroy, replace or restart removes.
 	ContainerID string `json:"container_id,omitempty"`
-	// Attempt is the CRI attempt number of the container to create.
-	Attempt uint32 `json:"attempt,omitempty"`
+	// Attempt is the CRI attempt number of the container to create, and
+	// AttemptBase the attempt its configuration first ran as: a replace
+	// takes the attempt after the old container's, a restart keeps the
+	// base (spec.LabelAttemptBase).
+	Attempt     uint32 `json:"attempt,omitempty"`
+	AttemptBase uint32 `json:"attempt_base,omitempty"`
 	// StopTimeout is the grace the old container gets before SIGKILL.
 	StopTimeout spec.Duration `json:"stop_timeout,omitempty"`
 	// Streak is, for a restart after an exit, how many restarts in a row it

@@ -21,6 +21,10 @@ const (
 	// LabelRevision is the commit of the configuration an object was made
 	// from, when it came from git (berth watch --git).
 	LabelRevision = "berth.io/revision"
+	// LabelAttemptBase is the CRI attempt a container's configuration first
+	// ran as: a replace takes the next attempt (so the new container can
+	// start before the old one is removed), and restarts count from it.
+	LabelAttemptBase = "berth.io/attempt-base"
 	// AnnotationSpec holds the record's canonical JSON.
 	AnnotationSpec = "berth.io/spec"
 	// AnnotationNetwork, on a sandbox, holds the network configuration the

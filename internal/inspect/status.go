@@ -93,7 +93,8 @@ type ContainerStatus struct {
 	State    string `json:"state"`
 	ExitCode *int32 `json:"exit_code,omitempty"`
 	Reason   string `json:"reason,omitempty"`
-	// Restarts is the attempt number: how often berth started it again.
+	// Restarts is how often berth started it again since its
+	// configuration last changed.
 	Restarts uint32     `json:"restarts"`
 	Created  time.Time  `json:"created"`
 	Started  *time.Time `json:"started,omitempty"`
@@ -161,7 +162,7 @@ func containerStatus(ctx context.Context, rt Runtime, snap *planner.Snapshot, c 
 	if imageID == "" {
 		imageID = ctr.ImageRef
 	}
-	cs := ContainerStatus{Name: c.Name, State: StateName(ctr.State.String()), Restarts: ctr.GetMetadata().GetAttempt(),
+	cs := ContainerStatus{Name: c.Name, State: StateName(ctr.State.String()), Restarts: c.Restarts(),
 		Created: time.Unix(0, ctr.CreatedAt), Image: ctr.GetImage().GetImage(), ImageID: imageID,
 		ImageDigest: snap.ImageDigest(imageID, ctr.GetImage().GetImage()), ContainerID: ctr.Id}
 	st := c.Status

@@ -61,6 +61,10 @@ type Runtime struct {
 	Remote map[string]string
 	// Exec decides the exit code of ExecSync (probes' exec checks).
 	Exec func(id string, cmd []string) int32
+	// StopLag is how long StopContainer of a running container takes to
+	// return after its task exited, as a busy runtime's does; the log then
+	// has "StopContainer returned ID" when it does.
+	StopLag time.Duration
 	// labelled are the images LabelImage labelled.
 	labelled map[string]bool
 	// streams are the open event streams (see stream.go).
@@ -68,8 +72,10 @@ type Runtime struct {
 	// started and finished are the containers' start and exit times (fake
 	// clock ticks), by container ID.
 	started, finished map[string]int64
-	calls             map[string]int
-	log               []string
+	// exitWaits are TaskExit's waiters, by container ID.
+	exitWaits map[string][]chan error
+	calls     map[string]int
+	log       []string
 }
 
 // New returns an empty fake runtime holding the given images.
@@ -79,7 +85,7 @@ func New(images ...string) *Runtime {
 		Images: map[string]*cri.Image{}, Configs: map[string]*cri.ContainerConfig{},
 		SandboxConfigs: map[string]*cri.PodSandboxConfig{}, ExitCodes: map[string]int32{},
 		Errors: map[string]error{}, Once: map[string]error{}, Stops: map[string]time.Duration{}, IPs: map[string]string{}, MadeOn: map[string][]byte{}, OrphanTasks: map[string]bool{},
-		started: map[string]int64{}, finished: map[string]int64{}, calls: map[string]int{},
+		started: map[string]int64{}, finished: map[string]int64{}, exitWaits: map[string][]chan error{}, calls: map[string]int{},
 		Remote: map[string]string{}, labelled: map[string]bool{},
 	}
 	for _, ref := range images {
@@ -415,19 +421,55 @@ func (r *Runtime) StartContainer(_ context.Context, id string) error {
 	return nil
 }
 
-// StopContainer marks the container exited and records the grace.
+// StopContainer marks the container exited and records the grace; with
+// StopLag, it returns that much later.
 func (r *Runtime) StopContainer(_ context.Context, id string, grace time.Duration) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if err := r.enter("StopContainer", id); err != nil {
+		r.mu.Unlock()
 		return err
 	}
 	r.Stops[id] = grace
+	var lag time.Duration
 	if c := r.Containers[id]; c != nil && c.State != cri.ContainerState_CONTAINER_EXITED {
 		c.State = cri.ContainerState_CONTAINER_EXITED
 		r.finished[id] = r.tick()
+		r.taskExited(id)
+		lag = r.StopLag
+	}
+	r.mu.Unlock()
+	if lag > 0 {
+		time.Sleep(lag)
+		r.mu.Lock()
+		r.log = append(r.log, "StopContainer returned "+id)
+		r.mu.Unlock()
 	}
 	return nil
+}
+
+// TaskExit says when the container is no longer running; at once for one
+// that is not.
+func (r *Runtime) TaskExit(_ context.Context, id string) (<-chan error, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.enter("TaskExit", ""); err != nil {
+		return nil, err
+	}
+	done := make(chan error, 1)
+	if c := r.Containers[id]; c == nil || c.State == cri.ContainerState_CONTAINER_EXITED {
+		done <- nil
+		return done, nil
+	}
+	r.exitWaits[id] = append(r.exitWaits[id], done)
+	return done, nil
+}
+
+// taskExited tells TaskExit's waiters; r.mu is held.
+func (r *Runtime) taskExited(id string) {
+	for _, w := range r.exitWaits[id] {
+		w <- nil
+	}
+	delete(r.exitWaits, id)
 }
 
 // UpdateResources replaces the container's recorded resources.
@@ -455,6 +497,7 @@ func (r *Runtime) RemoveContainer(_ context.Context, id string) error {
 	if r.OrphanTasks[id] {
 		return runningTask(id)
 	}
+	r.taskExited(id)
 	delete(r.Containers, id)
 	return nil
 }
@@ -526,4 +569,5 @@ func (r *Runtime) exited(id string, code int32) {
 	c.State = cri.ContainerState_CONTAINER_EXITED
 	r.ExitCodes[c.Metadata.Name] = code
 	r.finished[id] = r.tick()
+	r.taskExited(id)
 }
