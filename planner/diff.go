@@ -69,9 +69,13 @@ func Diff(cfg *spec.Config, snap *Snapshot, opts Options) *Plan {
 	}
 
 	// Pods the stack owns that the configuration no longer declares.
+	declared := make(map[string]bool, len(cfg.Pods)) // cfg.Pod per pod would be quadratic
+	for _, p := range cfg.Pods {
+		declared[p.Name] = true
+	}
 	for _, name := range sortedNames(snap.Pods) {
 		obs := snap.Pods[name]
-		if cfg.Pod(name) == nil {
+		if !declared[name] {
 			plan.Pods = append(plan.Pods, destroyPod(obs, obs.Sandbox, removed(opts), plan))
 		}
 		for _, dup := range obs.Duplicates {

@@ -25,7 +25,8 @@ func newStatusCommand(g *globals) *cobra.Command {
 		Use:   "status [DIR]",
 		Short: "Show the stack's pods and containers as the runtime reports them",
 		Long: `status prints one row per container: its state (with the exit code of an
-exited one), restarts (the attempt number berth gave it), age, image and
+exited one), restarts (how often berth started it again since its
+configuration last changed), age, image and
 the image's digest, the pod's IP, host ports and forwards, and a NOTE that
 flags what needs attention:
 

@@ -31,7 +31,7 @@ type Runtime interface {
 // has been restarted at least CrashLoopRestarts times and its current
 // attempt either exited with a non-zero code or has been running for less
 // than CrashLoopWindow. (The runtime keeps no history of attempts; the
-// attempt number berth gives each restart is the count.)
+// attempt number, counted from its base, is the count.)
 const (
 	CrashLoopRestarts = 3
 	CrashLoopWindow   = 60 * time.Second
