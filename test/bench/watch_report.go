@@ -53,7 +53,7 @@ func (r *watchReport) factLines() []string {
 	}
 	return append(lines,
 		"file save: the pod's file written to a hidden temporary file and renamed over it, with a new value of env "+watchEnvVar+"; timed from the rename until raw CRI lists a RUNNING container of the pod, not the old one, whose berth.io/spec annotation has the new value",
-		"crash: CRI ExecSync `kill 1` (the shell exits with 1); timed from the call until raw CRI lists a RUNNING container of the pod, not the old one; each run crashes another pod, so every restart is that container's first (no backoff)",
+		"crash: SIGTERM sent from the host to the container's process (its PID from CRI's verbose status; the shell exits with 1); timed from the kill until raw CRI lists a RUNNING container of the pod, not the old one; each run crashes another pod, so every restart is that container's first (no backoff)",
 		fmt.Sprintf("pairs: %d, the event-driven watcher first in odd pairs, the resync-only one in even ones; before each change the watcher has logged nothing for %s, and a resync-only run waits a random part of its period (uniform phase); CRI polled every %s", o.watchRuns, quietFor, pollEvery))
 }
 
