@@ -31,6 +31,9 @@ type Options struct {
 	// of an error, as validate does: the attributes computed from it are
 	// left unchecked, everything else is checked.
 	UnsetUnknown bool
+	// Parsed, when set, keeps parsed files between the loads that share
+	// it (see ParseCache).
+	Parsed *ParseCache
 }
 
 // Loader reads configuration directories. It keeps the parsed files so
@@ -38,6 +41,8 @@ type Options struct {
 type Loader struct {
 	opts   Options
 	parser *hclparse.Parser
+	// files are the files read, parsed here or taken from opts.Parsed.
+	files map[string]*hcl.File
 	// iter is the running load's budget of for-expression elements.
 	iter *iterations
 }
@@ -50,11 +55,11 @@ func NewLoader(opts Options) *Loader {
 	if opts.Environ == nil {
 		opts.Environ = os.Environ
 	}
-	return &Loader{opts: opts, parser: hclparse.NewParser()}
+	return &Loader{opts: opts, parser: hclparse.NewParser(), files: map[string]*hcl.File{}}
 }
 
-// Files returns every file parsed so far, for diagnostic rendering.
-func (l *Loader) Files() map[string]*hcl.File { return l.parser.Files() }
+// Files returns every file read so far, for diagnostic rendering.
+func (l *Loader) Files() map[string]*hcl.File { return l.files }
 
 // ignoredSuffixes are editor and tool leftovers that must never become workloads.
 var ignoredSuffixes = []string{"~", ".swp", ".swx", ".bak", ".orig", ".tmp"}
@@ -111,6 +116,10 @@ var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 // nil when there are errors.
 func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 	l.iter = &iterations{}
+	if c := l.opts.Parsed; c != nil {
+		c.begin()
+		defer c.end()
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid configuration directory", Detail: err.Error()}}

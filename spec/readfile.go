@@ -37,10 +37,9 @@ func bytesText(n int64) string { return safefile.Size(n) }
 // a regular file of at most MaxConfigFile bytes, nested at most
 // MaxNesting deep.
 func ReadConfigSource(path string) ([]byte, hcl.Diagnostics) {
-	src, err := readFile(path, MaxConfigFile)
-	if err != nil {
-		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read configuration file",
-			Detail: fmt.Sprintf("%v. Configuration and variable files must be regular files of at most %s.", err, bytesText(MaxConfigFile))}}
+	src, diags := readConfigFile(path)
+	if diags.HasErrors() {
+		return nil, diags
 	}
 	if d := checkNesting(src, path); d.HasErrors() {
 		return nil, d
@@ -48,16 +47,43 @@ func ReadConfigSource(path string) ([]byte, hcl.Diagnostics) {
 	return src, nil
 }
 
-// parseConfigFile reads and parses one HCL file of a configuration.
+// readConfigFile reads a configuration or variable file, within its size
+// limit.
+func readConfigFile(path string) ([]byte, hcl.Diagnostics) {
+	src, err := readFile(path, MaxConfigFile)
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read configuration file",
+			Detail: fmt.Sprintf("%v. Configuration and variable files must be regular files of at most %s.", err, bytesText(MaxConfigFile))}}
+	}
+	return src, nil
+}
+
+// parseConfigFile reads and parses one HCL file of a configuration, or
+// takes it from the ParseCache when its bytes are the ones parsed before.
 func (l *Loader) parseConfigFile(path string) (*hcl.File, hcl.Diagnostics) {
-	src, diags := ReadConfigSource(path)
+	src, diags := readConfigFile(path)
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	var sum [32]byte
+	if c := l.opts.Parsed; c != nil {
+		var f *hcl.File
+		if f, sum = c.get(path, src); f != nil {
+			l.files[path] = f
+			return f, nil
+		}
+	}
+	if d := checkNesting(src, path); d.HasErrors() {
+		return nil, d
+	}
 	f, diags := l.parser.ParseHCL(src, path)
 	if f != nil {
+		l.files[path] = f
 		if body, ok := f.Body.(*hclsyntax.Body); ok {
 			guardIterations(body)
+		}
+		if l.opts.Parsed != nil && len(diags) == 0 {
+			l.opts.Parsed.put(path, sum, f)
 		}
 	}
 	return f, diags

@@ -116,8 +116,9 @@ the background and never holds up a round.`,
 			if err != nil {
 				return err
 			}
+			parsed := spec.NewParseCache() // a save of one file parses that one again
 			load := func(dir string) (*spec.Config, hcl.Diagnostics) {
-				cfg, diags := spec.NewLoader(spec.Options{Vars: v.vars, VarFiles: v.varFiles, SecretKey: key}).Load(dir)
+				cfg, diags := spec.NewLoader(spec.Options{Vars: v.vars, VarFiles: v.varFiles, SecretKey: key, Parsed: parsed}).Load(dir)
 				if cfg != nil && g.stack != "" {
 					cfg.Berth.Stack = g.stack
 				}
