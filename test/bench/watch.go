@@ -94,6 +94,9 @@ const (
 	// pollEvery is how often the raw client lists a pod's containers
 	// while it waits for the new one.
 	pollEvery = 10 * time.Millisecond
+	// oldDownWait is how long after the new container runs the old one's
+	// end is waited for in CRI's lists.
+	oldDownWait = 2 * time.Second
 	// quietFor is how long a watcher must have logged nothing before a
 	// measurement starts: the rounds of the one before are over.
 	quietFor = time.Second
@@ -128,7 +131,7 @@ type watchStack struct {
 type watchSample struct {
 	total   time.Duration // the change until the new container is RUNNING in CRI
 	decided time.Duration // the change until the watcher's decision line; 0 if none was seen
-	oldDown time.Duration // the change until the old container was seen not running
+	oldDown time.Duration // the change until the old container was seen not running (0: not within oldDownWait of the new one)
 	trigger string        // what the round that decided says it was for
 	action  string        // the decision's action (replace, restart; wait would be a backoff)
 }
@@ -574,7 +577,7 @@ func (wb *watchBench) await(ctx context.Context, s *watchStack, pod, old string,
 	sample := &watchSample{}
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
-	for sample.total == 0 {
+	for {
 		ctrs, err := wb.podContainers(ctx, s, pod)
 		if err != nil {
 			return nil, err
@@ -592,7 +595,9 @@ func (wb *watchBench) await(ctx context.Context, s *watchStack, pod, old string,
 		if !oldRuns && sample.oldDown == 0 {
 			sample.oldDown = now
 		}
-		if sample.total > 0 {
+		// berth may start the new container before CRI's lists show the
+		// old one down: both are waited for, the old one's for a while.
+		if sample.total > 0 && (sample.oldDown > 0 || now > sample.total+oldDownWait) {
 			break
 		}
 		if now > limit {

@@ -247,7 +247,7 @@ func (r *watchReport) notes() []string {
 				int(rs.window/r.opts.watchResync), r.opts.watchResync, int(u.window/time.Minute), int(u.window/time.Minute)+1))
 	}
 	return append(lines,
-		"decision logged: the change until the watcher's `msg=decision` line for the container arrived on its stderr (time-stamped by the benchmark as it read it); old container down: until CRI first listed the old container as not RUNNING; the column after names the trigger of the round that decided",
+		"decision logged: the change until the watcher's `msg=decision` line for the container arrived on its stderr (time-stamped by the benchmark as it read it); old container down: until CRI first listed the old container as not RUNNING (which may come after the new one runs: berth starts it once the old process has exited); the column after names the trigger of the round that decided",
 		fmt.Sprintf("idle: all watchers sampled at once, once a second (%d samples), after %s without a log line; CPU from /proc/PID/stat (10ms ticks) and the sum of its threads' run times (/proc/PID/task/*/schedstat, ns); share and per hour from schedstat; VmRSS (/proc/PID/status) the most of the samples",
 			u.samples, 5*time.Second),
 	)
