@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"syscall"
 
+	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 )
 
@@ -14,23 +15,9 @@ import (
 // it (it is "exited") nor removes it ("cannot delete running task"). A
 // container without a task is left as it is.
 func (c *Client) KillTask(ctx context.Context, id string) error {
-	cl, err := c.containerd()
-	if err != nil {
-		return fmt.Errorf("connect to containerd: %w", err)
-	}
-	cont, err := cl.LoadContainer(ctx, id)
-	if errdefs.IsNotFound(err) {
-		return nil // gone already
-	}
-	if err != nil {
-		return fmt.Errorf("container %s: %w", shortID(id), err)
-	}
-	task, err := cont.Task(ctx, nil)
-	if errdefs.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("task of container %s: %w", shortID(id), err)
+	task, err := c.task(ctx, id)
+	if task == nil {
+		return err // nil when it is gone already
 	}
 	exited, err := task.Wait(ctx)
 	if err != nil {
@@ -50,6 +37,30 @@ func (c *Client) KillTask(ctx context.Context, id string) error {
 	return nil
 }
 
+// task is the container's containerd task; nil and no error when the
+// container or its task is gone.
+func (c *Client) task(ctx context.Context, id string) (containerd.Task, error) {
+	cl, err := c.containerd()
+	if err != nil {
+		return nil, fmt.Errorf("connect to containerd: %w", err)
+	}
+	cont, err := cl.LoadContainer(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", shortID(id), err)
+	}
+	task, err := cont.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("task of container %s: %w", shortID(id), err)
+	}
+	return task, nil
+}
+
 func shortID(id string) string { return id[:min(12, len(id))] }
 
 // TaskExit waits, for as long as ctx lasts, until a container's task
@@ -61,25 +72,13 @@ func shortID(id string) string { return id[:min(12, len(id))] }
 // cannot be missed.
 func (c *Client) TaskExit(ctx context.Context, id string) (<-chan error, error) {
 	done := make(chan error, 1)
-	cl, err := c.containerd()
+	task, err := c.task(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("connect to containerd: %w", err)
+		return nil, err
 	}
-	cont, err := cl.LoadContainer(ctx, id)
-	if errdefs.IsNotFound(err) {
+	if task == nil {
 		done <- nil
 		return done, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", shortID(id), err)
-	}
-	task, err := cont.Task(ctx, nil)
-	if errdefs.IsNotFound(err) {
-		done <- nil
-		return done, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("task of container %s: %w", shortID(id), err)
 	}
 	exited, err := task.Wait(ctx)
 	if err != nil {

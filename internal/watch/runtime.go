@@ -37,6 +37,8 @@ type knownIDs struct {
 
 type reportedExit struct {
 	heard time.Time
+	// taken: a plan counted it, so no round need look for it again.
+	taken bool
 	planner.ReportedExit
 }
 
@@ -50,13 +52,15 @@ func newKnownIDs() knownIDs {
 
 func (k *knownIDs) set(snap *planner.Snapshot) {
 	ids, sandboxes, ownPID := map[string]string{}, map[string]bool{}, map[string]bool{}
-	running := map[string]bool{} // by what the observation says
+	running := map[string]bool{} // by what the lists say
+	taken := map[string]bool{}   // exits the plan took from the report
 	for _, p := range snap.Pods {
 		ids[p.Sandbox.Id], sandboxes[p.Sandbox.Id] = spec.PodAddress(p.Name).String(), true
 		running[p.Sandbox.Id] = p.Sandbox.State == cri.PodSandboxState_SANDBOX_READY
 		for _, c := range p.Containers {
 			ids[c.Container.Id] = spec.ContainerAddress(p.Name, c.Name).String()
-			running[c.Container.Id] = c.Container.State == cri.ContainerState_CONTAINER_RUNNING
+			running[c.Container.Id] = c.Container.State == cri.ContainerState_CONTAINER_RUNNING || c.ExitReported
+			taken[c.Container.Id] = c.ExitReported
 			ownPID[c.Container.Id] = p.Record != nil && !p.Record.HostPID
 		}
 	}
@@ -64,8 +68,15 @@ func (k *knownIDs) set(snap *planner.Snapshot) {
 	defer k.mu.Unlock()
 	k.ids, k.sandboxes, k.ownPID, k.stale = ids, sandboxes, ownPID, false
 	for id, e := range k.exits {
-		if !running[id] || time.Since(e.heard) > exitLag {
-			delete(k.exits, id)
+		switch {
+		case !running[id] || time.Since(e.heard) > exitLag:
+			delete(k.exits, id) // the lists show it, or never will
+		case taken[id]:
+			// Kept for the plans until the lists show it (a restart held
+			// back by its backoff is planned again), but nothing to look
+			// for again.
+			e.taken = true
+			k.exits[id] = e
 		}
 	}
 	for id := range k.ooms {
@@ -117,12 +128,17 @@ func (k *knownIDs) needsListed(id string) bool {
 	return !k.ownPID[id]
 }
 
-// awaitingExits says an exit was reported that the last observation
-// did not show yet.
+// awaitingExits says an exit was reported that neither the last
+// observation's lists showed nor its plan took from the report.
 func (k *knownIDs) awaitingExits() bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return len(k.exits) > 0
+	for _, e := range k.exits {
+		if !e.taken {
+			return true
+		}
+	}
+	return false
 }
 
 // markStale says a round is about to make objects the observation did not
