@@ -107,10 +107,11 @@ const (
 var crashCommand = []string{"sh", "-c", "trap 'exit 1' TERM; sleep 3600 & wait"}
 
 type watchBench struct {
-	o      options
-	rt     *raw
-	modes  []string // the watchers run: watchModes, or the event-driven one alone
-	stacks map[string]*watchStack
+	o       options
+	rt      *raw
+	address string   // the runtime's socket
+	modes   []string // the watchers run: watchModes, or the event-driven one alone
+	stacks  map[string]*watchStack
 	// pods is the pod count of each stack: editPods edited ones,
 	// -watch-runs crashed ones, and idle ones up to -watch-pods.
 	pods, idlePods int
@@ -140,6 +141,9 @@ type watchPair struct {
 	eventFirst  bool
 	file, crash map[string]*watchSample // by mode
 	pods        [2]string               // the pods edited and crashed
+	// raw is the crash baseline's restart of an idle pod of the event
+	// stack (rawRestart); nil when there are fewer idle pods than pairs.
+	raw *watchSample
 }
 
 // idleUse is one watcher's cost over the idle window.
@@ -171,7 +175,7 @@ func runWatch(o options) (err error) {
 		return err
 	}
 	e.rt.runID = runID // the sweep's second selector; nothing carries it
-	wb := &watchBench{o: o, rt: e.rt, modes: watchModes, stacks: map[string]*watchStack{}}
+	wb := &watchBench{o: o, rt: e.rt, address: e.address, modes: watchModes, stacks: map[string]*watchStack{}}
 	if o.watchAlone {
 		wb.modes = []string{modeEvent}
 	}
@@ -252,7 +256,7 @@ func (wb *watchBench) writeConfig(s *watchStack) error {
 		crash.WriteString(podHCL(crashPod(i), crashCommand, ""))
 	}
 	for j := range wb.idlePods {
-		idle.WriteString(podHCL(fmt.Sprintf("idle-%03d", j), workloads[wb.o.workload], ""))
+		idle.WriteString(podHCL(idlePod(j), workloads[wb.o.workload], ""))
 	}
 	files["crash.hcl"], files["idle.hcl"] = crash.String(), idle.String()
 	for name, text := range files {
@@ -266,6 +270,7 @@ func (wb *watchBench) writeConfig(s *watchStack) error {
 func editPod(k int) string  { return fmt.Sprintf("edit-%d", k) }
 func editFile(k int) string { return editPod(k) + ".hcl" }
 func crashPod(i int) string { return fmt.Sprintf("crash-%d", i) }
+func idlePod(j int) string  { return fmt.Sprintf("idle-%03d", j) }
 
 // podHCL is a pod of one container "main"; env, if set, is the value of
 // the variable the file-save runs change.
@@ -458,6 +463,23 @@ func (wb *watchBench) runPair(ctx context.Context, i int) (*watchPair, error) {
 		p.file[mode] = s
 		show("file", mode, s)
 	}
+	raw := func() error {
+		if i >= wb.idlePods {
+			return nil
+		}
+		s, err := wb.rawRestart(ctx, wb.stacks[modeEvent], idlePod(i))
+		if err != nil {
+			return fmt.Errorf("raw restart: %w", err)
+		}
+		p.raw = s
+		logf("crash raw CRI     %s (the exit event after %s)", fmtDur(s.total), fmtDur(s.decided))
+		return nil
+	}
+	if !p.eventFirst { // the baseline first in even pairs
+		if err := raw(); err != nil {
+			return nil, err
+		}
+	}
 	for _, mode := range order {
 		s, err := wb.crash(ctx, wb.stacks[mode], crashPod(i))
 		if err != nil {
@@ -465,6 +487,11 @@ func (wb *watchBench) runPair(ctx context.Context, i int) (*watchPair, error) {
 		}
 		p.crash[mode] = s
 		show("crash", mode, s)
+	}
+	if p.eventFirst {
+		if err := raw(); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }

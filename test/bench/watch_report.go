@@ -54,6 +54,7 @@ func (r *watchReport) factLines() []string {
 	return append(lines,
 		"file save: the pod's file written to a hidden temporary file and renamed over it, with a new value of env "+watchEnvVar+"; timed from the rename until raw CRI lists a RUNNING container of the pod, not the old one, whose berth.io/spec annotation has the new value",
 		"crash: SIGTERM sent from the host to the container's process (its PID from CRI's verbose status; the shell exits with 1); timed from the kill until raw CRI lists a RUNNING container of the pod, not the old one; each run crashes another pod, so every restart is that container's first (no backoff)",
+		"raw CRI restart (the crash's baseline, each pair, before berth's crash in even pairs and after in odd ones): the event-driven watcher paused (SIGSTOP), an idle pod of its stack crashed the same way, and on containerd's /tasks/exit event for it a raw client creates and starts the next attempt in the same sandbox (the old one's labels, annotations and image, the runtime's default seccomp profile), then removes the old one; timed the same way",
 		fmt.Sprintf("pairs: %d, the event-driven watcher first in odd pairs, the resync-only one in even ones; before each change the watcher has logged nothing for %s, and a resync-only run waits a random part of its period (uniform phase); CRI polled every %s", o.watchRuns, quietFor, pollEvery))
 }
 
@@ -127,6 +128,27 @@ func (r *watchReport) pairTable() [][]string {
 		}
 	}
 	return append(rows, med, mean)
+}
+
+// rawTable sets the event-driven watcher's crash restarts beside the raw
+// baseline's of the same pair; nil when the baseline did not run.
+func (r *watchReport) rawTable() [][]string {
+	rows := [][]string{{"pair", "crash: event-driven", "crash: raw CRI restart on the event", "event-driven / raw"}}
+	var berth, raw []time.Duration
+	var ratios []float64
+	for i, p := range r.pairs {
+		if p.raw == nil {
+			continue
+		}
+		b := p.crash[modeEvent].total
+		x := ratio(b, p.raw.total)
+		rows = append(rows, []string{fmt.Sprint(i + 1), fmtDur(b), fmtDur(p.raw.total), fmtRatio(x)})
+		berth, raw, ratios = append(berth, b), append(raw, p.raw.total), append(ratios, x)
+	}
+	if len(ratios) == 0 {
+		return nil
+	}
+	return append(rows, []string{"median", fmtDur(median(berth)), fmtDur(median(raw)), fmtRatio(median(ratios))})
 }
 
 // phaseTable splits each case's latency, in medians: until the watcher
@@ -286,6 +308,10 @@ func (r *watchReport) text(w io.Writer) {
 	fmt.Fprintln(w)
 	writeTab(w, r.phaseTable())
 	fmt.Fprintln(w)
+	if t := r.rawTable(); t != nil {
+		writeTab(w, t)
+		fmt.Fprintln(w)
+	}
 	writeTab(w, r.idleTable())
 	fmt.Fprintln(w)
 	writeTab(w, r.targetTable())
@@ -314,6 +340,11 @@ func (r *watchReport) markdown(w io.Writer) {
 	fmt.Fprintln(w, "\nWhere the time goes (medians from the change):")
 	fmt.Fprintln(w)
 	writeMarkdownTable(w, r.phaseTable())
+	if t := r.rawTable(); t != nil {
+		fmt.Fprintln(w, "\nThe crash against the raw baseline (median of the per-pair ratios):")
+		fmt.Fprintln(w)
+		writeMarkdownTable(w, t)
+	}
 	fmt.Fprintf(w, "\nIdle, %d pods converged per stack:\n\n", r.wb.pods)
 	writeMarkdownTable(w, r.idleTable())
 	fmt.Fprintln(w, "\nThe event-driven watcher against the targets:")
