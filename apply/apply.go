@@ -864,9 +864,10 @@ type stopping struct {
 
 // stop starts stopping a container. containerd tells the task's exit
 // before the CRI's stop returns; if it cannot, the stop's return stands
-// for the exit.
+// for the exit. The wait lasts as long as the stop may (its grace, and
+// the runtime's time to answer), not a call's usual deadline.
 func (x *executor) stop(ctx context.Context, id string, grace time.Duration) *stopping {
-	waitCtx, cancel := context.WithCancel(ctx)
+	waitCtx, cancel := context.WithTimeout(ctx, grace+runtime.DefaultTimeout)
 	s := &stopping{stopped: make(chan error, 1)}
 	if exited, err := x.rt.TaskExit(waitCtx, id); err == nil {
 		s.exited = exited
