@@ -48,12 +48,11 @@ func takeReportedExits(ctx context.Context, rt Observer, snap *Snapshot, w *Watc
 				return err
 			}
 			c.Container.State = cri.ContainerState_CONTAINER_EXITED
-			c.StartedAt = unixNano(st.StartedAt)
 			if st.State == cri.ContainerState_CONTAINER_EXITED { // CRI caught up
-				c.Status, c.ExitCode, c.Reason, c.FinishedAt = st, st.ExitCode, st.Reason, unixNano(st.FinishedAt)
+				c.exitFrom(st)
 				continue
 			}
-			c.ExitCode, c.FinishedAt, c.ExitReported = exit.Code, exit.At, true
+			c.StartedAt, c.ExitCode, c.FinishedAt, c.ExitReported = unixNano(st.StartedAt), exit.Code, exit.At, true
 			if exit.OOM {
 				c.Reason = "OOMKilled"
 			}

@@ -143,6 +143,12 @@ func (c *ObservedContainer) Restarts() uint32 {
 	return c.Attempt() - c.AttemptBase()
 }
 
+// exitFrom reads an exited container's exit from its status.
+func (c *ObservedContainer) exitFrom(st *cri.ContainerStatus) {
+	c.Status, c.ExitCode, c.Reason = st, st.ExitCode, st.Reason
+	c.StartedAt, c.FinishedAt = unixNano(st.StartedAt), unixNano(st.FinishedAt)
+}
+
 // Exited reports whether the container has stopped running.
 func (c *ObservedContainer) Exited() bool {
 	return c.Container.State == cri.ContainerState_CONTAINER_EXITED
@@ -321,9 +327,9 @@ func ObserveWorkloads(ctx context.Context, rt Observer, cfg *spec.Config) (*Snap
 				}
 				return nil, err
 			}
-			c.ExitCode, c.Reason, c.Status = st.ExitCode, st.Reason, st
+			c.Status = st
 			if c.Exited() {
-				c.StartedAt, c.FinishedAt = unixNano(st.StartedAt), unixNano(st.FinishedAt)
+				c.exitFrom(st)
 			}
 			c.Resources = resourcesFromStatus(st.GetResources().GetLinux())
 			c.ResourcesKnown = st.GetResources().GetLinux() != nil || !c.Exited()

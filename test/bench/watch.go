@@ -56,6 +56,7 @@ import (
 	"syscall"
 	"time"
 
+	containerd "github.com/containerd/containerd/v2/client"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -109,8 +110,9 @@ var crashCommand = []string{"sh", "-c", "trap 'exit 1' TERM; sleep 3600 & wait"}
 type watchBench struct {
 	o       options
 	rt      *raw
-	address string   // the runtime's socket
-	modes   []string // the watchers run: watchModes, or the event-driven one alone
+	address string             // the runtime's socket
+	ctrd    *containerd.Client // for the raw restarts' events, made on first use
+	modes   []string           // the watchers run: watchModes, or the event-driven one alone
 	stacks  map[string]*watchStack
 	// pods is the pod count of each stack: editPods edited ones,
 	// -watch-runs crashed ones, and idle ones up to -watch-pods.
@@ -348,6 +350,9 @@ func (wb *watchBench) start(ctx context.Context, s *watchStack) error {
 // then sweeps through CRI whatever is left (cleanup in main.go).
 func (wb *watchBench) cleanup(ctx context.Context) error {
 	var err error
+	if wb.ctrd != nil {
+		wb.ctrd.Close()
+	}
 	for _, s := range wb.stacks {
 		if s.proc != nil {
 			err = errors.Join(err, s.proc.stop())
@@ -528,7 +533,7 @@ func (wb *watchBench) edit(ctx context.Context, s *watchStack, k int, value stri
 	if err := os.Rename(tmp, path); err != nil {
 		return nil, err
 	}
-	return wb.await(ctx, s, pod, old, t0, func(c *cri.Container) bool { return specEnv(c)[watchEnvVar] == value })
+	return wb.await(ctx, s, pod, old.Id, t0, func(c *cri.Container) bool { return specEnv(c)[watchEnvVar] == value })
 }
 
 // crash makes the pod's container exit with 1 and times its restart.
@@ -540,52 +545,62 @@ func (wb *watchBench) crash(ctx context.Context, s *watchStack, pod string) (*wa
 	if err != nil {
 		return nil, err
 	}
-	pid, err := wb.containerPID(ctx, old)
+	_, pid, err := wb.verboseStatus(ctx, old.Id)
 	if err != nil {
 		return nil, err
 	}
-	t0 := time.Now()
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		return nil, fmt.Errorf("kill the process of container %s (pid %d): %w", old, pid, err)
+	t0, err := terminate(old.Id, pid)
+	if err != nil {
+		return nil, err
 	}
-	return wb.await(ctx, s, pod, old, t0, func(*cri.Container) bool { return true })
+	return wb.await(ctx, s, pod, old.Id, t0, func(*cri.Container) bool { return true })
 }
 
-// containerPID is the host PID of a container's process, from the
-// runtime's verbose status.
-func (wb *watchBench) containerPID(ctx context.Context, id string) (int, error) {
+// verboseStatus is a container's status with the host PID of its
+// process, which the runtime's verbose status carries.
+func (wb *watchBench) verboseStatus(ctx context.Context, id string) (*cri.ContainerStatus, int, error) {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	st, err := wb.rt.rs.ContainerStatus(sctx, &cri.ContainerStatusRequest{ContainerId: id, Verbose: true})
 	if err != nil {
-		return 0, fmt.Errorf("status of container %s: %w", id, err)
+		return nil, 0, fmt.Errorf("status of container %s: %w", id, err)
 	}
 	var info struct {
 		Pid int `json:"pid"`
 	}
 	if err := json.Unmarshal([]byte(st.Info["info"]), &info); err != nil || info.Pid <= 1 {
-		return 0, fmt.Errorf("the runtime does not say the PID of container %s (%v)", id, err)
+		return nil, 0, fmt.Errorf("the runtime does not say the PID of container %s (%v)", id, err)
 	}
-	return info.Pid, nil
+	return st.Status, info.Pid, nil
 }
 
-// runningContainer is the ID of the pod's one container, which must run.
-func (wb *watchBench) runningContainer(ctx context.Context, s *watchStack, pod string) (string, error) {
+// terminate sends SIGTERM to a container's process, which crashCommand
+// and the idle pods' commands exit on; it returns when it was sent.
+func terminate(id string, pid int) (time.Time, error) {
+	t0 := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return t0, fmt.Errorf("kill the process of container %s (pid %d): %w", id, pid, err)
+	}
+	return t0, nil
+}
+
+// runningContainer is the pod's one container, which must run.
+func (wb *watchBench) runningContainer(ctx context.Context, s *watchStack, pod string) (*cri.Container, error) {
 	if err := s.proc.alive(); err != nil {
-		return "", err
+		return nil, err
 	}
 	ctrs, err := wb.podContainers(ctx, s, pod)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if len(ctrs) != 1 || ctrs[0].State != cri.ContainerState_CONTAINER_RUNNING {
 		states := make([]string, len(ctrs))
 		for i, c := range ctrs {
 			states[i] = c.State.String()
 		}
-		return "", fmt.Errorf("pod %s of %s: want one running container, have [%s]", pod, s.b.stack, strings.Join(states, " "))
+		return nil, fmt.Errorf("pod %s of %s: want one running container, have [%s]", pod, s.b.stack, strings.Join(states, " "))
 	}
-	return ctrs[0].Id, nil
+	return ctrs[0], nil
 }
 
 func (wb *watchBench) podContainers(ctx context.Context, s *watchStack, pod string) ([]*cri.Container, error) {

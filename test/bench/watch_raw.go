@@ -29,19 +29,15 @@ func (wb *watchBench) rawRestart(ctx context.Context, s *watchStack, pod string)
 	if err := wb.prepare(ctx, s); err != nil {
 		return nil, err
 	}
-	old, err := wb.runningContainer(ctx, s, pod)
+	ctr, err := wb.runningContainer(ctx, s, pod)
 	if err != nil {
 		return nil, err
 	}
-	st, err := wb.rt.rs.ContainerStatus(ctx, &cri.ContainerStatusRequest{ContainerId: old})
-	if err != nil {
-		return nil, fmt.Errorf("status of container %s: %w", old, err)
-	}
-	ctrs, err := wb.podContainers(ctx, s, pod)
+	old, sandboxID := ctr.Id, ctr.PodSandboxId
+	st, pid, err := wb.verboseStatus(ctx, old)
 	if err != nil {
 		return nil, err
 	}
-	sandboxID := ctrs[0].PodSandboxId
 	sb, err := wb.rt.rs.PodSandboxStatus(ctx, &cri.PodSandboxStatusRequest{PodSandboxId: sandboxID})
 	if err != nil {
 		return nil, fmt.Errorf("status of sandbox %s: %w", sandboxID, err)
@@ -53,17 +49,13 @@ func (wb *watchBench) rawRestart(ctx context.Context, s *watchStack, pod string)
 	sandbox := &cri.PodSandboxConfig{Metadata: sb.Status.Metadata, Labels: sb.Status.Labels, Annotations: sb.Status.Annotations, LogDirectory: logDir,
 		Linux: &cri.LinuxPodSandboxConfig{SecurityContext: &cri.LinuxSandboxSecurityContext{NamespaceOptions: sb.Status.GetLinux().GetNamespaces().GetOptions()}}}
 	next := &cri.ContainerConfig{
-		Metadata: &cri.ContainerMetadata{Name: st.Status.Metadata.Name, Attempt: st.Status.Metadata.Attempt + 1},
-		Image:    &cri.ImageSpec{Image: st.Status.Image.Image}, Command: workloads[wb.o.workload],
-		Labels: st.Status.Labels, Annotations: st.Status.Annotations, LogPath: "main.log",
+		Metadata: &cri.ContainerMetadata{Name: st.Metadata.Name, Attempt: st.Metadata.Attempt + 1},
+		Image:    &cri.ImageSpec{Image: st.Image.Image}, Command: workloads[wb.o.workload],
+		Labels: st.Labels, Annotations: st.Annotations, LogPath: "main.log",
 		Linux: &cri.LinuxContainerConfig{SecurityContext: &cri.LinuxContainerSecurityContext{
 			NamespaceOptions: &cri.NamespaceOption{Network: wb.rt.network(), Pid: cri.NamespaceMode_CONTAINER, Ipc: cri.NamespaceMode_POD},
 			Seccomp:          &cri.SecurityProfile{ProfileType: cri.SecurityProfile_RuntimeDefault}, // as berth asks
 		}},
-	}
-	pid, err := wb.containerPID(ctx, old)
-	if err != nil {
-		return nil, err
 	}
 
 	if err := s.proc.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
@@ -76,9 +68,9 @@ func (wb *watchBench) rawRestart(ctx context.Context, s *watchStack, pod string)
 	if err != nil {
 		return nil, err
 	}
-	t0 := time.Now()
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		return nil, fmt.Errorf("kill the process of container %s (pid %d): %w", old, pid, err)
+	t0, err := terminate(old, pid)
+	if err != nil {
+		return nil, err
 	}
 	if err := <-exited; err != nil {
 		return nil, err
@@ -111,14 +103,16 @@ func (wb *watchBench) rawRestart(ctx context.Context, s *watchStack, pod string)
 // exitEvent subscribes to containerd's events and says when the task of
 // container id reported its exit.
 func (wb *watchBench) exitEvent(ctx context.Context, id string) (<-chan error, error) {
-	cl, err := containerd.New(strings.TrimPrefix(wb.address, "unix://"), containerd.WithDefaultNamespace(criNamespace), containerd.WithTimeout(10*time.Second))
-	if err != nil {
-		return nil, fmt.Errorf("containerd at %s: %w", wb.address, err)
+	if wb.ctrd == nil {
+		cl, err := containerd.New(strings.TrimPrefix(wb.address, "unix://"), containerd.WithDefaultNamespace(criNamespace), containerd.WithTimeout(10*time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("containerd at %s: %w", wb.address, err)
+		}
+		wb.ctrd = cl // closed by cleanup
 	}
-	envelopes, errs := cl.Subscribe(ctx, `topic=="/tasks/exit"`)
+	envelopes, errs := wb.ctrd.Subscribe(ctx, `topic=="/tasks/exit"`)
 	out := make(chan error, 1)
 	go func() {
-		defer cl.Close()
 		for {
 			select {
 			case env := <-envelopes:
