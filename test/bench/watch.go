@@ -177,6 +177,7 @@ func runWatch(o options) (err error) {
 		return err
 	}
 	e.rt.runID = runID // the sweep's second selector; nothing carries it
+	e.rt.logRoot = filepath.Join(tmp, "logs") // the raw restarts' logs, removed with tmp
 	wb := &watchBench{o: o, rt: e.rt, address: e.address, modes: watchModes, stacks: map[string]*watchStack{}}
 	if o.watchAlone {
 		wb.modes = []string{modeEvent}
