@@ -70,6 +70,8 @@ type result struct {
 	lead, done time.Duration
 	// maxRSS is the most memory the process held, in KiB (getrusage).
 	maxRSS int64
+	// cpu is the user and system time the process used (getrusage).
+	cpu time.Duration
 }
 
 // firstStep is the progress line apply and destroy print as a pod's (or an
@@ -144,6 +146,7 @@ func (b *berth) mustRun(ctx context.Context, want int, args ...string) (*result,
 	r.calls = parseCalls(r.stderr)
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.maxRSS = ru.Maxrss
+		r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	if r.code != want {
 		return nil, fmt.Errorf("berth %s: exit %d, want %d\n--- stdout\n%s--- stderr\n%s", strings.Join(args, " "), r.code, want, tail(r.stdout), tail(r.stderr))

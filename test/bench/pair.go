@@ -20,6 +20,9 @@ type pairResult struct {
 	// applyRSS and destroyRSS are berth's peak memory in those commands,
 	// in KiB.
 	applyRSS, destroyRSS int64
+	// The CPU each side's apply and destroy used, its own and the
+	// machine's: where a ratio's difference went.
+	applyCPU, rawApplyCPU, destroyCPU, rawDestroyCPU stepCPU
 	// settle is how long the runtime took, after the apply, to fall under
 	// 5% of a CPU (settled false: it had not after a minute, or its PID is
 	// unknown).
@@ -82,14 +85,16 @@ func (r *pairRun) berth(ctx context.Context) error {
 	}
 	var res *result
 
+	machine := machineSince()
 	if res, err = b.mustRun(ctx, 0, "apply", "--auto-approve", b.dir); err != nil {
 		return err
 	}
 	p.berthApply, p.applyLead, p.applyRSS = res.wall, res.lead, res.maxRSS
+	p.applyCPU = stepCPU{own: res.cpu, machine: machine()}
 	if err := rt.expectRunning(ctx, sel, r.o.pods); err != nil {
 		return fmt.Errorf("after berth apply: %w", err)
 	}
-	r.logf("berth apply           %s (first pod step after %s, peak RSS %s)", fmtDur(p.berthApply), fmtDur(p.applyLead), fmtMiB(p.applyRSS))
+	r.logf("berth apply           %s (first pod step after %s, peak RSS %s, %s)", fmtDur(p.berthApply), fmtDur(p.applyLead), fmtMiB(p.applyRSS), p.applyCPU)
 
 	// No-op plans, each followed by the baseline's list calls on the same
 	// pods, so that both see the same runtime state and the same noise;
@@ -117,14 +122,16 @@ func (r *pairRun) berth(ctx context.Context) error {
 	p.maxListCalls = listCalls(p.calls)
 	r.logf("no-op plan (median)   %s, %s", fmtDur(median(p.plans)), formatCalls(p.calls))
 
+	machine = machineSince()
 	if res, err = b.mustRun(ctx, 0, "destroy", "--auto-approve", b.dir); err != nil {
 		return err
 	}
 	p.berthDestroy, p.destroyLead, p.destroyRSS = res.wall, res.lead, res.maxRSS
+	p.destroyCPU = stepCPU{own: res.cpu, machine: machine()}
 	if err := rt.expectNone(ctx, sel); err != nil {
 		return fmt.Errorf("after berth destroy: %w", err)
 	}
-	r.logf("berth destroy         %s (first pod step after %s)", fmtDur(p.berthDestroy), fmtDur(p.destroyLead))
+	r.logf("berth destroy         %s (first pod step after %s, %s)", fmtDur(p.berthDestroy), fmtDur(p.destroyLead), p.destroyCPU)
 	return nil
 }
 
@@ -132,23 +139,26 @@ func (r *pairRun) berth(ctx context.Context) error {
 func (r *pairRun) baseline(ctx context.Context) error {
 	p, o, rt := r.res, r.o, r.rt
 	round := fmt.Sprintf("%d-c", r.i+1)
+	machine, self := machineSince(), selfCPU()
 	pods, d, err := rt.apply(ctx, round, o.pods, o.concurrency, workloads[o.workload])
 	if err != nil {
 		return fmt.Errorf("baseline apply: %w", err)
 	}
-	p.rawApply = d
+	p.rawApply, p.rawApplyCPU = d, stepCPU{own: selfCPU() - self, machine: machine()}
 	sel := map[string]string{labelRun: rt.runID, labelRound: round}
 	if err := rt.expectRunning(ctx, sel, o.pods); err != nil {
 		return fmt.Errorf("after baseline apply: %w", err)
 	}
-	r.logf("baseline apply  c=%-2d  %s", o.concurrency, fmtDur(p.rawApply))
+	r.logf("baseline apply  c=%-2d  %s (%s)", o.concurrency, fmtDur(p.rawApply), p.rawApplyCPU)
+	machine, self = machineSince(), selfCPU()
 	if p.rawDestroy, err = rt.destroy(ctx, pods, grace, o.concurrency); err != nil {
 		return fmt.Errorf("baseline destroy: %w", err)
 	}
+	p.rawDestroyCPU = stepCPU{own: selfCPU() - self, machine: machine()}
 	if err := rt.expectNone(ctx, sel); err != nil {
 		return fmt.Errorf("after baseline destroy: %w", err)
 	}
-	r.logf("baseline destroy c=%-2d %s", o.concurrency, fmtDur(p.rawDestroy))
+	r.logf("baseline destroy c=%-2d %s (%s)", o.concurrency, fmtDur(p.rawDestroy), p.rawDestroyCPU)
 	return nil
 }
 

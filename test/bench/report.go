@@ -47,7 +47,9 @@ type summary struct {
 	applyWork, destroyWork float64
 	applyRSS, destroyRSS   int64 // KiB, the most of any pair
 	planRuns               int
-	listCalls, emptyCalls  int // the most list calls seen with N pods and with none
+	// The medians of each side's CPU, its own and the machine's.
+	applyCPU, rawApplyCPU, destroyCPU, rawDestroyCPU stepCPU
+	listCalls, emptyCalls                            int // the most list calls seen with N pods and with none
 }
 
 func (r *report) summarize() summary {
@@ -55,7 +57,11 @@ func (r *report) summarize() summary {
 	var apply, seq, destroy []float64
 	var plans, lists, rawDestroy, applyLead, destroyLead []time.Duration
 	var applyWork, destroyWork []float64
+	cpu := make([][]stepCPU, 4)
 	for _, p := range r.pairs {
+		for i, u := range []stepCPU{p.applyCPU, p.rawApplyCPU, p.destroyCPU, p.rawDestroyCPU} {
+			cpu[i] = append(cpu[i], u)
+		}
 		apply = append(apply, ratio(p.berthApply, p.rawApply))
 		seq = append(seq, ratio(p.berthApply, p.seqApply))
 		destroy = append(destroy, ratio(p.berthDestroy, p.rawDestroy))
@@ -73,6 +79,7 @@ func (r *report) summarize() summary {
 	s.rawDestroy = median(rawDestroy)
 	s.applyLead, s.destroyLead = median(applyLead), median(destroyLead)
 	s.applyWork, s.destroyWork = median(applyWork), median(destroyWork)
+	s.applyCPU, s.rawApplyCPU, s.destroyCPU, s.rawDestroyCPU = medianCPU(cpu[0]), medianCPU(cpu[1]), medianCPU(cpu[2]), medianCPU(cpu[3])
 	return s
 }
 
@@ -208,6 +215,9 @@ func (r *report) notes() []string {
 		fmt.Sprintf("berth's fixed cost, until it prints its first pod step (process start, configuration, dial, lock, observe, plan text): apply %s, destroy %s (medians); "+
 			"the rest, its pod work, is %s (apply) and %s (destroy) of the baseline's time (medians of per-pair ratios)",
 			fmtDur(s.applyLead), fmtDur(s.destroyLead), fmtRatio(s.applyWork), fmtRatio(s.destroyWork)),
+		fmt.Sprintf("CPU (medians; own: the berth process, or this benchmark's for the baseline; machine: every process, from /proc/stat): apply berth %s / %s, baseline %s / %s; destroy berth %s / %s, baseline %s / %s",
+			fmtDur(s.applyCPU.own), fmtDur(s.applyCPU.machine), fmtDur(s.rawApplyCPU.own), fmtDur(s.rawApplyCPU.machine),
+			fmtDur(s.destroyCPU.own), fmtDur(s.destroyCPU.machine), fmtDur(s.rawDestroyCPU.own), fmtDur(s.rawDestroyCPU.machine)),
 		"raw c=1 is the sequential baseline; its cleanup is not timed",
 		r.settleNote(),
 	}
@@ -297,4 +307,13 @@ func emit(markdown string, text, md func(io.Writer)) error {
 	}
 	md(f)
 	return f.Close()
+}
+
+// medianCPU is the median of each part on its own.
+func medianCPU(us []stepCPU) stepCPU {
+	var own, machine []time.Duration
+	for _, u := range us {
+		own, machine = append(own, u.own), append(machine, u.machine)
+	}
+	return stepCPU{own: median(own), machine: median(machine)}
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -56,4 +58,32 @@ func absDur(d time.Duration) time.Duration {
 		return -d
 	}
 	return d
+}
+
+// stepCPU is the CPU a step used: its own process's (berth's, or this
+// benchmark's for the baseline) and the whole machine's, every process on
+// it (containerd, its shims, runc, the CNI plugins).
+type stepCPU struct{ own, machine time.Duration }
+
+// machineSince returns a function that reports the machine's busy CPU
+// time since machineSince was called (/proc/stat, 10 ms ticks).
+func machineSince() func() time.Duration {
+	before, _ := machineCPU()
+	return func() time.Duration {
+		after, _ := machineCPU()
+		return time.Duration(after-before) * 10 * time.Millisecond
+	}
+}
+
+// selfCPU is this process's user and system time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func (u stepCPU) String() string {
+	return fmt.Sprintf("CPU: own %s, machine %s", fmtDur(u.own), fmtDur(u.machine))
 }

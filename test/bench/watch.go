@@ -176,7 +176,7 @@ func runWatch(o options) (err error) {
 	if err != nil {
 		return err
 	}
-	e.rt.runID = runID // the sweep's second selector; nothing carries it
+	e.rt.runID = runID                        // the sweep's second selector; nothing carries it
 	e.rt.logRoot = filepath.Join(tmp, "logs") // the raw restarts' logs, removed with tmp
 	wb := &watchBench{o: o, rt: e.rt, address: e.address, modes: watchModes, stacks: map[string]*watchStack{}}
 	if o.watchAlone {
