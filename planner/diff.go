@@ -32,6 +32,9 @@ type Options struct {
 	Destroy bool
 	// Watch is what only a watcher knows; nil for plan and apply.
 	Watch *WatchState
+	// Records, when set, keeps the records Observe decodes for the next
+	// observation (a watcher's next round); nil decodes them anew.
+	Records *RecordCache
 	// Offline asks no registry anything while observing: pull = "always"
 	// tags keep what runs, and images to pull are not checked.
 	Offline bool

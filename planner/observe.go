@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"reflect"
@@ -173,7 +172,7 @@ type HostObserver interface {
 // when pruning, and what registries say the pull = "always" tags name now.
 // Nothing after it reads the host or the runtime until apply.
 func Observe(ctx context.Context, rt HostObserver, cfg *spec.Config, opts Options) (*Snapshot, error) {
-	snap, err := ObserveWorkloads(ctx, rt, cfg)
+	snap, err := observeWorkloads(ctx, rt, cfg, recordDecoder{opts.Records})
 	if err != nil {
 		return nil, err
 	}
@@ -288,6 +287,10 @@ const registryLookups = 8
 // and a running one whose resources differ from those it was created with
 // (they may have been updated in place).
 func ObserveWorkloads(ctx context.Context, rt Observer, cfg *spec.Config) (*Snapshot, error) {
+	return observeWorkloads(ctx, rt, cfg, recordDecoder{})
+}
+
+func observeWorkloads(ctx context.Context, rt Observer, cfg *spec.Config, dec recordDecoder) (*Snapshot, error) {
 	stack := cfg.Berth.Stack
 	sel := map[string]string{spec.LabelStack: stack}
 	// The three lists at once: with 500 pods each takes milliseconds,
@@ -310,7 +313,8 @@ func ObserveWorkloads(ctx context.Context, rt Observer, cfg *spec.Config) (*Snap
 			return nil, err
 		}
 	}
-	snap := build(stack, sandboxes, containers, images)
+	var snap *Snapshot
+	dec.observe(func() { snap = build(stack, sandboxes, containers, images, dec) })
 	declared := make(map[string]*spec.Pod, len(cfg.Pods)) // cfg.Pod per pod would be quadratic
 	for _, p := range cfg.Pods {
 		declared[p.Name] = p
@@ -373,7 +377,7 @@ func resourcesFromStatus(r *cri.LinuxContainerResources) *spec.ResourcesRecord {
 
 // build groups listed objects into a Snapshot. It is separate from Observe
 // so it can be tested without a runtime.
-func build(stack string, sandboxes []*cri.PodSandbox, containers []*cri.Container, images []*cri.Image) *Snapshot {
+func build(stack string, sandboxes []*cri.PodSandbox, containers []*cri.Container, images []*cri.Image, dec recordDecoder) *Snapshot {
 	snap := &Snapshot{Stack: stack, Pods: map[string]*ObservedPod{}, Images: map[string]bool{}, RepoDigests: map[string][]string{}, tagged: map[string]string{}}
 
 	// Newest first, ready before not ready, so the first of a name wins.
@@ -396,10 +400,7 @@ func build(stack string, sandboxes []*cri.PodSandbox, containers []*cri.Containe
 			continue
 		}
 		p := &ObservedPod{Name: name, Sandbox: sb, Hash: sb.Labels[spec.LabelSpecHash], Containers: map[string]*ObservedContainer{}}
-		var rec spec.PodRecord
-		if json.Unmarshal([]byte(sb.Annotations[spec.AnnotationSpec]), &rec) == nil {
-			p.Record = &rec
-		}
+		p.Record = dec.pod(sb.Id, sb.Annotations[spec.AnnotationSpec])
 		snap.Pods[name] = p
 		byID[sb.Id] = p
 	}
@@ -421,10 +422,7 @@ func build(stack string, sandboxes []*cri.PodSandbox, containers []*cri.Containe
 			continue
 		}
 		oc := &ObservedContainer{Name: name, Container: c, Hash: c.Labels[spec.LabelSpecHash]}
-		var rec spec.ContainerRecord
-		if json.Unmarshal([]byte(c.Annotations[spec.AnnotationSpec]), &rec) == nil {
-			oc.Record = &rec
-		}
+		oc.Record = dec.container(c.Id, c.Annotations[spec.AnnotationSpec])
 		p.Containers[name] = oc
 	}
 

@@ -174,6 +174,9 @@ type watcher struct {
 	reread bool
 
 	engine *apply.Engine
+	// records are the spec records of the last round's observation,
+	// decoded once for every round that lists them again.
+	records planner.RecordCache
 	// streaks are each container's restarts in a row; failed are the
 	// liveness and startup probes past their threshold, by container ID,
 	// until a plan has acted on them.
@@ -435,7 +438,7 @@ func (w *watcher) round(ctx context.Context, why string) (next time.Duration) {
 	if w.reread {
 		cfg, w.reread = w.load(), false
 	}
-	opts := planner.Options{RuntimeSocket: strings.TrimPrefix(w.opts.Address, "unix://"), Watch: w.state(start)}
+	opts := planner.Options{RuntimeSocket: strings.TrimPrefix(w.opts.Address, "unix://"), Watch: w.state(start), Records: &w.records}
 	pulls := runtime.PullOptions{Credentials: criconfig.HostCredentials(cfg.Registries),
 		Progress: func(p runtime.PullProgress) {
 			if p.Finished {

@@ -26,29 +26,32 @@ func containerdPID() int {
 	return pid
 }
 
-// settle waits, up to limit, until containerd is done with what came
-// before: under 5% of a CPU over a second, or steady (two seconds in a
-// row within a fifth of each other: with 500 containers it never goes
-// idle, about 8% of a CPU on this machine). After 500 starts it goes on
-// working for a while, and a plan measured then measures that. It
-// returns how long it waited, and whether the runtime settled.
+// settle waits, up to limit, until the runtime is done with what came
+// before: containerd under 5% of a CPU over a second, or steady (two
+// seconds in a row within a fifth of each other: with 500 containers it
+// never goes idle, about 8% of a CPU on this machine), and the machine as
+// a whole steady too (its 500 shims and the kernel go on working after
+// containerd is done). After 500 starts the runtime goes on working for a
+// while, and a plan measured then measures that. It returns how long it
+// waited, and whether the runtime settled.
 func settle(ctx context.Context, limit time.Duration) (time.Duration, bool) {
 	pid := containerdPID()
 	if pid == 0 {
 		return 0, false
 	}
 	start := time.Now()
-	last := time.Duration(-1)
+	last, lastMachine := time.Duration(-1), time.Duration(-1)
+	steady := func(now, before time.Duration) bool { return before >= 0 && absDur(now-before) <= before/5 }
 	for time.Since(start) < limit {
-		before := procCPU(pid)
+		before, machine := procCPU(pid), machineSince()
 		if sleep(ctx, time.Second) != nil {
 			break
 		}
-		used := procCPU(pid) - before
-		if used < 50*time.Millisecond || last >= 0 && absDur(used-last) <= last/5 {
+		used, busy := procCPU(pid)-before, machine()
+		if (used < 50*time.Millisecond || steady(used, last)) && (busy < 100*time.Millisecond || steady(busy, lastMachine)) {
 			return time.Since(start), true
 		}
-		last = used
+		last, lastMachine = used, busy
 	}
 	return time.Since(start), false
 }
