@@ -202,7 +202,7 @@ func (r *report) settleNote() string {
 		}
 		waits = append(waits, w)
 	}
-	return "the no-op plans ran once the runtime was done with the apply (containerd under 5% of a CPU over a second, or two seconds in a row within a fifth of each other, and the whole machine under 5% of a CPU or as steady), which took " + strings.Join(waits, ", ") + " (by pair)"
+	return "the no-op plans ran once the runtime was done with the apply (containerd under 5% of a CPU over a second, or two seconds in a row within a fifth of each other, and the whole machine under a tenth of a CPU or as steady), which took " + strings.Join(waits, ", ") + " (by pair)"
 }
 
 func (r *report) notes() []string {
