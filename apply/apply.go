@@ -787,8 +787,11 @@ func (x *executor) updateContainers(ctx context.Context, pc *planner.PodChange) 
 			continue
 		}
 		if cc.Action == planner.Destroy || cc.Action == planner.Replace || cc.Action == planner.Restart {
-			if oc := pc.Actual.Containers[cc.Name]; oc != nil && oc.Container.Id == cc.ContainerID && oc.Container.State == cri.ContainerState_CONTAINER_RUNNING {
-				x.report(Event{Address: cc.Address, Action: cc.Action, Status: Stopping, Detail: stoppingDetail(1, time.Duration(cc.StopTimeout)), Grace: time.Duration(cc.StopTimeout)})
+			if oc := pc.Actual.Containers[cc.Name]; oc != nil && oc.Container.Id == cc.ContainerID {
+				if oc.Container.State == cri.ContainerState_CONTAINER_RUNNING {
+					x.report(Event{Address: cc.Address, Action: cc.Action, Status: Stopping, Detail: stoppingDetail(1, time.Duration(cc.StopTimeout)), Grace: time.Duration(cc.StopTimeout)})
+				}
+				x.awaitListedExit(ctx, oc)
 			}
 			if err := x.removeContainer(ctx, cc.ContainerID, time.Duration(cc.StopTimeout)); err != nil {
 				return err
@@ -848,10 +851,25 @@ func (x *executor) succeed(ctx context.Context, podID string, podCfg *cri.PodSan
 	if err != nil {
 		return err
 	}
+	x.awaitListedExit(ctx, old)
 	if err := x.removeContainer(ctx, cc.ContainerID, grace); err != nil {
 		return err
 	}
 	return tmpfs.Release(x.opts.TmpfsRoot, tmpfs.AttemptDir(x.tmpfsDir(podCfg, cc.Name), old.Attempt()))
+}
+
+// awaitListedExit waits, for reportedExitWait at most, until CRI shows
+// the exit of a container whose exit the plan took from the runtime's
+// report: until CRI has handled it, CRI refuses to remove the container
+// ("still running") while its stop finds no task to stop. Past the wait,
+// the removal says what is wrong.
+func (x *executor) awaitListedExit(ctx context.Context, oc *planner.ObservedContainer) {
+	if !oc.ExitReported {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, reportedExitWait)
+	defer cancel()
+	_, _ = x.waitExit(ctx, oc.Container.Id)
 }
 
 // stopping is a container's stop under way in the background.
@@ -941,6 +959,10 @@ func isOrphanTask(err error) bool {
 
 // startingWait bounds how long removeContainer waits for a start to finish.
 const startingWait = time.Minute
+
+// reportedExitWait bounds the wait for CRI to show an exit the runtime
+// reported (with 500 pods it lags by 100-250 ms).
+const reportedExitWait = 10 * time.Second
 
 // startContainer creates and starts a container; an init container is
 // waited for until it exits, and must exit 0.

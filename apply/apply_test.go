@@ -30,6 +30,22 @@ func run(t *testing.T, rt *fake.Runtime, cfg *spec.Config) (*planner.Plan, *appl
 	return p, apply.Execute(context.Background(), p, rt, apply.Options{LogRoot: t.TempDir(), Parallelism: 2})
 }
 
+// runWatched is run as a watcher's round plans: with what the watcher
+// heard from the runtime.
+func runWatched(t *testing.T, rt *fake.Runtime, cfg *spec.Config, w *planner.WatchState) (*planner.Plan, *apply.Result) {
+	t.Helper()
+	if w == nil {
+		return run(t, rt, cfg)
+	}
+	opts := planner.Options{Watch: w, Offline: true}
+	snap, err := planner.Observe(context.Background(), rt, cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := planner.Diff(cfg, snap, opts)
+	return p, apply.Execute(context.Background(), p, rt, apply.Options{LogRoot: t.TempDir(), Parallelism: 2})
+}
+
 const stack = `
 pod "a" {
   container "init" {
@@ -268,6 +284,8 @@ func TestSuccessionOrder(t *testing.T) {
 			[]string{"StopContainer OLD", "CreateContainer main", "StartContainer main", "StopContainer returned OLD", "StopContainer OLD", "RemoveContainer OLD"}},
 		{"replaced in the host's PID namespace: stopped and removed first", true, "edit",
 			[]string{"StopContainer OLD", "StopContainer returned OLD", "RemoveContainer OLD", "CreateContainer main", "StartContainer main"}},
+		{"exited on the runtime's report, before CRI shows it: the next attempt first, the old removed once CRI has the exit", false, "reported",
+			[]string{"CreateContainer main", "StartContainer main", "StopContainer OLD", "RemoveContainer OLD"}},
 		{"exited in the host's PID namespace: the next attempt first", true, "crash",
 			[]string{"CreateContainer main", "StartContainer main", "StopContainer OLD", "RemoveContainer OLD"}},
 		{"never started: removed first", false, "created",
@@ -287,9 +305,13 @@ func TestSuccessionOrder(t *testing.T) {
 				old = id
 			}
 			cfg, want := spectest.Load(t, fmt.Sprintf(pod, hostPID, "1")), planner.Restart
+			var watch *planner.WatchState
 			switch tc.change {
 			case "crash":
 				rt.Exit(old, 1)
+			case "reported":
+				rt.ExitLagging(old, 1, 100*time.Millisecond)
+				watch = &planner.WatchState{Now: time.Now(), Backoff: planner.DefaultBackoff, Exits: map[string]planner.ReportedExit{old: {Code: 1, At: time.Now().Add(-time.Minute)}}}
 			case "created":
 				rt.Containers[old].State = cri.ContainerState_CONTAINER_CREATED
 			case "edit":
@@ -297,7 +319,7 @@ func TestSuccessionOrder(t *testing.T) {
 			}
 			rt.ResetCalls()
 			rt.StopLag = 50 * time.Millisecond
-			plan, res := run(t, rt, cfg)
+			plan, res := runWatched(t, rt, cfg, watch)
 			if res.Err() != nil {
 				t.Fatal(res.Err())
 			}

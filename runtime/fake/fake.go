@@ -74,8 +74,11 @@ type Runtime struct {
 	started, finished map[string]int64
 	// exitWaits are TaskExit's waiters, by container ID.
 	exitWaits map[string][]chan error
-	calls     map[string]int
-	log       []string
+	// lagging are the containers whose task ExitLagging ended while their
+	// state still says running.
+	lagging map[string]bool
+	calls   map[string]int
+	log     []string
 }
 
 // New returns an empty fake runtime holding the given images.
@@ -430,6 +433,12 @@ func (r *Runtime) StopContainer(_ context.Context, id string, grace time.Duratio
 		return err
 	}
 	r.Stops[id] = grace
+	if r.lagging[id] {
+		// As containerd's: the task is gone, so there is nothing to stop,
+		// while the state still says running.
+		r.mu.Unlock()
+		return nil
+	}
 	var lag time.Duration
 	if c := r.Containers[id]; c != nil && c.State != cri.ContainerState_CONTAINER_EXITED {
 		c.State = cri.ContainerState_CONTAINER_EXITED
@@ -497,6 +506,9 @@ func (r *Runtime) RemoveContainer(_ context.Context, id string) error {
 	if r.OrphanTasks[id] {
 		return runningTask(id)
 	}
+	if r.lagging[id] {
+		return fmt.Errorf("failed to set removing state for container %q: container is still running, to stop first", id)
+	}
 	r.taskExited(id)
 	delete(r.Containers, id)
 	return nil
@@ -552,9 +564,14 @@ func (r *Runtime) ExitLagging(id string, code int32, lag time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.emit(runtime.Event{Topic: "/tasks/exit", ID: id, Exited: true, ExitCode: code, ExitedAt: time.Unix(0, r.tick())})
+	if r.lagging == nil {
+		r.lagging = map[string]bool{}
+	}
+	r.lagging[id] = true
 	time.AfterFunc(lag, func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		delete(r.lagging, id)
 		r.exited(id, code)
 	})
 }
