@@ -780,6 +780,21 @@ func (p *watchProc) countSince(t time.Time, s string) int {
 	return n
 }
 
+// errors counts the watcher's error lines (a round that failed logs one)
+// and returns the first.
+func (p *watchProc) errors() (n int, first string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.lines {
+		if strings.Contains(l.text, "level=ERROR") {
+			if n++; n == 1 {
+				first = l.text
+			}
+		}
+	}
+	return n, first
+}
+
 // quiet waits until the watcher has logged nothing for d (its rounds are
 // over), for up to two minutes.
 func (p *watchProc) quiet(ctx context.Context, d time.Duration) error {

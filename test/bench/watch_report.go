@@ -285,12 +285,18 @@ func (r *watchReport) targetTable() [][]string {
 		save, crash = append(save, p.file[modeEvent].total), append(crash, p.crash[modeEvent].total)
 	}
 	at := fmt.Sprintf(" (%d pods; set for %d)", r.wb.pods, scalePods)
+	errs, first := r.wb.stacks[modeEvent].proc.errors()
+	errText := fmt.Sprint(errs)
+	if errs > 0 {
+		errText += ", the first: " + truncate(first, 300)
+	}
 	return [][]string{
 		{"target", "measured", "limit", "result"},
 		{"idle CPU", fmt.Sprintf("%.3f%% of one core", 100*share) + at, fmt.Sprintf("≤ %.1f%%", 100*maxWatchIdleShare), verdict(share <= maxWatchIdleShare)},
 		{"idle VmRSS", fmtMiB(u.rssMax) + at, "≤ " + fmtMiB(maxWatchRSS), verdict(u.rssMax <= maxWatchRSS)},
 		{"crash → running", fmtDur(median(crash)) + " median" + at, "≤ " + fmtDur(maxCrashLatency), verdict(median(crash) <= maxCrashLatency)},
 		{"file save → running", fmtDur(median(save)) + " median" + at, "≤ " + fmtDur(maxSaveLatency), verdict(median(save) <= maxSaveLatency)},
+		{"errors the watcher logged (a failed round logs one)", errText, "0", verdict(errs == 0)},
 	}
 }
 
@@ -357,4 +363,12 @@ func (r *watchReport) markdown(w io.Writer) {
 	for _, l := range r.notes() {
 		fmt.Fprintln(w, "- "+l)
 	}
+}
+
+// truncate shortens s to at most n bytes, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
