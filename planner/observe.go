@@ -172,18 +172,31 @@ type HostObserver interface {
 // when pruning, and what registries say the pull = "always" tags name now.
 // Nothing after it reads the host or the runtime until apply.
 func Observe(ctx context.Context, rt HostObserver, cfg *spec.Config, opts Options) (*Snapshot, error) {
+	// Where the runtime reads registry and network configuration is asked
+	// beside the workloads' lists: two calls that would otherwise follow
+	// them, with the runtime's answers told in a fixed order still.
+	var (
+		configPath, confDir string
+		configErr, cniErr   error
+		cni                 runtime.CNI
+		host                sync.WaitGroup
+	)
+	certsDir := cfg.Berth.CertsDir
+	if certsDir == "" {
+		host.Go(func() { configPath, configErr = rt.RegistryConfigPath(ctx) })
+	}
+	host.Go(func() { cni, cniErr = rt.CNI(ctx) })
 	snap, err := observeWorkloads(ctx, rt, cfg, recordDecoder{opts.Records})
+	if err == nil {
+		err = takeReportedExits(ctx, rt, snap, opts.Watch)
+	}
+	host.Wait()
 	if err != nil {
 		return nil, err
 	}
-	if err := takeReportedExits(ctx, rt, snap, opts.Watch); err != nil {
-		return nil, err
-	}
-	certsDir := cfg.Berth.CertsDir
 	if certsDir == "" {
-		configPath, err := rt.RegistryConfigPath(ctx)
-		if err != nil {
-			return nil, err
+		if configErr != nil {
+			return nil, configErr
 		}
 		certsDir = runtime.CertsDir(configPath)
 	}
@@ -201,8 +214,7 @@ func Observe(ctx context.Context, rt HostObserver, cfg *spec.Config, opts Option
 			return nil, err
 		}
 	}
-	cni, cniErr := rt.CNI(ctx)
-	confDir := cni.ConfDir
+	confDir = cni.ConfDir
 	if cfg.Berth.CNIConfDir != "" {
 		confDir = cfg.Berth.CNIConfDir
 	}
