@@ -127,9 +127,12 @@ func dialContainerd(timeout time.Duration) func(context.Context, string) (Runtim
 const (
 	DefaultResync   = time.Minute
 	DefaultDebounce = 300 * time.Millisecond
-	// eventSettle gathers the runtime events of one change (a pod's
-	// containers and sandbox exiting together) into one round.
-	eventSettle = 30 * time.Millisecond
+	// eventSettle gathers the runtime events that come at once (a pod's
+	// containers killed together) into one round. It is short: a crash's
+	// restart waits on it, and events that come later (a sandbox's exit
+	// after its containers') find the next round, which the runtime's
+	// own state, not their order, decides.
+	eventSettle = 5 * time.Millisecond
 	// exitWait bounds the wait for the runtime's state to show an exit
 	// its events reported, asked every exitPoll; past it, the round runs
 	// and the watcher looks again (exitRelook).
