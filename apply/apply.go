@@ -516,7 +516,11 @@ func (x *executor) removeSandbox(ctx context.Context, pc *planner.PodChange) err
 				running++
 				longest = max(longest, grace)
 			}
-			g.Go(func() error { return x.rt.StopContainer(ctx, oc.Container.Id, grace) })
+			g.Go(func() error {
+				err := x.rt.StopContainer(ctx, oc.Container.Id, grace)
+				x.awaitListedExit(ctx, oc) // the sandbox's removal removes it
+				return err
+			})
 		}
 		if running > 0 {
 			// A stop may take its whole grace: say so before waiting it out.

@@ -30,6 +30,36 @@ func run(t *testing.T, rt *fake.Runtime, cfg *spec.Config) (*planner.Plan, *appl
 	return p, apply.Execute(context.Background(), p, rt, apply.Options{LogRoot: t.TempDir(), Parallelism: 2})
 }
 
+// A pod replaced right after its container's exit was reported, before
+// CRI shows it, is removed once CRI does: it refuses the sandbox's removal
+// until then.
+func TestReplaceAfterAReportedExit(t *testing.T) {
+	const pod = `pod "a" {
+  hostname = "%s"
+  container "main" { image = "docker.io/library/busybox:1.36" }
+}`
+	rt := fake.New(image)
+	if _, res := run(t, rt, spectest.Load(t, fmt.Sprintf(pod, "one"))); res.Err() != nil {
+		t.Fatal(res.Err())
+	}
+	var old string
+	for id := range rt.Containers {
+		old = id
+	}
+	rt.ExitLagging(old, 1, 100*time.Millisecond)
+	w := &planner.WatchState{Now: time.Now(), Backoff: planner.DefaultBackoff, Exits: map[string]planner.ReportedExit{old: {Code: 1, At: time.Now().Add(-time.Minute)}}}
+	plan, res := runWatched(t, rt, spectest.Load(t, fmt.Sprintf(pod, "two")), w)
+	if res.Err() != nil {
+		t.Fatal(res.Err())
+	}
+	if plan.Pods[0].Action != planner.Replace {
+		t.Fatalf("planned %s, want replace", plan.Pods[0].Action)
+	}
+	if rt.Containers[old] != nil || len(rt.Sandboxes) != 1 {
+		t.Errorf("left %d sandboxes, the old container: %t; want the new pod alone", len(rt.Sandboxes), rt.Containers[old] != nil)
+	}
+}
+
 // runWatched is run as a watcher's round plans: with what the watcher
 // heard from the runtime.
 func runWatched(t *testing.T, rt *fake.Runtime, cfg *spec.Config, w *planner.WatchState) (*planner.Plan, *apply.Result) {

@@ -370,6 +370,9 @@ func (r *Runtime) RemoveSandbox(_ context.Context, id string) error {
 		if c.PodSandboxId == id && r.OrphanTasks[cid] {
 			return runningTask(cid)
 		}
+		if c.PodSandboxId == id && r.lagging[cid] {
+			return fmt.Errorf("failed to remove container %q: failed to set removing state for container %q: container is still running, to stop first", cid, cid)
+		}
 	}
 	delete(r.Sandboxes, id)
 	for cid, c := range r.Containers {
