@@ -200,7 +200,7 @@ the background and never holds up a round.`,
 	v.register(cmd)
 	f := cmd.Flags()
 	f.DurationVar(&resync, "resync", watch.DefaultResync, "re-plan at least this often, whatever happens")
-	f.DurationVar(&debounce, "debounce", watch.DefaultDebounce, "quiet time that ends a burst of file changes lasting over 50ms (a save ends after 50ms quiet)")
+	f.DurationVar(&debounce, "debounce", watch.DefaultDebounce, "quiet time that ends a burst of file changes lasting over 25ms (a save ends after 25ms quiet)")
 	f.IntVar(&parallelism, "parallelism", 0, "pods worked on at once (default from the berth block, else 8)")
 	f.StringVar(&via, "via", "", "how forwards reach pods: netns or cri (as berth forward)")
 	f.StringVar(&listen, "listen", "", "serve /metrics, /healthz, /readyz and /status on HOST:PORT (a bare port: 127.0.0.1)")

@@ -14,8 +14,11 @@ import (
 
 // fileSettle is how long a burst of file events must be quiet while it is
 // young: an editor's save (a rename over the file, or a truncate and a
-// write) is over within it.
-const fileSettle = 50 * time.Millisecond
+// write) is over within a few milliseconds. A writer that pauses longer
+// mid-file gets a round that logs the half-written file as invalid and
+// keeps the last good configuration in force; the rest of the write
+// brings the next round.
+const fileSettle = 25 * time.Millisecond
 
 // watchFiles reports, once per burst, that files in dir changed: created,
 // written, removed or renamed onto (editors that save by rename, a git pull

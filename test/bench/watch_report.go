@@ -42,7 +42,7 @@ func (r *watchReport) factLines() []string {
 		fmt.Sprintf("stacks: %s, %d pods of one container each (%s): %d edited (edit-K, a file each, %s), %d crashed (crash-I, %s), %d idle (%s); stop_timeout %s",
 			strings.Join(stackNames(wb), ", "), wb.pods, image,
 			editPods, quote(workloads[o.workload]), o.watchRuns, quote(crashCommand), wb.idlePods, quote(workloads[o.workload]), grace),
-		fmt.Sprintf("event-driven: `berth watch DIR` (fsnotify: a save settles after %s quiet, a longer burst after the debounce, %s; the runtime's event stream; resync 1m)", 50*time.Millisecond, 300*time.Millisecond),
+		fmt.Sprintf("event-driven: `berth watch DIR` (fsnotify: a save settles after %s quiet, a longer burst after the debounce, %s; the runtime's event stream; resync 1m)", 25*time.Millisecond, 300*time.Millisecond),
 	}
 	if wb.stacks[modeResync] != nil {
 		lines = append(lines,
