@@ -176,10 +176,10 @@ func Observe(ctx context.Context, rt HostObserver, cfg *spec.Config, opts Option
 	// beside the workloads' lists: two calls that would otherwise follow
 	// them, with the runtime's answers told in a fixed order still.
 	var (
-		configPath, confDir string
-		configErr, cniErr   error
-		cni                 runtime.CNI
-		host                sync.WaitGroup
+		configPath        string
+		configErr, cniErr error
+		cni               runtime.CNI
+		host              sync.WaitGroup
 	)
 	certsDir := cfg.Berth.CertsDir
 	if certsDir == "" {
@@ -214,7 +214,7 @@ func Observe(ctx context.Context, rt HostObserver, cfg *spec.Config, opts Option
 			return nil, err
 		}
 	}
-	confDir = cni.ConfDir
+	confDir := cni.ConfDir
 	if cfg.Berth.CNIConfDir != "" {
 		confDir = cfg.Berth.CNIConfDir
 	}

@@ -31,12 +31,9 @@ type cachedRecord[T any] struct {
 	rec  *T // nil: the text was no valid record
 }
 
-// decode is the record in text, nil if there is none; cache, when not nil,
-// keeps what it decoded for the next observation.
+// decode is the record in text, nil if there is none, taken from the last
+// observation when it had the same text for id, and kept for the next.
 func decode[T any](r *recordsOf[T], id, text string) *T {
-	if r == nil {
-		return decodeRecord[T](text)
-	}
 	if c, ok := r.seen[id]; ok && c.text == text {
 		r.next[id] = c
 		return c.rec
@@ -87,14 +84,14 @@ func (d recordDecoder) observe(fn func()) {
 
 func (d recordDecoder) pod(id, text string) *spec.PodRecord {
 	if d.c == nil {
-		return decode[spec.PodRecord](nil, id, text)
+		return decodeRecord[spec.PodRecord](text)
 	}
 	return decode(&d.c.pods, id, text)
 }
 
 func (d recordDecoder) container(id, text string) *spec.ContainerRecord {
 	if d.c == nil {
-		return decode[spec.ContainerRecord](nil, id, text)
+		return decodeRecord[spec.ContainerRecord](text)
 	}
 	return decode(&d.c.containers, id, text)
 }
