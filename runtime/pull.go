@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"strings"
@@ -88,9 +89,14 @@ func (c *Client) Pull(ctx context.Context, ref string, opts PullOptions) error {
 }
 
 // transferMissing tells a runtime that lacks the transfer (or streaming)
-// service: gRPC answers an unknown service with Unimplemented.
+// service: gRPC answers an unknown service with Unimplemented. When the
+// refusal of the streaming service comes before the client's first send,
+// containerd's client returns that send's bare io.EOF instead (gRPC tells
+// the status only to a receive): that counts as missing too. A transfer
+// cut short otherwise goes through the client, which does the same work
+// and tells its own error.
 func transferMissing(err error) bool {
-	return errdefs.IsNotImplemented(err)
+	return errdefs.IsNotImplemented(err) || err == io.EOF
 }
 
 // pullByTransfer has containerd's transfer service pull ref from its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,6 +89,9 @@ func TestTransferMissing(t *testing.T) {
 		{errgrpc.ToNative(status.Error(codes.NotFound, "127.0.0.1:5000/app:v1: not found")), false},
 		{errgrpc.ToNative(status.Error(codes.Unauthenticated, "pull access denied")), false},
 		{errors.New("failed to resolve image"), false},
+		// The streaming service refused before the client's first send:
+		// containerd's client returns the send's io.EOF.
+		{io.EOF, true},
 		{nil, false},
 	} {
 		if got := transferMissing(tc.err); got != tc.want {
