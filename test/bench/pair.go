@@ -28,6 +28,9 @@ type pairResult struct {
 	// unknown).
 	settle  time.Duration
 	settled bool
+	// waits are how long each timed apply and destroy waited for the
+	// runtime to settle from the step before.
+	waits []time.Duration
 	// plans are the wall times of the no-op plans; lists those of the
 	// baseline's list calls, made in between them.
 	plans, lists []time.Duration
@@ -85,12 +88,13 @@ func (r *pairRun) berth(ctx context.Context) error {
 	}
 	var res *result
 
-	machine := machineSince()
+	r.quiet(ctx, "berth apply")
+	meter := meterStep()
 	if res, err = b.mustRun(ctx, 0, "apply", "--auto-approve", b.dir); err != nil {
 		return err
 	}
 	p.berthApply, p.applyLead, p.applyRSS = res.wall, res.lead, res.maxRSS
-	p.applyCPU = stepCPU{own: res.cpu, machine: machine()}
+	p.applyCPU = meter(res.cpu)
 	if err := rt.expectRunning(ctx, sel, r.o.pods); err != nil {
 		return fmt.Errorf("after berth apply: %w", err)
 	}
@@ -122,12 +126,13 @@ func (r *pairRun) berth(ctx context.Context) error {
 	p.maxListCalls = listCalls(p.calls)
 	r.logf("no-op plan (median)   %s, %s", fmtDur(median(p.plans)), formatCalls(p.calls))
 
-	machine = machineSince()
+	r.quiet(ctx, "berth destroy")
+	meter = meterStep()
 	if res, err = b.mustRun(ctx, 0, "destroy", "--auto-approve", b.dir); err != nil {
 		return err
 	}
 	p.berthDestroy, p.destroyLead, p.destroyRSS = res.wall, res.lead, res.maxRSS
-	p.destroyCPU = stepCPU{own: res.cpu, machine: machine()}
+	p.destroyCPU = meter(res.cpu)
 	if err := rt.expectNone(ctx, sel); err != nil {
 		return fmt.Errorf("after berth destroy: %w", err)
 	}
@@ -135,26 +140,42 @@ func (r *pairRun) berth(ctx context.Context) error {
 	return nil
 }
 
+// quiet waits, before a timed step, until the runtime and the machine are
+// done with the step before: a destroy's shims exit and containerd
+// removes its snapshots for seconds after the last call returns, and
+// 500 new containers keep both CPUs busy a while after their start. The
+// step that came next paid for that, and which step came next depended on
+// the pair's order and on whether the plans had run in between.
+func (r *pairRun) quiet(ctx context.Context, step string) {
+	waited, settled := settle(ctx, time.Minute)
+	r.res.waits = append(r.res.waits, waited)
+	if !settled {
+		r.logf("%s: the runtime had not settled after %s; timed anyway", step, fmtDur(waited))
+	}
+}
+
 // baseline applies and destroys with raw CRI calls at berth's concurrency.
 func (r *pairRun) baseline(ctx context.Context) error {
 	p, o, rt := r.res, r.o, r.rt
 	round := fmt.Sprintf("%d-c", r.i+1)
-	machine, self := machineSince(), selfCPU()
+	r.quiet(ctx, "baseline apply")
+	meter, self := meterStep(), selfCPU()
 	pods, d, err := rt.apply(ctx, round, o.pods, o.concurrency, workloads[o.workload])
 	if err != nil {
 		return fmt.Errorf("baseline apply: %w", err)
 	}
-	p.rawApply, p.rawApplyCPU = d, stepCPU{own: selfCPU() - self, machine: machine()}
+	p.rawApply, p.rawApplyCPU = d, meter(selfCPU()-self)
 	sel := map[string]string{labelRun: rt.runID, labelRound: round}
 	if err := rt.expectRunning(ctx, sel, o.pods); err != nil {
 		return fmt.Errorf("after baseline apply: %w", err)
 	}
 	r.logf("baseline apply  c=%-2d  %s (%s)", o.concurrency, fmtDur(p.rawApply), p.rawApplyCPU)
-	machine, self = machineSince(), selfCPU()
+	r.quiet(ctx, "baseline destroy")
+	meter, self = meterStep(), selfCPU()
 	if p.rawDestroy, err = rt.destroy(ctx, pods, grace, o.concurrency); err != nil {
 		return fmt.Errorf("baseline destroy: %w", err)
 	}
-	p.rawDestroyCPU = stepCPU{own: selfCPU() - self, machine: machine()}
+	p.rawDestroyCPU = meter(selfCPU() - self)
 	if err := rt.expectNone(ctx, sel); err != nil {
 		return fmt.Errorf("after baseline destroy: %w", err)
 	}

@@ -202,7 +202,20 @@ func (r *report) settleNote() string {
 		}
 		waits = append(waits, w)
 	}
-	return "the no-op plans ran once the runtime was done with the apply (containerd under 5% of a CPU over a second, or two seconds in a row within a fifth of each other, and the whole machine under a tenth of a CPU or as steady), which took " + strings.Join(waits, ", ") + " (by pair)"
+	return "the no-op plans ran once the runtime was done with the apply (containerd under 5% of a CPU over a second, or two seconds in a row within a fifth of each other under half a CPU, and the whole machine under a tenth of a CPU or as steady), which took " + strings.Join(waits, ", ") + " (by pair)"
+}
+
+// quietNote says how each timed step began.
+func (r *report) quietNote() string {
+	var waits []time.Duration
+	for _, p := range r.pairs {
+		waits = append(waits, p.waits...)
+	}
+	if len(waits) == 0 {
+		return "the timed steps did not wait for the runtime to settle (its PID is unknown)"
+	}
+	return fmt.Sprintf("every timed apply and destroy began once the runtime had settled from the step before, by the same rule: waits %s median, %s longest",
+		fmtDur(median(waits)), fmtDur(slices.Max(waits)))
 }
 
 func (r *report) notes() []string {
@@ -215,11 +228,11 @@ func (r *report) notes() []string {
 		fmt.Sprintf("berth's fixed cost, until it prints its first pod step (process start, configuration, dial, lock, observe, plan text): apply %s, destroy %s (medians); "+
 			"the rest, its pod work, is %s (apply) and %s (destroy) of the baseline's time (medians of per-pair ratios)",
 			fmtDur(s.applyLead), fmtDur(s.destroyLead), fmtRatio(s.applyWork), fmtRatio(s.destroyWork)),
-		fmt.Sprintf("CPU (medians; own: the berth process, or this benchmark's for the baseline; machine: every process, from /proc/stat): apply berth %s / %s, baseline %s / %s; destroy berth %s / %s, baseline %s / %s",
-			fmtDur(s.applyCPU.own), fmtDur(s.applyCPU.machine), fmtDur(s.rawApplyCPU.own), fmtDur(s.rawApplyCPU.machine),
-			fmtDur(s.destroyCPU.own), fmtDur(s.destroyCPU.machine), fmtDur(s.rawDestroyCPU.own), fmtDur(s.rawDestroyCPU.machine)),
+		fmt.Sprintf("CPU (medians, own / containerd / machine; own: the berth process, or this benchmark's for the baseline; machine: every process, from /proc/stat): apply berth %s, baseline %s; destroy berth %s, baseline %s",
+			s.applyCPU.triple(), s.rawApplyCPU.triple(), s.destroyCPU.triple(), s.rawDestroyCPU.triple()),
 		"raw c=1 is the sequential baseline; its cleanup is not timed",
 		r.settleNote(),
+		r.quietNote(),
 	}
 }
 
@@ -311,9 +324,9 @@ func emit(markdown string, text, md func(io.Writer)) error {
 
 // medianCPU is the median of each part on its own.
 func medianCPU(us []stepCPU) stepCPU {
-	var own, machine []time.Duration
+	var own, containerd, machine []time.Duration
 	for _, u := range us {
-		own, machine = append(own, u.own), append(machine, u.machine)
+		own, containerd, machine = append(own, u.own), append(containerd, u.containerd), append(machine, u.machine)
 	}
-	return stepCPU{own: median(own), machine: median(machine)}
+	return stepCPU{own: median(own), containerd: median(containerd), machine: median(machine)}
 }

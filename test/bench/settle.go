@@ -27,9 +27,9 @@ func containerdPID() int {
 }
 
 // settle waits, up to limit, until the runtime is done with what came
-// before: containerd under 5% of a CPU over a second, or steady (two
-// seconds in a row within a fifth of each other: with 500 containers it
-// never goes idle, about 8% of a CPU on this machine), and the machine as
+// before: containerd under 5% of a CPU over a second, or steady under
+// half a CPU (two seconds in a row within a fifth of each other: with 500
+// containers it never goes idle, 8-12% of a CPU on this machine), and the machine as
 // a whole steady too (its 500 shims and the kernel go on working after
 // containerd is done). After 500 starts the runtime goes on working for a
 // while, and a plan measured then measures that. It returns how long it
@@ -48,7 +48,11 @@ func settle(ctx context.Context, limit time.Duration) (time.Duration, bool) {
 			break
 		}
 		used, busy := procCPU(pid)-before, machine()
-		if (used < 50*time.Millisecond || steady(used, last)) && (busy < 100*time.Millisecond || steady(busy, lastMachine)) {
+		// containerd idles at about a tenth of a CPU beside 500 containers;
+		// at half a CPU or more it is still at work (a destroy's snapshot
+		// removals, say), however steadily.
+		calm := used < 50*time.Millisecond || (used < 500*time.Millisecond && steady(used, last))
+		if calm && (busy < 100*time.Millisecond || steady(busy, lastMachine)) {
 			return time.Since(start), true
 		}
 		last, lastMachine = used, busy
@@ -64,9 +68,24 @@ func absDur(d time.Duration) time.Duration {
 }
 
 // stepCPU is the CPU a step used: its own process's (berth's, or this
-// benchmark's for the baseline) and the whole machine's, every process on
-// it (containerd, its shims, runc, the CNI plugins).
-type stepCPU struct{ own, machine time.Duration }
+// benchmark's for the baseline), containerd's, and the whole machine's,
+// every process on it (containerd, its shims, runc, the CNI plugins).
+type stepCPU struct{ own, containerd, machine time.Duration }
+
+// meterStep starts measuring a step's CPU; the function it returns ends
+// the measure, given the CPU the step's own process used.
+func meterStep() func(own time.Duration) stepCPU {
+	// statCPU, not procCPU: over a whole step, threads come and go.
+	pid := containerdPID()
+	machine, before := machineSince(), statCPU(pid)
+	return func(own time.Duration) stepCPU {
+		u := stepCPU{own: own, machine: machine()}
+		if pid != 0 {
+			u.containerd = statCPU(pid) - before
+		}
+		return u
+	}
+}
 
 // machineSince returns a function that reports the machine's busy CPU
 // time since machineSince was called (/proc/stat, 10 ms ticks).
@@ -87,6 +106,11 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// triple is the three parts, own / containerd / machine.
+func (u stepCPU) triple() string {
+	return fmtDur(u.own) + " / " + fmtDur(u.containerd) + " / " + fmtDur(u.machine)
+}
+
 func (u stepCPU) String() string {
-	return fmt.Sprintf("CPU: own %s, machine %s", fmtDur(u.own), fmtDur(u.machine))
+	return fmt.Sprintf("CPU: own %s, containerd %s, machine %s", fmtDur(u.own), fmtDur(u.containerd), fmtDur(u.machine))
 }
