@@ -61,3 +61,21 @@ func TestImageBlocks(t *testing.T) {
 		})
 	}
 }
+
+func TestNormalizeImage(t *testing.T) {
+	tests := []struct{ ref, want string }{
+		{"busybox", "docker.io/library/busybox:latest"},
+		{"busybox:1.36", "docker.io/library/busybox:1.36"},
+		{"127.0.0.1:5000/berth/app", "127.0.0.1:5000/berth/app:latest"},
+		{"ghcr.io/o/app@sha256:" + strings.Repeat("a", 64), "ghcr.io/o/app@sha256:" + strings.Repeat("a", 64)},
+		{"Not A Reference", "Not A Reference"}, // left as it is
+		{"", ""},
+	}
+	for _, tt := range tests {
+		for range 2 { // the second answer comes from what the first remembered
+			if got := planner.NormalizeImage(tt.ref); got != tt.want {
+				t.Errorf("NormalizeImage(%q) = %q, want %q", tt.ref, got, tt.want)
+			}
+		}
+	}
+}

@@ -1009,6 +1009,19 @@ pod "workers" {
 			},
 		},
 		{
+			// The pod itself has no dynamic block: the one in its container
+			// must be found and expanded all the same.
+			name: "a dynamic block only inside a container",
+			mutate: func(t *testing.T, fs files) {
+				fs["main.hcl"] = "pod \"workers\" {\n  container \"main\" {\n    image = \"busybox\"\n    dynamic \"mount\" {\n      for_each = [\"/data\"]\n      labels   = [mount.value]\n      content {\n        host_path = \"/srv${mount.value}\"\n      }\n    }\n  }\n}\n"
+			},
+			check: func(t *testing.T, cfg *Config) {
+				if c := cfg.Pod("workers").Container("main"); len(c.Mounts) != 1 || c.Mounts[0].ContainerPath != "/data" || c.Mounts[0].HostPath != "/srv/data" {
+					t.Errorf("mounts = %+v, want /data from /srv/data", c.Mounts)
+				}
+			},
+		},
+		{
 			name: "for_each over an unknown local",
 			mutate: func(t *testing.T, fs files) {
 				fs.replace(t, "main.hcl", "for_each = local.workers", "for_each = local.wrokers")
