@@ -295,16 +295,19 @@ pod "worker" {
 // return, wait for the runtime to have handled the exit. A container that
 // shares the host's PID namespace may leave processes until then, and one
 // that never started holds nothing: those go the plain way.
-// A replaced container's next attempt is made while the old one stops,
-// and started only once the old one's task has exited; when the old one
-// cannot be stopped, the attempt made for it goes again, never started.
-func TestNextAttemptMadeWhileTheOldStops(t *testing.T) {
-	const pod = `pod "a" {
+// successionPod is one container whose env (the second verb) a test
+// edits to replace it; the first verb may set host_pid.
+const successionPod = `pod "a" {%s
   container "main" {
     image = "docker.io/library/busybox:1.36"
     env   = { V = "%s" }
   }
 }`
+
+// A replaced container's next attempt is made while the old one stops,
+// and started only once the old one's task has exited; when the old one
+// cannot be stopped, the attempt made for it goes again, never started.
+func TestNextAttemptMadeWhileTheOldStops(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		stopErr  error
@@ -315,7 +318,7 @@ func TestNextAttemptMadeWhileTheOldStops(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rt := fake.New(image)
-			if _, res := run(t, rt, spectest.Load(t, fmt.Sprintf(pod, "1"))); res.Err() != nil {
+			if _, res := run(t, rt, spectest.Load(t, fmt.Sprintf(successionPod, "", "1"))); res.Err() != nil {
 				t.Fatal(res.Err())
 			}
 			var old string
@@ -325,7 +328,7 @@ func TestNextAttemptMadeWhileTheOldStops(t *testing.T) {
 			rt.ResetCalls()
 			rt.ExitLag = 100 * time.Millisecond
 			rt.Fail("StopContainer", tc.stopErr)
-			_, res := run(t, rt, spectest.Load(t, fmt.Sprintf(pod, "2")))
+			_, res := run(t, rt, spectest.Load(t, fmt.Sprintf(successionPod, "", "2")))
 			if (res.Err() != nil) != (tc.stopErr != nil) {
 				t.Fatalf("apply: %v, want an error: %v", res.Err(), tc.stopErr != nil)
 			}
@@ -359,12 +362,6 @@ func TestNextAttemptMadeWhileTheOldStops(t *testing.T) {
 }
 
 func TestSuccessionOrder(t *testing.T) {
-	const pod = `pod "a" {%s
-  container "main" {
-    image = "docker.io/library/busybox:1.36"
-    env   = { V = "%s" }
-  }
-}`
 	for _, tc := range []struct {
 		name    string
 		hostPID bool
@@ -393,14 +390,14 @@ func TestSuccessionOrder(t *testing.T) {
 				hostPID = "\n  host_pid = true"
 			}
 			rt := fake.New(image)
-			if _, res := run(t, rt, spectest.Load(t, fmt.Sprintf(pod, hostPID, "1"))); res.Err() != nil {
+			if _, res := run(t, rt, spectest.Load(t, fmt.Sprintf(successionPod, hostPID, "1"))); res.Err() != nil {
 				t.Fatal(res.Err())
 			}
 			var old string
 			for id := range rt.Containers {
 				old = id
 			}
-			cfg, want := spectest.Load(t, fmt.Sprintf(pod, hostPID, "1")), planner.Restart
+			cfg, want := spectest.Load(t, fmt.Sprintf(successionPod, hostPID, "1")), planner.Restart
 			var watch *planner.WatchState
 			switch tc.change {
 			case "crash":
@@ -411,7 +408,7 @@ func TestSuccessionOrder(t *testing.T) {
 			case "created":
 				rt.Containers[old].State = cri.ContainerState_CONTAINER_CREATED
 			case "edit":
-				cfg, want = spectest.Load(t, fmt.Sprintf(pod, hostPID, "2")), planner.Replace
+				cfg, want = spectest.Load(t, fmt.Sprintf(successionPod, hostPID, "2")), planner.Replace
 			}
 			rt.ResetCalls()
 			rt.StopLag = 50 * time.Millisecond
