@@ -836,30 +836,19 @@ func succeeded(pc *planner.PodChange, cc *planner.ContainerChange) *planner.Obse
 // removal wait for the runtime to have handled the exit, and the removal
 // deletes the old attempt's files, which the new one need not wait for
 // (with 500 pods, 100-250 ms and 30-50 ms): the wait is containerd's own
-// for the task, and the new attempt is made during it. An apply cut short
-// before the removal leaves an older attempt, which the next plan removes.
+// for the task. An apply cut short before the removal leaves an older
+// attempt, which the next plan removes.
 func (x *executor) succeed(ctx context.Context, podID string, podCfg *cri.PodSandboxConfig, pc *planner.PodChange, cc *planner.ContainerChange, old *planner.ObservedContainer) error {
 	grace := time.Duration(cc.StopTimeout)
 	var stop *stopping
 	if !old.Exited() {
 		x.report(Event{Address: cc.Address, Action: cc.Action, Status: Stopping, Detail: stoppingDetail(1, grace), Grace: grace})
 		stop = x.stop(ctx, cc.ContainerID, grace)
-	}
-	// The next attempt is made while the old one stops (at 500 pods its
-	// exit is told 50-90 ms after the signal): a container made but not
-	// started runs nothing, and its tmpfs is its attempt's own.
-	id, err := x.createContainer(ctx, podID, podCfg, pc, cc)
-	if stop != nil {
-		if stopErr := stop.awaitTask(); stopErr != nil {
-			if err == nil {
-				x.discardCreated(ctx, podCfg, cc, id)
-			}
-			return stopErr
+		if err := stop.awaitTask(); err != nil {
+			return err
 		}
 	}
-	if err == nil {
-		err = x.runCreated(ctx, id, cc)
-	}
+	err := x.startContainer(ctx, podID, podCfg, pc, cc)
 	if stop != nil {
 		err = errors.Join(err, stop.await())
 	}
@@ -871,15 +860,6 @@ func (x *executor) succeed(ctx context.Context, podID string, podCfg *cri.PodSan
 		return err
 	}
 	return tmpfs.Release(x.opts.TmpfsRoot, tmpfs.AttemptDir(x.tmpfsDir(podCfg, cc.Name), old.Attempt()))
-}
-
-// discardCreated removes a next attempt made for a container whose old
-// attempt could not be stopped: it must not start beside it. If the
-// removal fails too, the next plan finds an attempt never started, newer
-// than the one that runs, and makes it again.
-func (x *executor) discardCreated(ctx context.Context, podCfg *cri.PodSandboxConfig, cc *planner.ContainerChange, id string) {
-	_ = x.rt.RemoveContainer(ctx, id)
-	_ = tmpfs.Release(x.opts.TmpfsRoot, tmpfs.AttemptDir(x.tmpfsDir(podCfg, cc.Name), cc.Attempt))
 }
 
 // awaitListedExit waits, for reportedExitWait at most, until CRI shows
@@ -991,23 +971,13 @@ const reportedExitWait = 10 * time.Second
 // startContainer creates and starts a container; an init container is
 // waited for until it exits, and must exit 0.
 func (x *executor) startContainer(ctx context.Context, podID string, podCfg *cri.PodSandboxConfig, pc *planner.PodChange, cc *planner.ContainerChange) error {
-	id, err := x.createContainer(ctx, podID, podCfg, pc, cc)
-	if err != nil {
-		return err
-	}
-	return x.runCreated(ctx, id, cc)
-}
-
-// createContainer makes a container of cc's attempt, its mount sources
-// and tmpfs included; nothing of it runs until runCreated.
-func (x *executor) createContainer(ctx context.Context, podID string, podCfg *cri.PodSandboxConfig, pc *planner.PodChange, cc *planner.ContainerChange) (string, error) {
 	for _, m := range cc.Desired.Mounts {
 		if !m.Create {
 			continue
 		}
 		if _, err := os.Stat(m.HostPath); errors.Is(err, os.ErrNotExist) {
 			if err := os.MkdirAll(m.HostPath, 0o755); err != nil {
-				return "", fmt.Errorf("container %s: create the source of mount %s: %w", cc.Name, m.ContainerPath, err)
+				return fmt.Errorf("container %s: create the source of mount %s: %w", cc.Name, m.ContainerPath, err)
 			}
 		}
 	}
@@ -1015,7 +985,7 @@ func (x *executor) createContainer(ctx context.Context, podID string, podCfg *cr
 	for i, t := range cc.Desired.Tmpfs {
 		dir, err := tmpfs.Mount(x.tmpfsDir(podCfg, cc.Name), cc.Attempt, i, t.Size)
 		if err != nil {
-			return "", fmt.Errorf("container %s: %w", cc.Name, err)
+			return fmt.Errorf("container %s: %w", cc.Name, err)
 		}
 		host.TmpfsDirs[t.Path] = dir
 	}
@@ -1034,7 +1004,7 @@ func (x *executor) createContainer(ctx context.Context, podID string, podCfg *cr
 			// berth looked, and never started.
 			x.note(pc, "removed container %s, left by an interrupted run", shortID(reserved.ID))
 			if err := x.removeContainer(ctx, reserved.ID, time.Duration(cc.StopTimeout)); err != nil {
-				return "", err
+				return err
 			}
 			id, err = x.rt.CreateContainer(ctx, podID, cfg, podCfg)
 		case !found:
@@ -1044,16 +1014,9 @@ func (x *executor) createContainer(ctx context.Context, podID string, podCfg *cr
 		}
 	}
 	if err != nil {
-		// This attempt's tmpfs only: an older attempt may still run.
-		_ = tmpfs.Release(x.opts.TmpfsRoot, tmpfs.AttemptDir(x.tmpfsDir(podCfg, cc.Name), cc.Attempt))
-		return "", err
+		_ = tmpfs.Release(x.opts.TmpfsRoot, x.tmpfsDir(podCfg, cc.Name))
+		return err
 	}
-	return id, nil
-}
-
-// runCreated starts a container createContainer made, and waits for an
-// init container's exit.
-func (x *executor) runCreated(ctx context.Context, id string, cc *planner.ContainerChange) error {
 	if err := x.rt.StartContainer(ctx, id); err != nil {
 		return fmt.Errorf("container %s: %w", cc.Name, err)
 	}

@@ -65,10 +65,6 @@ type Runtime struct {
 	// return after its task exited, as a busy runtime's does; the log then
 	// has "StopContainer returned ID" when it does.
 	StopLag time.Duration
-	// ExitLag is how long a running container's task takes to exit once
-	// StopContainer signals it, as a workload that handles SIGTERM does;
-	// the log then has "task exited ID" when it does.
-	ExitLag time.Duration
 	// labelled are the images LabelImage labelled.
 	labelled map[string]bool
 	// streams are the open event streams (see stream.go).
@@ -448,12 +444,6 @@ func (r *Runtime) StopContainer(_ context.Context, id string, grace time.Duratio
 	}
 	var lag time.Duration
 	if c := r.Containers[id]; c != nil && c.State != cri.ContainerState_CONTAINER_EXITED {
-		if exitLag := r.ExitLag; exitLag > 0 {
-			r.mu.Unlock()
-			time.Sleep(exitLag)
-			r.mu.Lock()
-			r.log = append(r.log, "task exited "+id)
-		}
 		c.State = cri.ContainerState_CONTAINER_EXITED
 		r.finished[id] = r.tick()
 		r.taskExited(id)
