@@ -47,7 +47,7 @@ func TestReplaceAfterAReportedExit(t *testing.T) {
 		old = id
 	}
 	rt.ExitLagging(old, 1, 100*time.Millisecond)
-	w := &planner.WatchState{Now: time.Now(), Backoff: planner.DefaultBackoff, Exits: map[string]planner.ReportedExit{old: {Code: 1, At: time.Now().Add(-time.Minute)}}}
+	w := reportedExit(old)
 	plan, res := runWatched(t, rt, spectest.Load(t, fmt.Sprintf(pod, "two")), w)
 	if res.Err() != nil {
 		t.Fatal(res.Err())
@@ -58,6 +58,12 @@ func TestReplaceAfterAReportedExit(t *testing.T) {
 	if rt.Containers[old] != nil || len(rt.Sandboxes) != 1 {
 		t.Errorf("left %d sandboxes, the old container: %t; want the new pod alone", len(rt.Sandboxes), rt.Containers[old] != nil)
 	}
+}
+
+// reportedExit is a watcher's state that heard, a minute ago, of id's
+// exit with code 1.
+func reportedExit(id string) *planner.WatchState {
+	return &planner.WatchState{Now: time.Now(), Backoff: planner.DefaultBackoff, Exits: map[string]planner.ReportedExit{id: {Code: 1, At: time.Now().Add(-time.Minute)}}}
 }
 
 // runWatched is run as a watcher's round plans: with what the watcher
@@ -341,7 +347,7 @@ func TestSuccessionOrder(t *testing.T) {
 				rt.Exit(old, 1)
 			case "reported":
 				rt.ExitLagging(old, 1, 100*time.Millisecond)
-				watch = &planner.WatchState{Now: time.Now(), Backoff: planner.DefaultBackoff, Exits: map[string]planner.ReportedExit{old: {Code: 1, At: time.Now().Add(-time.Minute)}}}
+				watch = reportedExit(old)
 			case "created":
 				rt.Containers[old].State = cri.ContainerState_CONTAINER_CREATED
 			case "edit":
