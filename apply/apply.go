@@ -534,6 +534,17 @@ func (x *executor) removeSandbox(ctx context.Context, pc *planner.PodChange) err
 		return err
 	}
 	err := x.rt.RemoveSandbox(ctx, pc.SandboxID)
+	if errors.Is(err, runtime.ErrStillRunning) && pc.Actual != nil && pc.Actual.Sandbox.Id == pc.SandboxID {
+		// As in removeContainer: a stop returned before CRI handled an
+		// exit. Their exits are handled in turn: wait for each.
+		for _, oc := range pc.Actual.Containers {
+			x.awaitExitHandled(ctx, oc.Container.Id)
+		}
+		for _, c := range pc.Actual.Stale {
+			x.awaitExitHandled(ctx, c.Id)
+		}
+		err = x.rt.RemoveSandbox(ctx, pc.SandboxID)
+	}
 	if isOrphanTask(err) && pc.Actual != nil && pc.Actual.Sandbox.Id == pc.SandboxID {
 		// As in removeContainer: end the tasks a cut-short start left.
 		var killErr error
@@ -868,12 +879,17 @@ func (x *executor) succeed(ctx context.Context, podID string, podCfg *cri.PodSan
 // ("still running") while its stop finds no task to stop. Past the wait,
 // the removal says what is wrong.
 func (x *executor) awaitListedExit(ctx context.Context, oc *planner.ObservedContainer) {
-	if !oc.ExitReported {
-		return
+	if oc.ExitReported {
+		x.awaitExitHandled(ctx, oc.Container.Id)
 	}
+}
+
+// awaitExitHandled waits, for reportedExitWait at most, until CRI lists a
+// container exited.
+func (x *executor) awaitExitHandled(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(ctx, reportedExitWait)
 	defer cancel()
-	_, _ = x.waitExit(ctx, oc.Container.Id)
+	_, _ = x.waitExit(ctx, id)
 }
 
 // stopping is a container's stop under way in the background.
@@ -927,12 +943,18 @@ func (s *stopping) await() error {
 // removeContainer stops a container with its grace and removes it. A
 // container still "starting" (its previous apply died mid-start) is waited
 // for, up to startingWait, since the runtime refuses to touch it until then.
+// One whose stop returned before CRI handled its exit is removed once CRI
+// lists the exit.
 func (x *executor) removeContainer(ctx context.Context, id string, grace time.Duration) error {
 	deadline := time.Now().Add(startingWait)
 	interval := 100 * time.Millisecond
 	for {
 		err := x.rt.StopContainer(ctx, id, grace)
 		if err == nil {
+			err = x.rt.RemoveContainer(ctx, id)
+		}
+		if errors.Is(err, runtime.ErrStillRunning) {
+			x.awaitExitHandled(ctx, id)
 			err = x.rt.RemoveContainer(ctx, id)
 		}
 		if isOrphanTask(err) {

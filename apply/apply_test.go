@@ -174,6 +174,61 @@ func TestRuntimeError(t *testing.T) {
 	}
 }
 
+// A stop that returns before CRI has handled the container's exit, as
+// containerd's does when its event loop is behind and the stop, retried
+// after the shim closed, finds no task: CRI refuses the removal ("still
+// running") until it lists the exit, and the apply removes it then.
+func TestStopBeforeTheExitIsHandled(t *testing.T) {
+	const pod = `pod "a" {%s
+  container "main" {
+    image = "docker.io/library/busybox:1.36"
+    env   = { V = "%s" }
+  }
+}`
+	for _, tc := range []struct {
+		name    string
+		hostPID string
+		change  string // "edit" or "destroy"
+		removal string // the call refused, then made again
+	}{
+		{"replaced: the next attempt first", "", "edit", "RemoveContainer OLD"},
+		{"replaced in the host's PID namespace: stopped and removed first", "\n  host_pid = true", "edit", "RemoveContainer OLD"},
+		{"destroyed: the sandbox's removal", "", "destroy", "RemovePodSandbox SANDBOX"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := fake.New(image)
+			if _, res := run(t, rt, spectest.Load(t, fmt.Sprintf(pod, tc.hostPID, "1"))); res.Err() != nil {
+				t.Fatal(res.Err())
+			}
+			var old, sandbox string
+			for id, c := range rt.Containers {
+				old, sandbox = id, c.PodSandboxId
+			}
+			cfg := spectest.Load(t, fmt.Sprintf(pod, tc.hostPID, "2"))
+			if tc.change == "destroy" {
+				cfg.Pods = nil
+			}
+			rt.ResetCalls()
+			rt.ExitHandleLag = 100 * time.Millisecond
+			if _, res := run(t, rt, cfg); res.Err() != nil {
+				t.Fatal(res.Err())
+			}
+			removals := 0
+			for _, call := range rt.Log() {
+				if strings.NewReplacer(old, "OLD", sandbox, "SANDBOX").Replace(call) == tc.removal {
+					removals++
+				}
+			}
+			if removals != 2 {
+				t.Errorf("%q called %d times, want twice (refused, then made once CRI listed the exit); calls %q", tc.removal, removals, rt.Log())
+			}
+			if rt.Containers[old] != nil {
+				t.Errorf("the old container is left")
+			}
+		})
+	}
+}
+
 // Destroy gives each container the grace it was created with.
 func TestDestroyUsesRecordedGrace(t *testing.T) {
 	rt := fake.New(image)

@@ -164,6 +164,12 @@ func (c *Client) within(ctx context.Context, wait time.Duration) (context.Contex
 // middle of StartContainer. containerd says so only in the message.
 var ErrStarting = errors.New("container is still starting")
 
+// ErrStillRunning means CRI refuses to remove a container it still lists
+// as running. containerd's stop can return before its event loop has
+// handled the exit (a stop retried after the shim closed finds no task
+// and stops nothing); CRI lists the exit, and removes, once it has.
+var ErrStillRunning = errors.New("the runtime has not yet handled the container's exit")
+
 // ErrSandboxGone means a sandbox the runtime still lists has lost its
 // task (its pause process or shim), as a destroy killed halfway leaves it:
 // nothing more can start in it.
@@ -201,6 +207,8 @@ func native(err error) error {
 	switch {
 	case strings.Contains(msg, "in starting state"):
 		return fmt.Errorf("%w: %s", ErrStarting, msg)
+	case strings.Contains(msg, "is still running, to stop first"):
+		return fmt.Errorf("%w: %s", ErrStillRunning, msg)
 	case reservedFor.MatchString(msg):
 		return &NameReservedError{ID: reservedFor.FindStringSubmatch(msg)[1], msg: msg}
 	case strings.Contains(msg, "ttrpc: closed") || strings.Contains(msg, "sandbox container") && strings.Contains(msg, "is not running"):

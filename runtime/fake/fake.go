@@ -65,6 +65,12 @@ type Runtime struct {
 	// return after its task exited, as a busy runtime's does; the log then
 	// has "StopContainer returned ID" when it does.
 	StopLag time.Duration
+	// ExitHandleLag makes StopContainer of a running container end its
+	// task and return at once while CRI lists the container running for
+	// that long, as containerd does when its event loop is behind and
+	// its stop, retried after the shim closed, finds no task: removing the
+	// container, or its sandbox, is refused meanwhile.
+	ExitHandleLag time.Duration
 	// labelled are the images LabelImage labelled.
 	labelled map[string]bool
 	// streams are the open event streams (see stream.go).
@@ -351,8 +357,8 @@ func (r *Runtime) StopSandbox(_ context.Context, id string) error {
 		return fmt.Errorf("failed to destroy network for sandbox %q: plugin type=%q failed (delete): the sandbox was set up with another network", id, "portmap")
 	}
 	sb.State = cri.PodSandboxState_SANDBOX_NOTREADY
-	for _, c := range r.Containers {
-		if c.PodSandboxId == id {
+	for cid, c := range r.Containers {
+		if c.PodSandboxId == id && !r.lagging[cid] { // as CRI, which lists a lagging one running
 			c.State = cri.ContainerState_CONTAINER_EXITED
 		}
 	}
@@ -371,7 +377,7 @@ func (r *Runtime) RemoveSandbox(_ context.Context, id string) error {
 			return runningTask(cid)
 		}
 		if c.PodSandboxId == id && r.lagging[cid] {
-			return fmt.Errorf("failed to remove container %q: failed to set removing state for container %q: container is still running, to stop first", cid, cid)
+			return fmt.Errorf("failed to remove container %q: %w", cid, stillRunning(cid))
 		}
 	}
 	delete(r.Sandboxes, id)
@@ -428,7 +434,8 @@ func (r *Runtime) StartContainer(_ context.Context, id string) error {
 }
 
 // StopContainer marks the container exited and records the grace; with
-// StopLag, it returns that much later.
+// StopLag, it returns that much later; with ExitHandleLag, at once, the
+// container marked exited that much later.
 func (r *Runtime) StopContainer(_ context.Context, id string, grace time.Duration) error {
 	r.mu.Lock()
 	if err := r.enter("StopContainer", id); err != nil {
@@ -443,10 +450,13 @@ func (r *Runtime) StopContainer(_ context.Context, id string, grace time.Duratio
 		return nil
 	}
 	var lag time.Duration
-	if c := r.Containers[id]; c != nil && c.State != cri.ContainerState_CONTAINER_EXITED {
-		c.State = cri.ContainerState_CONTAINER_EXITED
-		r.finished[id] = r.tick()
+	switch c := r.Containers[id]; {
+	case c == nil || c.State == cri.ContainerState_CONTAINER_EXITED:
+	case r.ExitHandleLag > 0:
 		r.taskExited(id)
+		r.lagBehind(id, r.ExitHandleLag, func() { r.stopped(id) })
+	default:
+		r.stopped(id)
 		lag = r.StopLag
 	}
 	r.mu.Unlock()
@@ -510,11 +520,17 @@ func (r *Runtime) RemoveContainer(_ context.Context, id string) error {
 		return runningTask(id)
 	}
 	if r.lagging[id] {
-		return fmt.Errorf("failed to set removing state for container %q: container is still running, to stop first", id)
+		return stillRunning(id)
 	}
 	r.taskExited(id)
 	delete(r.Containers, id)
 	return nil
+}
+
+// stillRunning is CRI's refusal to remove a container it lists running,
+// as the client gives it.
+func stillRunning(id string) error {
+	return fmt.Errorf("%w: failed to set removing state for container %q: container is still running, to stop first", runtime.ErrStillRunning, id)
 }
 
 // runningTask is containerd's refusal to remove a container whose task runs.
@@ -567,6 +583,12 @@ func (r *Runtime) ExitLagging(id string, code int32, lag time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.emit(runtime.Event{Topic: "/tasks/exit", ID: id, Exited: true, ExitCode: code, ExitedAt: time.Unix(0, r.tick())})
+	r.lagBehind(id, lag, func() { r.exited(id, code) })
+}
+
+// lagBehind marks a container lagging: its task is gone, while its state
+// says running until, lag later, handled runs; r.mu is held.
+func (r *Runtime) lagBehind(id string, lag time.Duration, handled func()) {
 	if r.lagging == nil {
 		r.lagging = map[string]bool{}
 	}
@@ -575,8 +597,17 @@ func (r *Runtime) ExitLagging(id string, code int32, lag time.Duration) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		delete(r.lagging, id)
-		r.exited(id, code)
+		handled()
 	})
+}
+
+// stopped records that a stopped container exited; r.mu is held.
+func (r *Runtime) stopped(id string) {
+	if c := r.Containers[id]; c != nil {
+		c.State = cri.ContainerState_CONTAINER_EXITED
+		r.finished[id] = r.tick()
+		r.taskExited(id)
+	}
 }
 
 // exited records that a container exited with code; r.mu is held. One
