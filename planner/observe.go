@@ -173,34 +173,30 @@ type HostObserver interface {
 // when pruning, and what registries say the pull = "always" tags name now.
 // Nothing after it reads the host or the runtime until apply.
 func Observe(ctx context.Context, rt HostObserver, cfg *spec.Config, opts Options) (*Snapshot, error) {
-	// Where the runtime reads registry and network configuration is asked
-	// beside the workloads' lists: two calls that would otherwise follow
-	// them, with the runtime's answers told in a fixed order still.
-	var (
-		configPath        string
-		configErr, cniErr error
-		cni               runtime.CNI
-		host              sync.WaitGroup
-	)
-	certsDir := cfg.Berth.CertsDir
-	if certsDir == "" {
-		host.Go(func() { configPath, configErr = rt.RegistryConfigPath(ctx) })
+	reads := opts.Reads
+	if !reads.serve(cfg) {
+		reads = StartReads(ctx, rt, cfg.Berth.Stack, cfg.Berth.CertsDir)
 	}
-	host.Go(func() { cni, cniErr = rt.CNI(ctx) })
-	snap, err := observeWorkloads(ctx, rt, cfg, recordDecoder{opts.Records})
+	<-reads.listed
+	if reads.listErr != nil {
+		return nil, reads.listErr
+	}
+	snap, err := observeListed(ctx, rt, cfg, recordDecoder{opts.Records}, reads.lists)
 	if err == nil {
 		err = takeReportedExits(ctx, rt, snap, opts.Watch)
 	}
-	host.Wait()
 	if err != nil {
 		return nil, err
 	}
+	<-reads.done
+	certsDir := cfg.Berth.CertsDir
 	if certsDir == "" {
-		if configErr != nil {
-			return nil, configErr
+		if reads.configErr != nil {
+			return nil, reads.configErr
 		}
-		certsDir = runtime.CertsDir(configPath)
+		certsDir = runtime.CertsDir(reads.configPath)
 	}
+	cni, cniErr := reads.cni, reads.cniErr
 	if err := ObserveMirrors(snap, certsDir); err != nil {
 		return nil, err
 	}
@@ -294,40 +290,106 @@ func askRegistries(ctx context.Context, rt HostObserver, cfg *spec.Config, snap 
 // registryLookups bounds the registry requests a plan makes at once.
 const registryLookups = 8
 
+// Reads are the runtime reads every observation starts with: the stack's
+// sandboxes and containers, the images, and where the runtime reads
+// registry and network configuration. They need only the berth block, so
+// a plan can start them while the rest of its configuration loads.
+type Reads struct {
+	stack, certsDir string
+	// listed is closed once the lists are in, done once every read is.
+	listed, done chan struct{}
+	lists        lists
+	listErr      error
+	configPath   string
+	configErr    error
+	cni          runtime.CNI
+	cniErr       error
+}
+
+// StartReads starts the reads for the stack whose berth block names
+// certsDir ("" for the runtime's own), on the runtime that Observe is then
+// given.
+func StartReads(ctx context.Context, rt HostObserver, stack, certsDir string) *Reads {
+	r := &Reads{stack: stack, certsDir: certsDir, listed: make(chan struct{}), done: make(chan struct{})}
+	var wg sync.WaitGroup
+	if certsDir == "" {
+		wg.Go(func() { r.configPath, r.configErr = rt.RegistryConfigPath(ctx) })
+	}
+	wg.Go(func() { r.cni, r.cniErr = rt.CNI(ctx) })
+	wg.Go(func() {
+		r.lists, r.listErr = listWorkloads(ctx, rt, stack)
+		close(r.listed)
+	})
+	go func() {
+		wg.Wait()
+		close(r.done)
+	}()
+	return r
+}
+
+// Done is closed once every read is in.
+func (r *Reads) Done() <-chan struct{} { return r.done }
+
+// serve says whether the reads are those cfg's observation makes.
+func (r *Reads) serve(cfg *spec.Config) bool {
+	return r != nil && r.stack == cfg.Berth.Stack && r.certsDir == cfg.Berth.CertsDir
+}
+
 // ObserveWorkloads reads the stack's sandboxes, containers and the
 // runtime's images in three list calls, plus one status call per container
 // whose list entry does not tell enough: an exited one (for its exit code)
 // and a running one whose resources differ from those it was created with
 // (they may have been updated in place).
 func ObserveWorkloads(ctx context.Context, rt Observer, cfg *spec.Config) (*Snapshot, error) {
-	return observeWorkloads(ctx, rt, cfg, recordDecoder{})
+	l, err := listWorkloads(ctx, rt, cfg.Berth.Stack)
+	if err != nil {
+		return nil, err
+	}
+	return observeListed(ctx, rt, cfg, recordDecoder{}, l)
 }
 
-func observeWorkloads(ctx context.Context, rt Observer, cfg *spec.Config, dec recordDecoder) (*Snapshot, error) {
-	stack := cfg.Berth.Stack
+// lists are a stack's sandboxes and containers and the runtime's images,
+// as the runtime listed them.
+type lists struct {
+	stack      string
+	sandboxes  []*cri.PodSandbox
+	containers []*cri.Container
+	images     []*cri.Image
+}
+
+// listWorkloads makes the three lists at once: with 500 pods each takes
+// milliseconds, and the runtime answers them side by side. Each has its
+// deadline; the first error in this order is the one told, so that a hung
+// runtime is always reported at the same call.
+func listWorkloads(ctx context.Context, rt Observer, stack string) (lists, error) {
 	sel := map[string]string{spec.LabelStack: stack}
-	// The three lists at once: with 500 pods each takes milliseconds,
-	// and the runtime answers them side by side. Each has its deadline;
-	// the first error in this order is the one told, so that a hung
-	// runtime is always reported at the same call.
+	l := lists{stack: stack}
 	var (
-		sandboxes  []*cri.PodSandbox
-		containers []*cri.Container
-		images     []*cri.Image
-		errs       [3]error
-		wg         sync.WaitGroup
+		errs [3]error
+		wg   sync.WaitGroup
 	)
-	wg.Go(func() { sandboxes, errs[0] = rt.ListSandboxes(ctx, sel) })
-	wg.Go(func() { containers, errs[1] = rt.ListContainers(ctx, sel) })
-	wg.Go(func() { images, errs[2] = rt.ListImages(ctx) })
+	wg.Go(func() { l.sandboxes, errs[0] = rt.ListSandboxes(ctx, sel) })
+	wg.Go(func() { l.containers, errs[1] = rt.ListContainers(ctx, sel) })
+	wg.Go(func() { l.images, errs[2] = rt.ListImages(ctx) })
 	wg.Wait()
+	return l, firstError(errs[:])
+}
+
+// firstError is the first of errs that is not nil.
+func firstError(errs []error) error {
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
+	return nil
+}
+
+// observeListed builds the snapshot of what the lists hold, reading the
+// status of the containers whose list entry does not tell enough.
+func observeListed(ctx context.Context, rt Observer, cfg *spec.Config, dec recordDecoder, l lists) (*Snapshot, error) {
 	var snap *Snapshot
-	dec.observe(func() { snap = build(stack, sandboxes, containers, images, dec) })
+	dec.observe(func() { snap = build(l.stack, l.sandboxes, l.containers, l.images, dec) })
 	declared := make(map[string]*spec.Pod, len(cfg.Pods)) // cfg.Pod per pod would be quadratic
 	for _, p := range cfg.Pods {
 		declared[p.Name] = p

@@ -34,6 +34,11 @@ type Options struct {
 	// Parsed, when set, keeps parsed files between the loads that share
 	// it (see ParseCache).
 	Parsed *ParseCache
+	// BerthDecoded, when set, is told the berth block's settings as soon
+	// as the files, variables, locals and the block itself hold no error,
+	// before the pods are decoded: a plan starts its runtime reads then.
+	// A load may still fail after it.
+	BerthDecoded func(Berth)
 }
 
 // Loader reads configuration directories. It keeps the parsed files so
@@ -191,6 +196,9 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 	cfg := &Config{Dir: abs}
 	cfg.Berth, d = decodeBerth(ctx, berthBlocks, abs)
 	diags = append(diags, d...)
+	if l.opts.BerthDecoded != nil && !diags.HasErrors() {
+		l.opts.BerthDecoded(cfg.Berth)
+	}
 	cfg.Pods, d = decodePods(ctx, abs, podBlocks)
 	for _, p := range cfg.Pods {
 		for _, c := range p.Containers {

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -392,5 +393,50 @@ func TestLoadRelativeDirIsMadeAbsolute(t *testing.T) {
 	}
 	if cfg.Berth.Stack != "cfg" {
 		t.Errorf("Stack = %q, want %q", cfg.Berth.Stack, "cfg")
+	}
+}
+
+// BerthDecoded is told the berth block's settings, variables evaluated,
+// once the files, variables and the block hold no error, whatever the
+// pods hold; never when the block itself is wrong.
+func TestBerthDecoded(t *testing.T) {
+	const vars = `variable "name" { default = "web" }
+berth {
+  stack    = var.name
+  address  = "unix:///run/x.sock"
+  %s
+}
+`
+	for _, tc := range []struct {
+		name, berth, pod string
+		want             *Berth // nil: never told
+		loads            bool
+	}{
+		{"a valid configuration", "", `pod "a" {
+  container "main" { image = "busybox" }
+}`, &Berth{Stack: "web", Address: "unix:///run/x.sock", Parallelism: DefaultParallelism}, true},
+		{"an error in a pod", "", `pod "a" {
+  container "main" { image = 1 }
+  colour = "blue"
+}`, &Berth{Stack: "web", Address: "unix:///run/x.sock", Parallelism: DefaultParallelism}, false},
+		{"an error in the berth block", `parallelism = "many"`, `pod "a" {
+  container "main" { image = "busybox" }
+}`, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "stack")
+			writeDir(t, dir, files{"main.hcl": fmt.Sprintf(vars, tc.berth) + tc.pod})
+			var told []Berth
+			_, diags := NewLoader(isolated(Options{BerthDecoded: func(b Berth) { told = append(told, b) }})).Load(dir)
+			if diags.HasErrors() == tc.loads {
+				t.Fatalf("Load: errors %t, want %t:\n%s", diags.HasErrors(), !tc.loads, formatDiags(diags))
+			}
+			switch {
+			case tc.want == nil && len(told) > 0:
+				t.Errorf("told %+v, want nothing", told)
+			case tc.want != nil && (len(told) != 1 || told[0] != *tc.want):
+				t.Errorf("told %+v, want %+v once", told, *tc.want)
+			}
+		})
 	}
 }

@@ -36,11 +36,17 @@ func (v *varFlags) register(cmd *cobra.Command) {
 // The host key keys the spec hashes' digests of secrets; commands that
 // compare hashes with the runtime's need it, validate does not.
 func (g *globals) loadConfig(dir string, v varFlags) (*spec.Config, error) {
+	return g.loadConfigTelling(dir, v, nil)
+}
+
+// loadConfigTelling is loadConfig that tells berthDecoded the berth
+// block's settings before the pods are decoded (see spec.Options).
+func (g *globals) loadConfigTelling(dir string, v varFlags, berthDecoded func(spec.Berth)) (*spec.Config, error) {
 	key, err := hostkey.Load(hostkey.DefaultDir())
 	if err != nil {
 		return nil, fmt.Errorf("%w (berth keeps its key in BERTH_STATE_DIR, default %s)", err, hostkey.DefaultDir())
 	}
-	return g.loadConfigWith(dir, v, key)
+	return g.loadConfigSpec(dir, spec.Options{Vars: v.vars, VarFiles: v.varFiles, SecretKey: key, BerthDecoded: berthDecoded})
 }
 
 // loadConfigWith is loadConfig with the secret key given (nil for none).
@@ -51,7 +57,12 @@ func (g *globals) loadConfigWith(dir string, v varFlags, key []byte) (*spec.Conf
 // loadConfigOpts is loadConfigWith; unsetUnknown leaves variables without
 // a value unknown instead of failing (validate).
 func (g *globals) loadConfigOpts(dir string, v varFlags, key []byte, unsetUnknown bool) (*spec.Config, error) {
-	loader := spec.NewLoader(spec.Options{Vars: v.vars, VarFiles: v.varFiles, SecretKey: key, UnsetUnknown: unsetUnknown})
+	return g.loadConfigSpec(dir, spec.Options{Vars: v.vars, VarFiles: v.varFiles, SecretKey: key, UnsetUnknown: unsetUnknown})
+}
+
+// loadConfigSpec loads dir with the loader options given.
+func (g *globals) loadConfigSpec(dir string, opts spec.Options) (*spec.Config, error) {
+	loader := spec.NewLoader(opts)
 	start := time.Now()
 	cfg, diags := loader.Load(dir)
 	g.log.Debug("configuration loaded", "dir", dir, "files", len(loader.Files()), "took", time.Since(start).Round(time.Microsecond).String())
@@ -90,13 +101,21 @@ const maxDiagnostics = 50
 // resolveAddress picks the runtime socket: flag, environment, berth block,
 // default, in that order.
 func (g *globals) resolveAddress(cfg *spec.Config) string {
+	if cfg == nil {
+		return g.addressOf(spec.Berth{})
+	}
+	return g.addressOf(cfg.Berth)
+}
+
+// addressOf is resolveAddress with the berth block b.
+func (g *globals) addressOf(b spec.Berth) string {
 	switch {
 	case g.address != "":
 		return g.address
 	case os.Getenv("BERTH_ADDRESS") != "":
 		return os.Getenv("BERTH_ADDRESS")
-	case cfg != nil && cfg.Berth.Address != "":
-		return cfg.Berth.Address
+	case b.Address != "":
+		return b.Address
 	}
 	return spec.DefaultAddress
 }

@@ -43,13 +43,15 @@ Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := dirArg(args)
-			cfg, err := g.loadConfig(dir, v)
+			early := g.earlyReads(cmd.Context())
+			defer early.abandon()
+			cfg, err := g.loadConfigTelling(dir, v, early.berthDecoded)
 			if err != nil {
 				return err
 			}
 			address := g.resolveAddress(cfg)
 			plan, err := g.makePlan(cmd.Context(), cfg, address, planner.Options{AllowReplace: allowReplace, Adopt: adopt, PruneImages: prune, ReplaceOnNetworkChange: replaceNet, RuntimeSocket: socketPath(address),
-				Offline: images.offline, StrictImages: images.strict})
+				Offline: images.offline, StrictImages: images.strict}, early)
 			if err != nil {
 				return err
 			}
@@ -99,20 +101,25 @@ Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 	return cmd
 }
 
-// makePlan observes the stack on the runtime and diffs it with cfg.
-func (g *globals) makePlan(ctx context.Context, cfg *spec.Config, address string, opts planner.Options) (*planner.Plan, error) {
+// makePlan observes the stack on the runtime and diffs it with cfg, on
+// the connection and reads early started if they are cfg's.
+func (g *globals) makePlan(ctx context.Context, cfg *spec.Config, address string, opts planner.Options, early *earlyReads) (*planner.Plan, error) {
 	start := time.Now()
-	rt, done, err := g.connect(ctx, address)
+	rt, done, reads, err, ok := early.take(address)
+	if !ok {
+		rt, done, err = g.connect(ctx, address)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer done()
+	opts.Reads = reads
 	connected := time.Now()
 	d, err := g.engine(rt, address, cfg.Berth.Stack, 0, "plan").Plan(ctx, cfg, opts)
 	if err != nil {
 		return nil, err
 	}
-	g.log.Debug("planned", "connect", connected.Sub(start).Round(time.Microsecond).String(), "observe_and_plan", time.Since(connected).Round(time.Microsecond).String())
+	g.log.Debug("planned", "early", ok, "connect", connected.Sub(start).Round(time.Microsecond).String(), "observe_and_plan", time.Since(connected).Round(time.Microsecond).String())
 	return d.Plan, nil
 }
 

@@ -46,4 +46,24 @@ func TestHungRuntime(t *testing.T) {
 			t.Errorf("berth %v took %s against a 1s runtime timeout", args, took)
 		}
 	}
+
+	// A plan reads the runtime while its pods load: a pod's error is told
+	// at once, without waiting for the reads of a runtime that hangs.
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(`pod "web" {
+  container "app" {
+    image  = "docker.io/library/busybox:1.36"
+    colour = "blue"
+  }
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := runBerth(t, nil, "--address", addr, "--runtime-timeout", "2m", "plan", dir)
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("plan of a wrong pod took %s against a runtime that hangs", took)
+	}
+	if r.code != 1 || !strings.Contains(r.stderr, `An argument named "colour" is not expected here`) || strings.Contains(r.stderr, "did not answer") {
+		t.Errorf("plan of a wrong pod against a runtime that hangs: %s", r)
+	}
 }
