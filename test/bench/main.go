@@ -343,11 +343,19 @@ func openEnv(ctx context.Context) (*env, error) {
 	return &env{bin: bin, address: address, rt: rt, facts: machineFacts(ver, address, bin)}, nil
 }
 
+// statsNote says how often the runtime reads its containers' CPU.
+func statsNote(period string) string {
+	if period == "" {
+		return ""
+	}
+	return ", CPU stats read every " + period
+}
+
 func machineFacts(ver versionInfo, address, bin string) facts {
 	f := facts{
 		date:      time.Now().UTC().Format("2006-01-02 15:04 MST"),
 		nproc:     runtime.NumCPU(),
-		runtime:   fmt.Sprintf("%s %s (CRI %s) at %s", ver.name, ver.version, ver.apiVersion, address),
+		runtime:   fmt.Sprintf("%s %s (CRI %s) at %s%s", ver.name, ver.version, ver.apiVersion, address, statsNote(ver.statsPeriod)),
 		goVersion: runtime.Version(),
 		berthBin:  bin,
 		cpu:       "unknown",

@@ -62,7 +62,13 @@ func dialRaw(ctx context.Context, address string) (*raw, error) {
 
 func (r *raw) close() { r.conn.Close() }
 
-type versionInfo struct{ name, version, apiVersion string }
+type versionInfo struct {
+	name, version, apiVersion string
+	// statsPeriod is how often CRI reads every container's CPU through its
+	// shim (containerd's stats_collect_period), or "" when it does not say:
+	// a cost of the runtime's own that grows with the pods.
+	statsPeriod string
+}
 
 func (r *raw) version(ctx context.Context) (versionInfo, error) {
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -71,7 +77,16 @@ func (r *raw) version(ctx context.Context) (versionInfo, error) {
 	if err != nil {
 		return versionInfo{}, fmt.Errorf("CRI Version: %w (is the private runtime up? source /tmp/berth-runtime/env)", err)
 	}
-	return versionInfo{v.RuntimeName, v.RuntimeVersion, v.RuntimeApiVersion}, nil
+	info := versionInfo{name: v.RuntimeName, version: v.RuntimeVersion, apiVersion: v.RuntimeApiVersion}
+	if st, err := r.rs.Status(vctx, &cri.StatusRequest{Verbose: true}); err == nil {
+		var config struct {
+			StatsCollectPeriod string `json:"statsCollectPeriod"`
+		}
+		if json.Unmarshal([]byte(st.Info["config"]), &config) == nil {
+			info.statsPeriod = config.StatsCollectPeriod
+		}
+	}
+	return info, nil
 }
 
 // rawPod is what the baseline needs to tear a pod down again.
