@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/distribution/reference"
@@ -73,12 +76,12 @@ var signals = []string{"SIGTERM", "SIGINT", "SIGQUIT", "SIGKILL", "SIGHUP", "SIG
 // stop_signal.
 func ValidStopSignal(name string) bool { return slices.Contains(signals, name) }
 
-func decodePods(ctx *hcl.EvalContext, dir string, blocks []*hcl.Block) ([]*Pod, hcl.Diagnostics) {
+func decodePods(ctx *hcl.EvalContext, dir string, blocks []*hcl.Block, it *iterations) ([]*Pod, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	var pods []*Pod
 	seen := map[string]*Pod{}
-	for _, b := range blocks {
-		p, d := decodePod(ctx, dir, b)
+	for i, dp := range decodeEach(ctx, dir, blocks, it) {
+		b, p, d := blocks[i], dp.pod, dp.diags
 		diags = append(diags, d...)
 		if prev := seen[p.Name]; prev != nil {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate pod",
@@ -92,6 +95,51 @@ func decodePods(ctx *hcl.EvalContext, dir string, blocks []*hcl.Block) ([]*Pod, 
 	diags = append(diags, checkPorts(pods)...)
 	diags = append(diags, checkForwards(pods)...)
 	return pods, diags
+}
+
+// decoded is one pod block's decoding.
+type decoded struct {
+	pod   *Pod
+	diags hcl.Diagnostics
+}
+
+// parallelPods is how many pod blocks make decoding them on every CPU
+// worth its goroutines: with 500, their decoding is a third of a load.
+const parallelPods = 64
+
+// decodeEach decodes the pod blocks, in their order, on every CPU when
+// there are many: each block's decoding reads its own body and the
+// shared evaluation context, and writes nothing they share but the
+// for-expression budget. A load that spends the budget decodes them again
+// one by one, so that the same step of the same block is told as too many.
+func decodeEach(ctx *hcl.EvalContext, dir string, blocks []*hcl.Block, it *iterations) []decoded {
+	out := make([]decoded, len(blocks))
+	one := func(i int) { out[i].pod, out[i].diags = decodePod(ctx, dir, blocks[i]) }
+	workers := min(runtime.GOMAXPROCS(0), len(blocks)/parallelPods)
+	if workers < 2 {
+		for i := range blocks {
+			one(i)
+		}
+		return out
+	}
+	before := it.used.Load()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(blocks); i = int(next.Add(1) - 1) {
+				one(i)
+			}
+		})
+	}
+	wg.Wait()
+	if it.spent() {
+		it.used.Store(before)
+		for i := range blocks {
+			one(i)
+		}
+	}
+	return out
 }
 
 func decodePod(ctx *hcl.EvalContext, dir string, b *hcl.Block) (*Pod, hcl.Diagnostics) {

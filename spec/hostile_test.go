@@ -1,8 +1,11 @@
 package spec
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -180,5 +183,47 @@ func TestUnknownDependencyNeverSuggestsItself(t *testing.T) {
 	}
 	if strings.Contains(diags[0].Detail, "Did you mean") {
 		t.Errorf("suggests %s", diags[0].Detail)
+	}
+}
+
+// Pods decoded on every CPU still spend the for-expression budget in
+// their order: the step past it is told where decoding them one by one
+// tells it, run after run.
+func TestIterationBudgetAcrossPods(t *testing.T) {
+	var src strings.Builder
+	// The first pod takes 9,090 steps of a budget of 10,000, the others 10
+	// each: decoded at once, the others run ahead of the first.
+	for i := range 4 * parallelPods {
+		outer, inner := 10, 0
+		if i == 0 {
+			outer, inner = 90, 100
+		}
+		fmt.Fprintf(&src, "pod \"p%03d\" {\n  container \"main\" {\n    image = \"busybox\"\n    env   = { N = length(flatten([for i in range(%d) : [for j in range(%d) : j]])) }\n  }\n}\n", i, outer, inner)
+	}
+	dir := filepath.Join(t.TempDir(), "stack")
+	writeDir(t, dir, files{"main.hcl": src.String()})
+	toldAt := func() []string {
+		l := NewLoader(isolated(Options{}))
+		l.maxIterations = 10_000
+		_, diags := l.Load(dir)
+		var told []string
+		for _, d := range diags {
+			if strings.Contains(d.Detail, "take more than") && d.Subject != nil {
+				told = append(told, d.Subject.String())
+			}
+		}
+		return told
+	}
+	procs := runtime.GOMAXPROCS(1)
+	want := toldAt()
+	runtime.GOMAXPROCS(max(procs, 2))
+	defer runtime.GOMAXPROCS(procs)
+	if len(want) != 1 {
+		t.Fatalf("decoded one by one, the budget was told at %v, want once", want)
+	}
+	for run := range 2 {
+		if got := toldAt(); !slices.Equal(got, want) {
+			t.Fatalf("run %d on every CPU: the budget was told at %v, want at %v as one by one", run, got, want)
+		}
 	}
 }

@@ -45,7 +45,14 @@ func guardIterations(node hclsyntax.Node) {
 }
 
 // iterations is one load's budget of for-expression steps.
-type iterations struct{ used atomic.Int64 }
+type iterations struct {
+	used atomic.Int64
+	// max is the budget: MaxIterations, or less in tests.
+	max int64
+}
+
+// spent says whether a step past the budget was asked for.
+func (it *iterations) spent() bool { return it.used.Load() > it.max }
 
 // function counts a step and passes the "if" clause through (true without
 // one).
@@ -61,9 +68,9 @@ func (it *iterations) function() function.Function {
 		},
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			switch n := it.used.Add(1); {
-			case n == MaxIterations+1:
-				return cty.NilVal, fmt.Errorf("the for expressions of this configuration take more than %d steps in all; iterate over less", MaxIterations)
-			case n > MaxIterations:
+			case n == it.max+1:
+				return cty.NilVal, fmt.Errorf("the for expressions of this configuration take more than %d steps in all; iterate over less", it.max)
+			case n > it.max:
 				// Said once: the steps left are skipped without a word (HCL
 				// skips an element whose "if" is unknown).
 				return cty.UnknownVal(cty.Bool), nil

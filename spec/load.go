@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,8 +49,10 @@ type Loader struct {
 	parser *hclparse.Parser
 	// files are the files read, parsed here or taken from opts.Parsed.
 	files map[string]*hcl.File
-	// iter is the running load's budget of for-expression elements.
-	iter *iterations
+	// iter is the running load's budget of for-expression steps, of
+	// maxIterations (0: MaxIterations; tests set less).
+	iter          *iterations
+	maxIterations int64
 }
 
 // NewLoader returns a Loader with the given options.
@@ -120,7 +123,7 @@ var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 // Load reads and evaluates the configuration in dir. The returned Config is
 // nil when there are errors.
 func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
-	l.iter = &iterations{}
+	l.iter = &iterations{max: cmp.Or(l.maxIterations, MaxIterations)}
 	if c := l.opts.Parsed; c != nil {
 		c.begin()
 		defer c.end()
@@ -199,7 +202,7 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 	if l.opts.BerthDecoded != nil && !diags.HasErrors() {
 		l.opts.BerthDecoded(cfg.Berth)
 	}
-	cfg.Pods, d = decodePods(ctx, abs, podBlocks)
+	cfg.Pods, d = decodePods(ctx, abs, podBlocks, l.iter)
 	for _, p := range cfg.Pods {
 		for _, c := range p.Containers {
 			c.secretKey = l.opts.SecretKey
