@@ -174,17 +174,20 @@ func TestRuntimeError(t *testing.T) {
 	}
 }
 
-// A stop that returns before CRI has handled the container's exit, as
-// containerd's does when its event loop is behind and the stop, retried
-// after the shim closed, finds no task: CRI refuses the removal ("still
-// running") until it lists the exit, and the apply removes it then.
-func TestStopBeforeTheExitIsHandled(t *testing.T) {
-	const pod = `pod "a" {%s
+// envPod is pod "a" with the pod settings of the first verb and one
+// container whose env V is the second.
+const envPod = `pod "a" {%s
   container "main" {
     image = "docker.io/library/busybox:1.36"
     env   = { V = "%s" }
   }
 }`
+
+// A stop that returns before CRI has handled the container's exit, as
+// containerd's does when its event loop is behind and the stop, retried
+// after the shim closed, finds no task: CRI refuses the removal ("still
+// running") until it lists the exit, and the apply removes it then.
+func TestStopBeforeTheExitIsHandled(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		hostPID string
@@ -197,14 +200,14 @@ func TestStopBeforeTheExitIsHandled(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rt := fake.New(image)
-			if _, res := run(t, rt, spectest.Load(t, fmt.Sprintf(pod, tc.hostPID, "1"))); res.Err() != nil {
+			if _, res := run(t, rt, spectest.Load(t, fmt.Sprintf(envPod, tc.hostPID, "1"))); res.Err() != nil {
 				t.Fatal(res.Err())
 			}
 			var old, sandbox string
 			for id, c := range rt.Containers {
 				old, sandbox = id, c.PodSandboxId
 			}
-			cfg := spectest.Load(t, fmt.Sprintf(pod, tc.hostPID, "2"))
+			cfg := spectest.Load(t, fmt.Sprintf(envPod, tc.hostPID, "2"))
 			if tc.change == "destroy" {
 				cfg.Pods = nil
 			}
@@ -357,12 +360,6 @@ pod "worker" {
 // shares the host's PID namespace may leave processes until then, and one
 // that never started holds nothing: those go the plain way.
 func TestSuccessionOrder(t *testing.T) {
-	const pod = `pod "a" {%s
-  container "main" {
-    image = "docker.io/library/busybox:1.36"
-    env   = { V = "%s" }
-  }
-}`
 	for _, tc := range []struct {
 		name    string
 		hostPID bool
@@ -388,14 +385,14 @@ func TestSuccessionOrder(t *testing.T) {
 				hostPID = "\n  host_pid = true"
 			}
 			rt := fake.New(image)
-			if _, res := run(t, rt, spectest.Load(t, fmt.Sprintf(pod, hostPID, "1"))); res.Err() != nil {
+			if _, res := run(t, rt, spectest.Load(t, fmt.Sprintf(envPod, hostPID, "1"))); res.Err() != nil {
 				t.Fatal(res.Err())
 			}
 			var old string
 			for id := range rt.Containers {
 				old = id
 			}
-			cfg, want := spectest.Load(t, fmt.Sprintf(pod, hostPID, "1")), planner.Restart
+			cfg, want := spectest.Load(t, fmt.Sprintf(envPod, hostPID, "1")), planner.Restart
 			var watch *planner.WatchState
 			switch tc.change {
 			case "crash":
@@ -406,7 +403,7 @@ func TestSuccessionOrder(t *testing.T) {
 			case "created":
 				rt.Containers[old].State = cri.ContainerState_CONTAINER_CREATED
 			case "edit":
-				cfg, want = spectest.Load(t, fmt.Sprintf(pod, hostPID, "2")), planner.Replace
+				cfg, want = spectest.Load(t, fmt.Sprintf(envPod, hostPID, "2")), planner.Replace
 			}
 			rt.ResetCalls()
 			rt.StopLag = 50 * time.Millisecond
