@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/berth-dev/berth/planner"
 	"github.com/berth-dev/berth/runtime"
@@ -21,7 +20,6 @@ type earlyReads struct {
 	// ready is closed once the connection is made or has failed.
 	ready   chan struct{}
 	address string
-	took    time.Duration
 
 	mu        sync.Mutex
 	rt        *runtime.Client
@@ -46,9 +44,7 @@ func (e *earlyReads) berthDecoded(b spec.Berth) {
 	e.address, e.ready = e.g.addressOf(b), make(chan struct{})
 	go func() {
 		defer close(e.ready)
-		start := time.Now()
 		rt, done, err := e.g.connect(e.ctx, e.address)
-		e.took = time.Since(start)
 		var reads *planner.Reads
 		if err == nil {
 			reads = planner.StartReads(e.ctx, rt, b.Stack, b.CertsDir)
