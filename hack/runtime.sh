@@ -10,7 +10,7 @@
 # Every subcommand is idempotent and fast when there is nothing to do, and
 # works without stdin (CI=true). After `up`, `source $BERTH_RUNTIME_DIR/env`.
 # BERTH_STATS_PERIOD (default 1s, containerd's) sets how often CRI reads
-# every container's CPU: bench -scale and -watch-pods 500 runs use 10s.
+# every container's CPU; BENCHMARKS.md says which runs set 10s.
 # Nothing is shared with a system containerd: own root, state, sockets, runc
 # root, shim socket dir, CNI config; NRI is off.
 set -euo pipefail
