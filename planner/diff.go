@@ -36,8 +36,9 @@ type Options struct {
 	// observation (a watcher's next round); nil decodes them anew.
 	Records *RecordCache
 	// Reads are the observation's first reads, started (StartReads) on
-	// the same runtime while the configuration loaded; nil, or reads of
-	// another stack, and Observe makes them itself.
+	// the same runtime while the configuration loaded, for this one
+	// observation; nil, or reads of another stack, and Observe makes them
+	// itself.
 	Reads *Reads
 	// Offline asks no registry anything while observing: pull = "always"
 	// tags keep what runs, and images to pull are not checked.
