@@ -46,18 +46,15 @@ func (g *globals) loadConfigTelling(dir string, v varFlags, berthDecoded func(sp
 	if err != nil {
 		return nil, fmt.Errorf("%w (berth keeps its key in BERTH_STATE_DIR, default %s)", err, hostkey.DefaultDir())
 	}
-	return g.loadConfigSpec(dir, spec.Options{Vars: v.vars, VarFiles: v.varFiles, SecretKey: key, BerthDecoded: berthDecoded})
+	opts := v.options(key)
+	opts.BerthDecoded = berthDecoded
+	return g.loadConfigSpec(dir, opts)
 }
 
-// loadConfigWith is loadConfig with the secret key given (nil for none).
-func (g *globals) loadConfigWith(dir string, v varFlags, key []byte) (*spec.Config, error) {
-	return g.loadConfigOpts(dir, v, key, false)
-}
-
-// loadConfigOpts is loadConfigWith; unsetUnknown leaves variables without
-// a value unknown instead of failing (validate).
-func (g *globals) loadConfigOpts(dir string, v varFlags, key []byte, unsetUnknown bool) (*spec.Config, error) {
-	return g.loadConfigSpec(dir, spec.Options{Vars: v.vars, VarFiles: v.varFiles, SecretKey: key, UnsetUnknown: unsetUnknown})
+// options are the loader's options for these flags and the secret key
+// (nil for none).
+func (v varFlags) options(key []byte) spec.Options {
+	return spec.Options{Vars: v.vars, VarFiles: v.varFiles, SecretKey: key}
 }
 
 // loadConfigSpec loads dir with the loader options given.

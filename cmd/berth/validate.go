@@ -28,7 +28,9 @@ in Terraform: what is computed from them is checked once they have one
 (plan and apply need every value), everything else is checked now.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.loadConfigOpts(dirArg(args), v, nil, true) // no hashes compared: no key needed
+			opts := v.options(nil) // no hashes compared: no key needed
+			opts.UnsetUnknown = true
+			cfg, err := g.loadConfigSpec(dirArg(args), opts)
 			if err != nil {
 				return err
 			}

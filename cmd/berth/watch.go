@@ -117,8 +117,10 @@ the background and never holds up a round.`,
 				return err
 			}
 			parsed := spec.NewParseCache() // a save of one file parses that one again
+			opts := v.options(key)
+			opts.Parsed = parsed
 			load := func(dir string) (*spec.Config, hcl.Diagnostics) {
-				cfg, diags := spec.NewLoader(spec.Options{Vars: v.vars, VarFiles: v.varFiles, SecretKey: key, Parsed: parsed}).Load(dir)
+				cfg, diags := spec.NewLoader(opts).Load(dir)
 				if cfg != nil && g.stack != "" {
 					cfg.Berth.Stack = g.stack
 				}
