@@ -76,7 +76,7 @@ test: lint build fuzz race
 # longer here, e.g. make fuzz FUZZTIME=5m. Their seeds also run as plain
 # tests.
 FUZZTIME ?= 10000x
-FUZZ_TARGETS := FuzzLoad:./spec FuzzEnvFile:./spec FuzzBracketDepth:./spec FuzzRead:./internal/planfile FuzzRead:./internal/hostsfile FuzzConvert:./internal/convert/crictl
+FUZZ_TARGETS := FuzzLoad:./spec FuzzEnvFile:./spec FuzzBrackets:./spec FuzzRead:./internal/planfile FuzzRead:./internal/hostsfile FuzzConvert:./internal/convert/crictl
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t%%:*} in $${t#*:} for $(FUZZTIME)"; \

@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
@@ -70,9 +71,11 @@ func containsNUL(s string) bool {
 	return false
 }
 
-// bracketDepth, where it decides, sees the depth the lexer's tokens give,
-// so that skipping the lexer for it never lets a deep file through.
-func FuzzBracketDepth(f *testing.F) {
+// scanBrackets, where it decides, sees the depth the lexer's tokens give,
+// so that skipping the lexer for it never lets a deep file through; and
+// the parts between its top-level lines, cut at every one, parse as the
+// whole file does, or one of them reports what is wrong.
+func FuzzBrackets(f *testing.F) {
 	for _, seed := range []string{
 		"pod \"a\" {\n  container \"b\" { image = \"x\" }\n}\n",
 		"x = [[[[1]]]]\n",
@@ -82,18 +85,34 @@ func FuzzBracketDepth(f *testing.F) {
 		"x = <<EOT\n[[[\nEOT\n",
 		"// ]]]]\nx = [[[[\n",
 		"x = \"\\\\\" [[\n",
+		"a = 1\n\nb {\n  c = 2\n}\n# d\ne \"f\" {}\r\na = 3\n",
+		"a = 1 +\n2\n/* x\ny */ b {\n}\n",
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
-		depth, ok := bracketDepth(src)
-		if !ok {
+		shape := scanBrackets(src, 1)
+		if !shape.ok {
 			return
 		}
 		tokens, _ := hclsyntax.LexConfig(src, "f.hcl", hcl.InitialPos)
 		lexed, _ := tokenNesting(tokens, math.MaxInt)
-		if lexed > depth {
-			t.Fatalf("bracketDepth = %d, the lexer's tokens nest %d deep in %q", depth, lexed, src)
+		if lexed > shape.depth {
+			t.Fatalf("scanBrackets: depth %d, the lexer's tokens nest %d deep in %q", shape.depth, lexed, src)
+		}
+		if shape.depth > MaxNesting || len(shape.tops) == 0 {
+			return // the parser recurses once per level
+		}
+		whole, diags := hclsyntax.ParseConfig(src, "f.hcl", hcl.InitialPos)
+		parts, ok := parseParts(src, "f.hcl", shape.tops)
+		if !ok {
+			return // parsed whole, then
+		}
+		if diags.HasErrors() {
+			t.Fatalf("the parts of %q parsed, the whole file did not: %v", src, diags)
+		}
+		if !reflect.DeepEqual(parts.Body, whole.Body) {
+			t.Fatalf("the parts of %q parse to another body than the whole file", src)
 		}
 	})
 }

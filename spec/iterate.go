@@ -32,7 +32,7 @@ func guardIterations(node hclsyntax.Node) {
 			return nil
 		}
 		if call, ok := fe.CondExpr.(*hclsyntax.FunctionCallExpr); ok && call.Name == iterateFunc {
-			return nil // guarded already: the parser hands out the files it cached
+			return nil // guarded already: a cached file
 		}
 		r := fe.CollExpr.Range()
 		call := &hclsyntax.FunctionCallExpr{Name: iterateFunc, NameRange: r, OpenParenRange: r, CloseParenRange: r}

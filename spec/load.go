@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -45,8 +44,7 @@ type Options struct {
 // Loader reads configuration directories. It keeps the parsed files so
 // diagnostics can be printed with source snippets.
 type Loader struct {
-	opts   Options
-	parser *hclparse.Parser
+	opts Options
 	// files are the files read, parsed here or taken from opts.Parsed.
 	files map[string]*hcl.File
 	// iter is the running load's budget of for-expression steps, of
@@ -63,7 +61,7 @@ func NewLoader(opts Options) *Loader {
 	if opts.Environ == nil {
 		opts.Environ = os.Environ
 	}
-	return &Loader{opts: opts, parser: hclparse.NewParser(), files: map[string]*hcl.File{}}
+	return &Loader{opts: opts, files: map[string]*hcl.File{}}
 }
 
 // Files returns every file read so far, for diagnostic rendering.

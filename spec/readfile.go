@@ -41,7 +41,7 @@ func ReadConfigSource(path string) ([]byte, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	if d := checkNesting(src, path); d.HasErrors() {
+	if d := checkNesting(src, path, scanBrackets(src, topGap)); d.HasErrors() {
 		return nil, d
 	}
 	return src, nil
@@ -61,6 +61,9 @@ func readConfigFile(path string) ([]byte, hcl.Diagnostics) {
 // parseConfigFile reads and parses one HCL file of a configuration, or
 // takes it from the ParseCache when its bytes are the ones parsed before.
 func (l *Loader) parseConfigFile(path string) (*hcl.File, hcl.Diagnostics) {
+	if f := l.files[path]; f != nil {
+		return f, nil // a load reads a file once
+	}
 	src, diags := readConfigFile(path)
 	if diags.HasErrors() {
 		return nil, diags
@@ -73,10 +76,11 @@ func (l *Loader) parseConfigFile(path string) (*hcl.File, hcl.Diagnostics) {
 			return f, nil
 		}
 	}
-	if d := checkNesting(src, path); d.HasErrors() {
+	shape := scanBrackets(src, topGap)
+	if d := checkNesting(src, path, shape); d.HasErrors() {
 		return nil, d
 	}
-	f, diags := l.parser.ParseHCL(src, path)
+	f, diags := parseHCL(src, path, shape)
 	if f != nil {
 		l.files[path] = f
 		if body, ok := f.Body.(*hclsyntax.Body); ok {
@@ -92,8 +96,8 @@ func (l *Loader) parseConfigFile(path string) (*hcl.File, hcl.Diagnostics) {
 // checkNesting refuses a file whose brackets nest deeper than MaxNesting,
 // before the parser, which recurses once per level, meets it. The lexer it
 // uses does not recurse.
-func checkNesting(src []byte, path string) hcl.Diagnostics {
-	if depth, ok := bracketDepth(src); ok && depth <= MaxNesting {
+func checkNesting(src []byte, path string, shape brackets) hcl.Diagnostics {
+	if shape.ok && shape.depth <= MaxNesting {
 		return nil // no template or heredoc: the brackets alone tell
 	}
 	tokens, _ := hclsyntax.LexConfig(src, path, hcl.InitialPos) // lexing errors are the parser's to report
@@ -125,17 +129,42 @@ func tokenNesting(tokens hclsyntax.Tokens, limit int) (deepest, at int) {
 	return deepest, -1
 }
 
-// bracketDepth is the deepest the brackets of src nest outside quoted
-// strings and comments, found without lexing: lexing a 500-pod file only
-// to count its brackets was a third of its load. It gives up (ok false)
-// at what it does not model, where the lexer must decide: a template
-// interpolation or directive, a heredoc, a quoted string that runs into a
+// brackets is what one pass over a file's bytes tells of it.
+type brackets struct {
+	// depth is the deepest its brackets nest outside quoted strings and
+	// comments.
+	depth int
+	// tops are lines that begin outside any bracket, string or comment,
+	// at least the scan's gap apart: where the file may be cut into parts
+	// that parse alone (a newline there ends whatever came before).
+	tops []hcl.Pos
+	// ok is false where the scan gave up and the lexer must decide.
+	ok bool
+}
+
+// minPart is the least a part of a file parsed on its own should hold:
+// parsing 32 KiB takes a few milliseconds, against microseconds to start
+// a goroutine. topGap is the gap between the tops a scan keeps, which
+// bounds how many a hostile file of blank lines makes it keep.
+const (
+	minPart = 32 << 10
+	topGap  = 4 << 10
+)
+
+// scanBrackets finds how deep the brackets of src nest outside quoted
+// strings and comments, and where its top-level lines begin, without
+// lexing: lexing a 500-pod file only to count its brackets was a third of
+// its load. It gives up (ok false) at what it does not model, where the
+// lexer must decide: a template interpolation or directive, a heredoc, a
+// quoted string that runs into a line end, a carriage return outside a
 // line end, a string or comment the file ends in, bytes that are not
-// UTF-8. Where it does not give up, it sees the bracket tokens the
-// lexer would (FuzzBracketDepth checks that against the lexer).
-func bracketDepth(src []byte) (depth int, ok bool) {
+// UTF-8. Where it does not give up, it sees the bracket tokens the lexer
+// would (FuzzBrackets checks that against the lexer, and that the parts
+// between its tops parse as the whole file does).
+func scanBrackets(src []byte, gap int) brackets {
+	var b brackets
 	if !utf8.Valid(src) {
-		return 0, false // the lexer's characters may then swallow a bracket
+		return b // the lexer's characters may then swallow a bracket
 	}
 	const (
 		code = iota
@@ -143,12 +172,29 @@ func bracketDepth(src []byte) (depth int, ok bool) {
 		lineComment
 		blockComment
 	)
-	state, cur := code, 0
+	state, cur, line, last := code, 0, 1, 0
 	for i := 0; i < len(src); i++ {
 		c := src[i]
 		next := byte(0)
 		if i+1 < len(src) {
 			next = src[i+1]
+		}
+		if c == '\n' {
+			if state == quoted {
+				return brackets{} // a string the lexer ends at the line's end
+			}
+			line++
+			if state == lineComment {
+				state = code
+			}
+			if state == code && cur == 0 && i+1-last >= gap && i+1 < len(src) {
+				last = i + 1
+				b.tops = append(b.tops, hcl.Pos{Line: line, Column: 1, Byte: last})
+			}
+			continue
+		}
+		if c == '\r' && next != '\n' && state != quoted {
+			return brackets{} // the lexer's newline rules for a lone one are its own
 		}
 		switch state {
 		case code:
@@ -160,10 +206,10 @@ func bracketDepth(src []byte) (depth int, ok bool) {
 			case c == '/' && next == '*':
 				state, i = blockComment, i+1
 			case (c == '$' || c == '%') && next == '{', c == '<' && next == '<':
-				return 0, false
+				return brackets{}
 			case c == '{' || c == '[' || c == '(':
 				cur++
-				depth = max(depth, cur)
+				b.depth = max(b.depth, cur)
 			case c == '}' || c == ']' || c == ')':
 				cur = max(cur-1, 0)
 			}
@@ -171,17 +217,13 @@ func bracketDepth(src []byte) (depth int, ok bool) {
 			switch {
 			case c == '\\':
 				if next == '\n' || next == '\r' {
-					return 0, false
+					return brackets{}
 				}
 				i++
 			case c == '"':
 				state = code
-			case c == '\n' || c == '\r', (c == '$' || c == '%') && next == '{':
-				return 0, false
-			}
-		case lineComment:
-			if c == '\n' {
-				state = code
+			case c == '\r', (c == '$' || c == '%') && next == '{':
+				return brackets{}
 			}
 		case blockComment:
 			if c == '*' && next == '/' {
@@ -191,5 +233,9 @@ func bracketDepth(src []byte) (depth int, ok bool) {
 	}
 	// A string or comment still open at the end is not one to the lexer,
 	// which reads on as code.
-	return depth, state == code
+	b.ok = state == code
+	if !b.ok {
+		return brackets{}
+	}
+	return b
 }

@@ -1,0 +1,120 @@
+package spec
+
+import (
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// parseHCL parses a configuration file. A large one whose top-level lines
+// the scan found is cut there into as many parts as there are CPUs, each
+// parsed at once: the lexer and parser are half of a load, and a 500-pod
+// file is one file. A part with any diagnostic, or two parts that set the
+// same attribute, send the file whole through the parser instead, so its
+// diagnostics are the ones it always gave.
+func parseHCL(src []byte, path string, shape brackets) (*hcl.File, hcl.Diagnostics) {
+	if cuts := partCuts(len(src), shape, runtime.GOMAXPROCS(0)); len(cuts) > 0 {
+		if f, ok := parseParts(src, path, cuts); ok {
+			return f, nil
+		}
+	}
+	return hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+}
+
+// partCuts picks, among the scan's top-level lines, where to cut a file of
+// size bytes into at most n parts of about the same size, each at least
+// minPart; none when the file is not worth cutting.
+func partCuts(size int, shape brackets, n int) []hcl.Pos {
+	n = min(n, size/minPart)
+	if !shape.ok || n < 2 || len(shape.tops) == 0 {
+		return nil
+	}
+	var cuts []hcl.Pos
+	for k := 1; k < n; k++ {
+		want := k * size / n
+		i := sort.Search(len(shape.tops), func(i int) bool { return shape.tops[i].Byte >= want })
+		if i == len(shape.tops) {
+			break
+		}
+		if top := shape.tops[i]; len(cuts) == 0 || top.Byte > cuts[len(cuts)-1].Byte {
+			cuts = append(cuts, top)
+		}
+	}
+	return cuts
+}
+
+// parseParts parses the parts of src between cuts, each on a goroutine of
+// its own, and joins their bodies into the file's. ok is false when a part
+// has a diagnostic or sets an attribute another part sets too.
+func parseParts(src []byte, path string, cuts []hcl.Pos) (*hcl.File, bool) {
+	starts := append([]hcl.Pos{hcl.InitialPos}, cuts...)
+	parts := make([]*hcl.File, len(starts))
+	failed := make([]bool, len(starts))
+	var wg sync.WaitGroup
+	for i, start := range starts {
+		end := len(src)
+		if i+1 < len(starts) {
+			end = starts[i+1].Byte
+		}
+		wg.Go(func() {
+			f, diags := hclsyntax.ParseConfig(src[start.Byte:end], path, start)
+			parts[i], failed[i] = f, len(diags) > 0
+		})
+	}
+	wg.Wait()
+	body := &hclsyntax.Body{Attributes: hclsyntax.Attributes{}, Blocks: hclsyntax.Blocks{}}
+	for i, f := range parts {
+		if failed[i] {
+			return nil, false
+		}
+		part := f.Body.(*hclsyntax.Body)
+		for name, attr := range part.Attributes {
+			if _, twice := body.Attributes[name]; twice {
+				return nil, false // the parser's to tell, with both places
+			}
+			body.Attributes[name] = attr
+		}
+		body.Blocks = append(body.Blocks, part.Blocks...)
+	}
+	first, last := parts[0].Body.(*hclsyntax.Body), parts[len(parts)-1].Body.(*hclsyntax.Body)
+	body.SrcRange = hcl.RangeBetween(first.SrcRange, last.SrcRange)
+	body.EndRange = last.EndRange
+	return &hcl.File{Body: body, Bytes: src, Nav: partsNav{starts: starts, parts: parts}}, true
+}
+
+// partsNav answers a diagnostic's "in which block" for a file parsed in
+// parts, from the part that holds the offset; each part's positions are
+// the whole file's.
+type partsNav struct {
+	starts []hcl.Pos
+	parts  []*hcl.File
+}
+
+// contextNav is what hclsyntax's navigation offers of a file.
+type contextNav interface {
+	ContextString(offset int) string
+	ContextDefRange(offset int) hcl.Range
+}
+
+func (n partsNav) part(offset int) contextNav {
+	i := sort.Search(len(n.starts), func(i int) bool { return n.starts[i].Byte > offset }) - 1
+	nav, _ := n.parts[max(i, 0)].Nav.(contextNav)
+	return nav
+}
+
+func (n partsNav) ContextString(offset int) string {
+	if nav := n.part(offset); nav != nil {
+		return nav.ContextString(offset)
+	}
+	return ""
+}
+
+func (n partsNav) ContextDefRange(offset int) hcl.Range {
+	if nav := n.part(offset); nav != nil {
+		return nav.ContextDefRange(offset)
+	}
+	return hcl.Range{}
+}
