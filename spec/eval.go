@@ -8,6 +8,7 @@ import (
 
 	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/gocty"
@@ -72,6 +73,37 @@ func (e *evaluator) eval(attr *hcl.Attribute, ty cty.Type) cty.Value {
 	return conv
 }
 
+// quotedLiteral is the string a quoted string without interpolations
+// stands for, which needs no evaluation: most strings of a large
+// configuration are such, and evaluating and converting them through cty
+// was a fifth of its load.
+func quotedLiteral(expr hcl.Expression) (string, bool) {
+	t, ok := expr.(*hclsyntax.TemplateExpr)
+	if !ok || len(t.Parts) != 1 {
+		return "", false
+	}
+	lit, ok := t.Parts[0].(*hclsyntax.LiteralValueExpr)
+	if !ok || lit.Val.Type() != cty.String || lit.Val.IsNull() || lit.Val.IsMarked() {
+		return "", false
+	}
+	return lit.Val.AsString(), true
+}
+
+// quotedLiterals is quotedLiteral for a list of quoted strings.
+func quotedLiterals(expr hcl.Expression) ([]string, bool) {
+	tuple, ok := expr.(*hclsyntax.TupleConsExpr)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, len(tuple.Exprs))
+	for i, el := range tuple.Exprs {
+		if out[i], ok = quotedLiteral(el); !ok {
+			return nil, false
+		}
+	}
+	return out, true
+}
+
 // An expression reports one error: a check that runs on the value an
 // earlier error replaced (a default, a zero) would only confuse, and could
 // print a value the first error withheld.
@@ -98,6 +130,11 @@ func (e *evaluator) errorf(rng hcl.Range, summary, format string, args ...any) {
 // str evaluates a string attribute; sensitive values are allowed but the
 // caller is told through the second result.
 func (e *evaluator) str(attr *hcl.Attribute, def string) (string, bool) {
+	if attr != nil {
+		if s, ok := quotedLiteral(attr.Expr); ok {
+			return s, false
+		}
+	}
 	v := e.eval(attr, cty.String)
 	sensitive := v.ContainsMarked()
 	v, _ = v.UnmarkDeep()
@@ -160,6 +197,11 @@ func (e *evaluator) integer(attr *hcl.Attribute, def int) int {
 
 // strList evaluates a list of strings and says whether any element is sensitive.
 func (e *evaluator) strList(attr *hcl.Attribute) ([]string, bool) {
+	if attr != nil {
+		if list, ok := quotedLiterals(attr.Expr); ok {
+			return list, false
+		}
+	}
 	v := e.eval(attr, cty.List(cty.String))
 	sensitive := v.ContainsMarked()
 	v, _ = v.UnmarkDeep()

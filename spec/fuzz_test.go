@@ -104,7 +104,7 @@ func FuzzBrackets(f *testing.F) {
 			return // the parser recurses once per level
 		}
 		whole, diags := hclsyntax.ParseConfig(src, "f.hcl", hcl.InitialPos)
-		parts, ok := parseParts(src, "f.hcl", shape.tops)
+		parts, ok := parseParts(src, "f.hcl", shape.tops, false)
 		if !ok {
 			return // parsed whole, then
 		}

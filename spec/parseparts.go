@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"runtime"
 	"sort"
 	"sync"
@@ -15,13 +16,21 @@ import (
 // file is one file. A part with any diagnostic, or two parts that set the
 // same attribute, send the file whole through the parser instead, so its
 // diagnostics are the ones it always gave.
+//
+// The for expressions of the file are guarded (guardIterations) as they
+// are parsed; a file without the keyword has none to guard.
 func parseHCL(src []byte, path string, shape brackets) (*hcl.File, hcl.Diagnostics) {
+	guard := bytes.Contains(src, []byte("for"))
 	if cuts := partCuts(len(src), shape, runtime.GOMAXPROCS(0)); len(cuts) > 0 {
-		if f, ok := parseParts(src, path, cuts); ok {
+		if f, ok := parseParts(src, path, cuts, guard); ok {
 			return f, nil
 		}
 	}
-	return hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+	if body, ok := f.Body.(*hclsyntax.Body); ok && guard {
+		guardIterations(body)
+	}
+	return f, diags
 }
 
 // partCuts picks, among the scan's top-level lines, where to cut a file of
@@ -47,9 +56,10 @@ func partCuts(size int, shape brackets, n int) []hcl.Pos {
 }
 
 // parseParts parses the parts of src between cuts, each on a goroutine of
-// its own, and joins their bodies into the file's. ok is false when a part
+// its own (guarding their for expressions when guard says), and joins
+// their bodies into the file's. ok is false when a part
 // has a diagnostic or sets an attribute another part sets too.
-func parseParts(src []byte, path string, cuts []hcl.Pos) (*hcl.File, bool) {
+func parseParts(src []byte, path string, cuts []hcl.Pos, guard bool) (*hcl.File, bool) {
 	starts := append([]hcl.Pos{hcl.InitialPos}, cuts...)
 	parts := make([]*hcl.File, len(starts))
 	failed := make([]bool, len(starts))
@@ -62,6 +72,9 @@ func parseParts(src []byte, path string, cuts []hcl.Pos) (*hcl.File, bool) {
 		wg.Go(func() {
 			f, diags := hclsyntax.ParseConfig(src[start.Byte:end], path, start)
 			parts[i], failed[i] = f, len(diags) > 0
+			if body, ok := f.Body.(*hclsyntax.Body); ok && guard && !failed[i] {
+				guardIterations(body)
+			}
 		})
 	}
 	wg.Wait()

@@ -75,7 +75,7 @@ func TestParseInParts(t *testing.T) {
 	}
 	whole, diags := hclsyntax.ParseConfig(src, "main.hcl", hcl.InitialPos)
 	requireNoErrors(t, diags)
-	parts, ok := parseParts(src, "main.hcl", cuts)
+	parts, ok := parseParts(src, "main.hcl", cuts, false)
 	if !ok {
 		t.Fatal("the parts did not parse")
 	}
@@ -96,7 +96,7 @@ func TestParseInParts(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			shape := scanBrackets(broken, topGap)
-			if _, ok := parseParts(broken, "main.hcl", partCuts(len(broken), shape, 4)); ok {
+			if _, ok := parseParts(broken, "main.hcl", partCuts(len(broken), shape, 4), false); ok {
 				t.Fatal("the parts parsed")
 			}
 			_, got := parseHCL(broken, "main.hcl", shape)
@@ -145,4 +145,22 @@ func TestLoadInParts(t *testing.T) {
 	if want := fmt.Sprintf("on %s line %d, in pod \"p990\":", filepath.Join(dir, "main.hcl"), lineOf(t, src, "colour")); !strings.Contains(out.String(), want) {
 		t.Errorf("printed\n%s\nwant it to say %q", out.String(), want)
 	}
+}
+
+// The for expressions of a file parsed in parts count against the load's
+// budget, in whichever part they are.
+func TestLoadInPartsGuardsIterations(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	src := strings.Replace(manyPods(1000), `env     = { N = "990"`, `env     = { N = tostring(length([for i in range(20) : i]))`, 1)
+	dir := filepath.Join(t.TempDir(), "stack")
+	writeDir(t, dir, files{"main.hcl": src})
+	l := NewLoader(isolated(Options{}))
+	l.maxIterations = 10
+	_, diags := l.Load(dir)
+	for _, d := range diags {
+		if strings.Contains(d.Detail, "take more than") && d.Subject != nil && d.Subject.Start.Line == lineOf(t, src, "range(20)") {
+			return
+		}
+	}
+	t.Errorf("the budget of 10 steps was not told at the 20-step for expression; got:\n%s", formatDiags(diags))
 }

@@ -83,9 +83,6 @@ func (l *Loader) parseConfigFile(path string) (*hcl.File, hcl.Diagnostics) {
 	f, diags := parseHCL(src, path, shape)
 	if f != nil {
 		l.files[path] = f
-		if body, ok := f.Body.(*hclsyntax.Body); ok {
-			guardIterations(body)
-		}
 		if l.opts.Parsed != nil && len(diags) == 0 {
 			l.opts.Parsed.put(path, sum, f)
 		}
