@@ -631,8 +631,8 @@ func (wb *watchBench) await(ctx context.Context, s *watchStack, pod, old string,
 			switch {
 			case c.Id == old:
 				oldRuns = c.State == cri.ContainerState_CONTAINER_RUNNING
-			case c.State == cri.ContainerState_CONTAINER_RUNNING && ok(c):
-				sample.total = now
+			case c.State == cri.ContainerState_CONTAINER_RUNNING && ok(c) && sample.total == 0:
+				sample.total = now // when it was first seen running, not the last poll before the old one's exit showed
 			}
 		}
 		if !oldRuns && sample.oldDown == 0 {
