@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -539,5 +540,34 @@ func TestHashKeysSecrets(t *testing.T) {
 	c.Hash()
 	if c.Env["PASSWORD"] != "hunter2" {
 		t.Error("hashing changed the container's env")
+	}
+}
+
+// A loaded pod and container keep their hashes, each its own, the same as
+// one computed anew, whichever goroutine asks first.
+func TestLoadedHashesAreKept(t *testing.T) {
+	cfg := mustLoad(t, files{"main.hcl": `pod "a" {
+  container "c" { image = "busybox:1.36" }
+}
+pod "b" {
+  container "c" { image = "busybox:1.37" }
+}
+`}, Options{})
+	var wg sync.WaitGroup
+	for range 4 {
+		for _, p := range cfg.Pods {
+			wg.Go(func() { p.Hash(); p.Containers[0].Hash() })
+		}
+	}
+	wg.Wait()
+	for _, p := range cfg.Pods {
+		anewPod, anewCtr := *p, *p.Containers[0]
+		anewPod.hash, anewCtr.hash = nil, nil
+		if p.hash == nil || p.Hash() != anewPod.Hash() || p.Containers[0].Hash() != anewCtr.Hash() {
+			t.Errorf("pod %s: kept hashes %s and %s, computed anew %s and %s", p.Name, p.Hash(), p.Containers[0].Hash(), anewPod.Hash(), anewCtr.Hash())
+		}
+	}
+	if cfg.Pods[0].Containers[0].Hash() == cfg.Pods[1].Containers[0].Hash() {
+		t.Error("two containers of other images share a kept hash")
 	}
 }

@@ -166,10 +166,11 @@ func requireDiags(t *testing.T, fs files, diags hcl.Diagnostics, wants ...diagWa
 	}
 }
 
-// stripRanges zeroes the source ranges so configs can be compared by value.
+// stripRanges zeroes the source ranges, and drops the kept hashes, so
+// configs can be compared by value.
 func stripRanges(cfg *Config) {
 	for _, p := range cfg.Pods {
-		p.DeclRange, p.DependsOnRange = hcl.Range{}, hcl.Range{}
+		p.DeclRange, p.DependsOnRange, p.hash = hcl.Range{}, hcl.Range{}, nil
 		for i := range p.Ports {
 			p.Ports[i].DeclRange = hcl.Range{}
 		}
@@ -177,7 +178,7 @@ func stripRanges(cfg *Config) {
 			p.Forwards[i].DeclRange = hcl.Range{}
 		}
 		for _, c := range p.Containers {
-			c.DeclRange = hcl.Range{}
+			c.DeclRange, c.hash = hcl.Range{}, nil
 			for i := range c.Probes {
 				c.Probes[i].DeclRange = hcl.Range{}
 			}

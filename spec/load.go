@@ -202,8 +202,9 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 	}
 	cfg.Pods, d = decodePods(ctx, abs, podBlocks, l.iter)
 	for _, p := range cfg.Pods {
+		p.hash = &hashMemo{}
 		for _, c := range p.Containers {
-			c.secretKey = l.opts.SecretKey
+			c.secretKey, c.hash = l.opts.SecretKey, &hashMemo{}
 		}
 	}
 	diags = append(diags, d...)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -202,7 +203,9 @@ func (p *Pod) Record() PodRecord {
 // Hash returns the pod's spec hash: it changes exactly when a field in
 // PodReplaceFields changes. A golden test pins it, because a different hash
 // for the same configuration would replace every pod on upgrade.
-func (p *Pod) Hash() string { return hashOf(p.Record().PodIdentity) }
+func (p *Pod) Hash() string {
+	return p.hash.get(func() string { return hashOf(p.Record().PodIdentity) })
+}
 
 // Record returns the container's canonical record with sensitive values
 // redacted: this is what is stored and shown.
@@ -284,11 +287,30 @@ func (r Resources) record() *ResourcesRecord {
 // a weak password could be guessed offline. Without sensitive values, the
 // hash is the same with or without a key.
 func (c *Container) Hash() string {
-	id := c.record().ContainerIdentity
-	if c.secretKey != nil && len(c.Sensitive) > 0 {
-		id = c.keyedSecrets(id)
+	return c.hash.get(func() string {
+		id := c.record().ContainerIdentity
+		if c.secretKey != nil && len(c.Sensitive) > 0 {
+			id = c.keyedSecrets(id)
+		}
+		return hashOf(id)
+	})
+}
+
+// hashMemo keeps the hash of a loaded pod or container, which nothing
+// changes after its load: a watcher diffs the same configuration round
+// after round, and a plan asks each hash several times. A nil memo
+// computes the hash at every call.
+type hashMemo struct {
+	once sync.Once
+	hash string
+}
+
+func (m *hashMemo) get(compute func() string) string {
+	if m == nil {
+		return compute()
 	}
-	return hashOf(id)
+	m.once.Do(func() { m.hash = compute() })
+	return m.hash
 }
 
 // keyedSecrets replaces the sensitive values of id by their keyed digests.

@@ -103,6 +103,9 @@ type Pod struct {
 	Containers  []*Container
 
 	DeclRange hcl.Range
+
+	// hash keeps Hash for a loaded pod (nil for one built otherwise).
+	hash *hashMemo
 }
 
 // UpdateOrder is the order of a pod's replace, named after compose's
@@ -188,6 +191,9 @@ type Container struct {
 	// secretKey keys the spec hash's digests of sensitive values (see
 	// Hash); the loader sets it from Options.SecretKey.
 	secretKey []byte
+	// hash keeps Hash for a loaded container (nil for one built
+	// otherwise).
+	hash *hashMemo
 }
 
 // Device is a host device node made available in a container.
