@@ -247,7 +247,7 @@ func tagMoved(c *spec.Container, oc *ObservedContainer, snap *Snapshot) *FieldCh
 // limits. Lifting a limit altogether cannot be done in place reliably
 // (CRI reads 0 as "unchanged"), so that replaces the container.
 func diffResources(cc *ContainerChange, c *spec.Container, oc *ObservedContainer) {
-	want := c.Record().Resources
+	want := c.ResourcesRecord()
 	have := oc.Resources
 	if !oc.ResourcesKnown && oc.Record != nil {
 		have = oc.Record.Resources

@@ -432,7 +432,7 @@ func resourcesMayDiffer(p *spec.Pod, c *ObservedContainer) bool {
 		return false
 	}
 	want := p.Container(c.Name)
-	return want != nil && !reflect.DeepEqual(want.Record().Resources, c.Record.Resources)
+	return want != nil && !reflect.DeepEqual(want.ResourcesRecord(), c.Record.Resources)
 }
 
 // resourcesFromStatus reads the limits the runtime reports.

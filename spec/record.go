@@ -271,6 +271,10 @@ func (c *Container) record() ContainerRecord {
 	return r
 }
 
+// ResourcesRecord is Record().Resources, without building the rest of the
+// record: a plan compares every running container's limits.
+func (c *Container) ResourcesRecord() *ResourcesRecord { return c.Resources.record() }
+
 // record returns nil for no limits, so that containers without a
 // resources block record nothing.
 func (r Resources) record() *ResourcesRecord {
