@@ -34,8 +34,9 @@ func parseHCL(src []byte, path string, shape brackets) (*hcl.File, hcl.Diagnosti
 }
 
 // partCuts picks, among the scan's top-level lines, where to cut a file of
-// size bytes into at most n parts of about the same size, each at least
-// minPart; none when the file is not worth cutting.
+// size bytes into at most n parts of about the same size, and no more
+// parts than minPart goes into size; none when the file is not worth
+// cutting.
 func partCuts(size int, shape brackets, n int) []hcl.Pos {
 	n = min(n, size/minPart)
 	if !shape.ok || n < 2 || len(shape.tops) == 0 {
