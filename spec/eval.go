@@ -79,11 +79,11 @@ func (e *evaluator) eval(attr *hcl.Attribute, ty cty.Type) cty.Value {
 // was a fifth of its load.
 func quotedLiteral(expr hcl.Expression) (string, bool) {
 	t, ok := expr.(*hclsyntax.TemplateExpr)
-	if !ok || len(t.Parts) != 1 {
+	if !ok || !t.IsStringLiteral() {
 		return "", false
 	}
-	lit, ok := t.Parts[0].(*hclsyntax.LiteralValueExpr)
-	if !ok || lit.Val.Type() != cty.String || lit.Val.IsNull() || lit.Val.IsMarked() {
+	lit := t.Parts[0].(*hclsyntax.LiteralValueExpr) // what IsStringLiteral checked
+	if lit.Val.Type() != cty.String || lit.Val.IsNull() || lit.Val.IsMarked() {
 		return "", false
 	}
 	return lit.Val.AsString(), true
