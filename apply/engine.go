@@ -51,6 +51,10 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts planner.Option
 		return nil, err
 	}
 	plan := planner.Diff(cfg, snap, opts)
+	if !snap.Covers(plan) { // it reaches past the pods listed afresh
+		opts.Reads = nil
+		return e.Plan(ctx, cfg, opts)
+	}
 	pf := preflight.Check(plan, e.host(ctx, snap))
 	plan.Errors = append(plan.Errors, pf.Errors...)
 	plan.Warnings = append(plan.Warnings, pf.Warnings...)

@@ -350,3 +350,52 @@ pod "ok" {
 		})
 	}
 }
+
+// A plan made from reads of one pod that reaches past it is made again
+// from a full observation; one that stays within it is kept.
+func TestEnginePlansAgainPastPodReads(t *testing.T) {
+	rt := fake.New(image)
+	e := newEngine(t, rt)
+	ctx := context.Background()
+	cfg := spectest.Load(t, engineStack)
+	d, _, err := e.Converge(ctx, cfg, planner.Options{}, nil, execOpts(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rt.Containers {
+		rt.Exit(c.Id, 1)
+	}
+	more := spectest.Load(t, engineStack+`
+pod "db" {
+  container "main" { image = "docker.io/library/busybox:1.36" }
+}`)
+	for _, tc := range []struct {
+		name string
+		cfg  *spec.Config
+		full bool // planned again from a full observation
+		want []string
+	}{
+		{"within the pod", cfg, false, []string{"pod.web.container.app restart"}},
+		{"past it", more, true, []string{"pod.db create", "pod.db.container.main create", "pod.web.container.app restart"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reads := planner.StartPodReads(ctx, rt, d.Snapshot, []string{"web"}, "")
+			got, err := e.Plan(ctx, tc.cfg, planner.Options{Reads: reads})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Snapshot.Partial() == tc.full {
+				t.Errorf("planned from a partial observation: %v, want %v", got.Snapshot.Partial(), !tc.full)
+			}
+			var changes []string
+			for c := range got.Plan.Changes() {
+				if c.Action.Changes() {
+					changes = append(changes, c.Address.String()+" "+string(c.Action))
+				}
+			}
+			if !slices.Equal(changes, tc.want) {
+				t.Errorf("changes %v, want %v", changes, tc.want)
+			}
+		})
+	}
+}

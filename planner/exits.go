@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"google.golang.org/protobuf/proto"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -47,6 +48,9 @@ func takeReportedExits(ctx context.Context, rt Observer, snap *Snapshot, w *Watc
 			if err != nil {
 				return err
 			}
+			// A copy: the list's entry stays as listed, for an observation
+			// that takes it again (StartPodReads).
+			c.Container = proto.CloneOf(c.Container)
 			c.Container.State = cri.ContainerState_CONTAINER_EXITED
 			if st.State == cri.ContainerState_CONTAINER_EXITED { // CRI caught up
 				c.exitFrom(st)

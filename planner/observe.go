@@ -79,6 +79,12 @@ type Snapshot struct {
 	CertsDir string
 	// Mirrors are the hosts.toml files found there, by host.
 	Mirrors map[string]*hostsfile.File
+
+	// listed are the lists the snapshot was built from, kept for an
+	// observation that lists only some pods afresh (StartPodReads); fresh
+	// are those pods when this one was such (nil: it listed every pod).
+	listed lists
+	fresh  map[string]bool
 }
 
 // ObservedPod is a sandbox the stack owns, with its containers.
@@ -183,6 +189,7 @@ func Observe(ctx context.Context, rt HostObserver, cfg *spec.Config, opts Option
 	}
 	snap, err := observeListed(ctx, rt, cfg, recordDecoder{opts.Records}, reads.lists)
 	if err == nil {
+		snap.fresh = reads.fresh
 		err = takeReportedExits(ctx, rt, snap, opts.Watch)
 	}
 	if err != nil {
@@ -300,16 +307,24 @@ type Reads struct {
 	listed, done chan struct{}
 	lists        lists
 	listErr      error
-	configPath   string
-	configErr    error
-	cni          runtime.CNI
-	cniErr       error
+	// fresh are the pods listed afresh when the others come from an
+	// earlier observation (StartPodReads); nil when all were.
+	fresh      map[string]bool
+	configPath string
+	configErr  error
+	cni        runtime.CNI
+	cniErr     error
 }
 
 // StartReads starts the reads for the stack whose berth block names
 // certsDir ("" for the runtime's own), on the runtime that Observe is then
 // given.
 func StartReads(ctx context.Context, rt HostObserver, stack, certsDir string) *Reads {
+	return startReads(ctx, rt, stack, certsDir, func() (lists, error) { return listWorkloads(ctx, rt, stack) })
+}
+
+// startReads starts the reads, with list making the lists.
+func startReads(ctx context.Context, rt HostObserver, stack, certsDir string, list func() (lists, error)) *Reads {
 	r := &Reads{stack: stack, certsDir: certsDir, listed: make(chan struct{}), done: make(chan struct{})}
 	var wg sync.WaitGroup
 	if certsDir == "" {
@@ -317,7 +332,7 @@ func StartReads(ctx context.Context, rt HostObserver, stack, certsDir string) *R
 	}
 	wg.Go(func() { r.cni, r.cniErr = rt.CNI(ctx) })
 	wg.Go(func() {
-		r.lists, r.listErr = listWorkloads(ctx, rt, stack)
+		r.lists, r.listErr = list()
 		close(r.listed)
 	})
 	go func() {
@@ -390,6 +405,7 @@ func firstError(errs []error) error {
 func observeListed(ctx context.Context, rt Observer, cfg *spec.Config, dec recordDecoder, l lists) (*Snapshot, error) {
 	var snap *Snapshot
 	dec.observe(func() { snap = build(l.stack, l.sandboxes, l.containers, l.images, dec) })
+	snap.listed = l
 	declared := make(map[string]*spec.Pod, len(cfg.Pods)) // cfg.Pod per pod would be quadratic
 	for _, p := range cfg.Pods {
 		declared[p.Name] = p

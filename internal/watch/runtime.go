@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,6 +34,8 @@ type knownIDs struct {
 	// ownPID are the containers that run in a PID namespace of their own,
 	// whose reported exit a plan takes without waiting for the lists.
 	ownPID map[string]bool
+	// pods are the containers' pods, by container ID.
+	pods map[string]string
 }
 
 type reportedExit struct {
@@ -47,11 +50,11 @@ const exitLag = 10 * time.Second
 
 func newKnownIDs() knownIDs {
 	return knownIDs{ids: map[string]string{}, sandboxes: map[string]bool{}, exits: map[string]reportedExit{},
-		ooms: map[string]bool{}, ownPID: map[string]bool{}}
+		ooms: map[string]bool{}, ownPID: map[string]bool{}, pods: map[string]string{}}
 }
 
 func (k *knownIDs) set(snap *planner.Snapshot) {
-	ids, sandboxes, ownPID := map[string]string{}, map[string]bool{}, map[string]bool{}
+	ids, sandboxes, ownPID, pods := map[string]string{}, map[string]bool{}, map[string]bool{}, map[string]string{}
 	running := map[string]bool{} // by what the lists say
 	taken := map[string]bool{}   // exits the plan took from the report
 	for _, p := range snap.Pods {
@@ -62,11 +65,12 @@ func (k *knownIDs) set(snap *planner.Snapshot) {
 			running[c.Container.Id] = c.Container.State == cri.ContainerState_CONTAINER_RUNNING || c.ExitReported
 			taken[c.Container.Id] = c.ExitReported
 			ownPID[c.Container.Id] = p.Record != nil && !p.Record.HostPID
+			pods[c.Container.Id] = p.Name
 		}
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.ids, k.sandboxes, k.ownPID, k.stale = ids, sandboxes, ownPID, false
+	k.ids, k.sandboxes, k.ownPID, k.pods, k.stale = ids, sandboxes, ownPID, pods, false
 	for id, e := range k.exits {
 		switch {
 		case !running[id] || time.Since(e.heard) > exitLag:
@@ -117,6 +121,14 @@ func (k *knownIDs) reported() map[string]planner.ReportedExit {
 		}
 	}
 	return out
+}
+
+// podOf is the pod of the container id, or "" for an ID the last
+// observation did not list as a container.
+func (k *knownIDs) podOf(id string) string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.pods[id]
 }
 
 // needsListed says whether a round must wait for the lists to show id's
@@ -177,21 +189,35 @@ func (k *knownIDs) lookup(id string) (string, bool) {
 	return addr, ok
 }
 
+// burst is one burst of the runtime's events about the stack.
+type burst struct {
+	why string // what happened first
+	// exited are the pods of the containers whose exits were all the
+	// burst told, when a plan can take each from the report (knownIDs.
+	// needsListed): only those pods need listing again. Nil when the
+	// burst told more, or of more than maxExitedPods pods.
+	exited []string
+}
+
+// maxExitedPods bounds the pods a round lists one by one.
+const maxExitedPods = 8
+
 // runtimeEvents streams the runtime's events about the stack, each burst
 // gathered into one message naming what happened. When the stream breaks
 // (the runtime stopped) it reconnects with backoff, and says so; a
 // reconnection is itself a reason for a round, since anything may have
 // changed meanwhile.
-func (w *watcher) runtimeEvents(ctx context.Context) <-chan string {
-	out := make(chan string)
+func (w *watcher) runtimeEvents(ctx context.Context) <-chan burst {
+	out := make(chan burst)
 	go func() {
 		wait := time.Second
 		lost := false
 		for ctx.Err() == nil {
 			evs, errs := w.rt.Events(ctx)
 			first := true
-			var pending string
-			var exits []string // the pending burst's exits
+			var pending burst
+			onlyExits := true  // the pending burst told only exits of known pods
+			var exits []string // the pending burst's exits the lists must show
 			var settle <-chan time.Time
 		stream:
 			for {
@@ -222,16 +248,26 @@ func (w *watcher) runtimeEvents(ctx context.Context) <-chan string {
 							exits = append(exits, ev.ID)
 						}
 					}
-					if pending == "" {
-						pending = ev.Topic + " " + addr
+					pod := w.known.podOf(ev.ID)
+					switch {
+					case !ev.Exited || w.known.needsListed(ev.ID) || pod == "":
+						onlyExits = false
+					case !slices.Contains(pending.exited, pod):
+						pending.exited = append(pending.exited, pod)
+					}
+					if pending.why == "" {
+						pending.why = ev.Topic + " " + addr
 						settle = time.After(eventSettle)
 					}
 				case <-settle:
 					w.awaitExits(ctx, exits)
+					if !onlyExits || len(pending.exited) > maxExitedPods {
+						pending.exited = nil
+					}
 					if !send(ctx, out, pending) {
 						return
 					}
-					pending, settle, exits = "", nil, nil
+					pending, settle, exits, onlyExits = burst{}, nil, nil, true
 				case <-ctx.Done():
 					return
 				}
@@ -255,7 +291,7 @@ func (w *watcher) runtimeEvents(ctx context.Context) <-chan string {
 			// Whether the stream is back is seen by the round this sends:
 			// it plans only if the runtime answers.
 			w.tel.reconnected()
-			if !send(ctx, out, "reconnect") {
+			if !send(ctx, out, burst{why: "reconnect"}) {
 				return
 			}
 		}
@@ -318,7 +354,7 @@ func (w *watcher) owner(ctx context.Context, id string) (string, bool) {
 	return addr, true
 }
 
-func send(ctx context.Context, ch chan<- string, msg string) bool {
+func send[T any](ctx context.Context, ch chan<- T, msg T) bool {
 	select {
 	case ch <- msg:
 		return true

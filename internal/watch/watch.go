@@ -177,6 +177,10 @@ type watcher struct {
 	reread bool
 
 	engine *apply.Engine
+	// last is the last round's observation, which a round answering
+	// exits only lists again for the exited containers' pods; nil after a
+	// round that failed before it observed.
+	last *planner.Snapshot
 	// records are the spec records of the last round's observation,
 	// decoded once for every round that lists them again.
 	records planner.RecordCache
@@ -292,7 +296,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	// Nil channels never fire: without them only the other triggers do.
 	var files <-chan struct{}
-	var events <-chan string
+	var events <-chan burst
 	var syncs <-chan time.Time
 	if !opts.OnlyResync {
 		if opts.Source == nil {
@@ -330,7 +334,7 @@ func Run(ctx context.Context, opts Options) error {
 		attrs = append(attrs, "only_resync", true)
 	}
 	w.log.Info("watching", attrs...)
-	next := w.round(ctx, "start")
+	next := w.round(ctx, "start", nil)
 	if opts.Started != nil {
 		opts.Started()
 	}
@@ -340,7 +344,7 @@ func Run(ctx context.Context, opts Options) error {
 		switch {
 		case next == 0 && followUps < maxFollowUps:
 			followUps++
-			next = w.round(ctx, "follow-up")
+			next = w.round(ctx, "follow-up", nil)
 			continue
 		case next == 0:
 			// Every round changes something: let the runtime breathe.
@@ -360,14 +364,15 @@ func Run(ctx context.Context, opts Options) error {
 			relookWait = exitRelook
 		}
 		var why string
+		var exited []string
 		select {
 		case <-ctx.Done():
 			w.log.Info("stopped; workloads keep running")
 			return nil
 		case <-files:
 			why, w.reread = "files changed", true
-		case ev := <-events:
-			why = "runtime: " + ev
+		case b := <-events:
+			why, exited = "runtime: "+b.why, b.exited
 		case v := <-w.verdicts:
 			why = w.onVerdict(v)
 		case <-opts.Reload:
@@ -391,7 +396,7 @@ func Run(ctx context.Context, opts Options) error {
 			why = "runtime: an exit the runtime's lists did not show yet"
 		}
 		if why != "" {
-			next = w.round(ctx, why)
+			next = w.round(ctx, why, exited)
 		}
 	}
 }
@@ -418,8 +423,10 @@ func (w *watcher) dial(ctx context.Context) (Runtime, error) {
 // the watcher knows (crash streaks, probe results), execute. It returns
 // when to come back without an event: 0 at once (the round changed
 // things, and the next one observes them), a positive wait after a failure,
-// or -1 for "when something happens".
-func (w *watcher) round(ctx context.Context, why string) (next time.Duration) {
+// or -1 for "when something happens". exited are the pods of containers
+// whose exits alone made the round (see burst): unless the last round
+// changed things since it observed, only those pods are listed again.
+func (w *watcher) round(ctx context.Context, why string, exited []string) (next time.Duration) {
 	// A bug must not end the watcher: what runs keeps running, and the
 	// next round starts from a fresh observation.
 	start := time.Now()
@@ -442,6 +449,9 @@ func (w *watcher) round(ctx context.Context, why string) (next time.Duration) {
 		cfg, w.reread = w.load(), false
 	}
 	opts := planner.Options{RuntimeSocket: strings.TrimPrefix(w.opts.Address, "unix://"), Watch: w.state(start), Records: &w.records}
+	if len(exited) > 0 && !w.known.isStale() {
+		opts.Reads = planner.StartPodReads(ctx, w.rt, w.last, exited, cfg.Berth.CertsDir)
+	}
 	pulls := runtime.PullOptions{Credentials: criconfig.HostCredentials(cfg.Registries),
 		Progress: func(p runtime.PullProgress) {
 			if p.Finished {
@@ -449,6 +459,7 @@ func (w *watcher) round(ctx context.Context, why string) (next time.Duration) {
 			}
 		}, Log: w.log}
 	review := func(d *apply.Decision) error {
+		w.last = d.Snapshot
 		w.observed(ctx, cfg, d.Snapshot)
 		if d.Plan.HasChanges() {
 			w.known.markStale() // events about what this round makes come before the next look
@@ -461,7 +472,12 @@ func (w *watcher) round(ctx context.Context, why string) (next time.Duration) {
 			w.log.Error("plan refused; nothing changed", "reason", msg)
 		}
 		if d.Plan.HasChanges() && len(d.Plan.Errors) == 0 {
-			w.log.Info("converging", "trigger", why)
+			attrs := []any{"trigger", why}
+			if d.Snapshot.Partial() {
+				// Said, so that a decision tells what it rests on.
+				attrs = append(attrs, "listed_afresh", strings.Join(exited, ","))
+			}
+			w.log.Info("converging", attrs...)
 			logDecisions(w.log, d.Plan)
 		}
 		return nil
@@ -482,6 +498,7 @@ func (w *watcher) round(ctx context.Context, why string) (next time.Duration) {
 		w.lastGood, w.lastGoodRev = cfg, w.goodRev
 		return -1
 	case d == nil:
+		w.last = nil
 		w.log.Warn("round failed before changing anything; retrying", "error", err.Error())
 		result, roundErr = resultFailed, err
 		return w.retryLater()

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -235,6 +236,44 @@ func TestWatchCrashBackoff(t *testing.T) {
 	h.waitFor(1, map[string]string{"msg": "converged", "trigger": "reload requested"})
 	if n := h.count(map[string]string{"msg": "decision", "action": "defer"}); n != 1 {
 		t.Errorf("%d deferral lines, want 1", n)
+	}
+}
+
+// A round for a crash lists only the crashed container's pod, and says
+// so; the round after the restart lists every pod, so that what changed
+// without an event (a pod removed behind berth's back) is seen at once.
+func TestWatchCrashListsItsPod(t *testing.T) {
+	h := newHarness(t, webPod+strings.ReplaceAll(webPod, `"web"`, `"db"`)).start()
+	h.waitFor(1, map[string]string{"msg": "done", "resource": "pod.db", "action": "create"})
+	h.waitFor(1, map[string]string{"msg": "done", "resource": "pod.web", "action": "create"})
+	h.waitFor(1, map[string]string{"msg": "converged"})
+	db := h.container("db", "app")
+	if err := h.rt.RemoveSandbox(context.Background(), db.PodSandboxId); err != nil { // no event
+		t.Fatal(err)
+	}
+	h.rt.Exit(h.container("web", "app").Id, 1)
+	h.waitFor(1, map[string]string{"msg": "converging", "trigger": "runtime: /tasks/exit pod.web.container.app", "listed_afresh": "web"})
+	follow := h.waitFor(1, map[string]string{"msg": "converging", "trigger": "follow-up"})
+	if _, ok := follow["listed_afresh"]; ok {
+		t.Errorf("the follow-up round listed only some pods: %v", follow)
+	}
+	h.waitFor(2, map[string]string{"msg": "decision", "resource": "pod.db", "action": "create"})
+	// In the log, the crash's round decides on web alone, the follow-up on
+	// db. (Held restarts are told before their round's "converging".)
+	var order []string
+	for _, l := range h.logs.lines() {
+		switch {
+		case matches(l, map[string]string{"msg": "converging", "trigger": "runtime"}):
+			order = append(order, "crash")
+		case matches(l, map[string]string{"msg": "converging", "trigger": "follow-up"}):
+			order = append(order, "follow-up")
+		case len(order) > 0 && matches(l, map[string]string{"msg": "decision"}) && l["action"] != "defer":
+			order = append(order, fmt.Sprint(l["resource"], " ", l["action"]))
+		}
+	}
+	want := []string{"crash", "pod.web.container.app restart", "follow-up", "pod.db create"}
+	if !slices.Equal(order[:min(len(order), len(want))], want) {
+		t.Errorf("rounds and decisions %v, want %v first", order, want)
 	}
 }
 
