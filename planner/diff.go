@@ -55,7 +55,7 @@ const LongStopTimeout = 30 * time.Second
 // Diff compares the desired configuration with the observed state and
 // decides every action. It is pure: no I/O, same inputs, same plan.
 func Diff(cfg *spec.Config, snap *Snapshot, opts Options) *Plan {
-	plan := &Plan{Stack: snap.Stack, Observed: snap.Fingerprint(), CertsDir: snap.CertsDir, CNIConfDir: snap.CNIConfDir, PodNetwork: snap.PodNetwork}
+	plan := &Plan{Stack: snap.Stack, snap: snap, CertsDir: snap.CertsDir, CNIConfDir: snap.CNIConfDir, PodNetwork: snap.PodNetwork}
 	diffMirrors(cfg, snap, opts, plan)
 	diffImages(cfg, snap, opts, plan)
 

@@ -375,12 +375,12 @@ func TestObserveCallsAreConstant(t *testing.T) {
 func TestFingerprint(t *testing.T) {
 	rt := newApplied(t)
 	cfg := spectest.Load(t, base)
-	a := plan(t, rt, cfg, planner.Options{}).Observed
-	if b := plan(t, rt, cfg, planner.Options{}).Observed; a != b {
+	a := plan(t, rt, cfg, planner.Options{}).Observed()
+	if b := plan(t, rt, cfg, planner.Options{}).Observed(); a != b {
 		t.Fatalf("fingerprint changed without a change: %s vs %s", a, b)
 	}
 	rt.Exit(containerID(t, rt, "web", "app"), 1)
-	if c := plan(t, rt, cfg, planner.Options{}).Observed; c == a {
+	if c := plan(t, rt, cfg, planner.Options{}).Observed(); c == a {
 		t.Fatalf("fingerprint did not change after a container exited")
 	}
 }

@@ -384,7 +384,7 @@ type JSONChange struct {
 // ToJSON converts a plan to its machine-readable form; only resources with
 // an action appear.
 func ToJSON(plan *planner.Plan) JSONPlan {
-	out := JSONPlan{FormatVersion: "2", Stack: plan.Stack, Summary: plan.Summary(), Observed: plan.Observed,
+	out := JSONPlan{FormatVersion: "2", Stack: plan.Stack, Summary: plan.Summary(), Observed: plan.Observed(),
 		Changes: []JSONChange{}, Warnings: nonNil(plan.Warnings), Notes: nonNil(plan.Notes), Errors: nonNil(plan.Errors)}
 	for c := range plan.Changes() {
 		if c.Action == planner.NoOp {

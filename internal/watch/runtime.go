@@ -54,9 +54,15 @@ func newKnownIDs() knownIDs {
 }
 
 func (k *knownIDs) set(snap *planner.Snapshot) {
-	ids, sandboxes, ownPID, pods := map[string]string{}, map[string]bool{}, map[string]bool{}, map[string]string{}
-	running := map[string]bool{} // by what the lists say
-	taken := map[string]bool{}   // exits the plan took from the report
+	// Sized up front: growing maps of 500 pods is most of the work here.
+	n := 0
+	for _, p := range snap.Pods {
+		n += len(p.Containers)
+	}
+	ids, sandboxes := make(map[string]string, len(snap.Pods)+n), make(map[string]bool, len(snap.Pods))
+	ownPID, pods := make(map[string]bool, n), make(map[string]string, n)
+	running := make(map[string]bool, len(snap.Pods)+n) // by what the lists say
+	taken := make(map[string]bool, n)                  // exits the plan took from the report
 	for _, p := range snap.Pods {
 		ids[p.Sandbox.Id], sandboxes[p.Sandbox.Id] = spec.PodAddress(p.Name).String(), true
 		running[p.Sandbox.Id] = p.Sandbox.State == cri.PodSandboxState_SANDBOX_READY
@@ -367,7 +373,7 @@ func send[T any](ctx context.Context, ch chan<- T, msg T) bool {
 // and takes workers away from containers that are gone.
 func (w *watcher) syncProbes(ctx context.Context, cfg *spec.Config, snap *planner.Snapshot) {
 	var want []probe.Container
-	live := map[string]bool{}
+	live := make(map[string]bool, len(snap.Pods))
 	for _, p := range cfg.Pods {
 		op := snap.Pods[p.Name]
 		if op == nil {
