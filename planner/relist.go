@@ -2,7 +2,6 @@ package planner
 
 import (
 	"context"
-	"slices"
 	"sync"
 
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -23,17 +22,18 @@ func StartPodReads(ctx context.Context, rt HostObserver, prev *Snapshot, pods []
 	if prev == nil || prev.listed.stack == "" || len(pods) == 0 {
 		return nil
 	}
-	r := startReads(ctx, rt, prev.Stack, certsDir, func() (lists, error) { return relistPods(ctx, rt, prev.listed, pods) })
-	r.fresh = map[string]bool{}
+	fresh := make(map[string]bool, len(pods))
 	for _, p := range pods {
-		r.fresh[p] = true
+		fresh[p] = true
 	}
+	r := startReads(ctx, rt, prev.Stack, certsDir, func() (lists, error) { return relistPods(ctx, rt, prev.listed, pods, fresh) })
+	r.fresh = fresh
 	return r
 }
 
-// relistPods is prev with the named pods' sandboxes and containers as
-// the runtime lists them now, and the runtime's images.
-func relistPods(ctx context.Context, rt Observer, prev lists, pods []string) (lists, error) {
+// relistPods is prev with the named pods' (fresh, as a set) sandboxes and
+// containers as the runtime lists them now, and the runtime's images.
+func relistPods(ctx context.Context, rt Observer, prev lists, pods []string, fresh map[string]bool) (lists, error) {
 	sandboxes := make([][]*cri.PodSandbox, len(pods))
 	containers := make([][]*cri.Container, len(pods))
 	errs := make([]error, 2*len(pods)+1)
@@ -51,12 +51,12 @@ func relistPods(ctx context.Context, rt Observer, prev lists, pods []string) (li
 	}
 	l := lists{stack: prev.stack, images: images}
 	for _, sb := range prev.sandboxes {
-		if !slices.Contains(pods, sb.Labels[spec.LabelPod]) {
+		if !fresh[sb.Labels[spec.LabelPod]] {
 			l.sandboxes = append(l.sandboxes, sb)
 		}
 	}
 	for _, c := range prev.containers {
-		if !slices.Contains(pods, c.Labels[spec.LabelPod]) {
+		if !fresh[c.Labels[spec.LabelPod]] {
 			l.containers = append(l.containers, c)
 		}
 	}

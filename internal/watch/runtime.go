@@ -248,15 +248,17 @@ func (w *watcher) runtimeEvents(ctx context.Context) <-chan burst {
 					if ev.OOM {
 						w.known.oomKilled(ev.ID)
 					}
+					// Only an exit the plan can take from the report lets the
+					// round list just its pod.
+					taken := false
 					if ev.Exited {
 						w.known.exited(ev)
-						if w.known.needsListed(ev.ID) {
+						if taken = !w.known.needsListed(ev.ID); !taken {
 							exits = append(exits, ev.ID)
 						}
 					}
-					pod := w.known.podOf(ev.ID)
-					switch {
-					case !ev.Exited || w.known.needsListed(ev.ID) || pod == "":
+					switch pod := w.known.podOf(ev.ID); {
+					case !taken || pod == "":
 						onlyExits = false
 					case !slices.Contains(pending.exited, pod):
 						pending.exited = append(pending.exited, pod)
