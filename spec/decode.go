@@ -76,11 +76,11 @@ var signals = []string{"SIGTERM", "SIGINT", "SIGQUIT", "SIGKILL", "SIGHUP", "SIG
 // stop_signal.
 func ValidStopSignal(name string) bool { return slices.Contains(signals, name) }
 
-func decodePods(ctx *hcl.EvalContext, dir string, blocks []*hcl.Block, it *iterations) ([]*Pod, hcl.Diagnostics) {
+func decodePods(ctx *hcl.EvalContext, dir string, blocks []*hcl.Block, it *iterations, cache *ParseCache) ([]*Pod, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	var pods []*Pod
 	seen := map[string]*Pod{}
-	for i, dp := range decodeEach(ctx, dir, blocks, it) {
+	for i, dp := range decodeEach(ctx, dir, blocks, it, cache) {
 		b, p, d := blocks[i], dp.pod, dp.diags
 		diags = append(diags, d...)
 		if prev := seen[p.Name]; prev != nil {
@@ -112,34 +112,56 @@ const parallelPods = 64
 // shared evaluation context, and writes nothing they share but the
 // for-expression budget. A load that spends the budget decodes them again
 // one by one, so that the same step of the same block is told as too many.
-func decodeEach(ctx *hcl.EvalContext, dir string, blocks []*hcl.Block, it *iterations) []decoded {
+// With a cache, blocks decoded by an earlier load in the same scope are
+// taken from it, and the rest kept in it.
+func decodeEach(ctx *hcl.EvalContext, dir string, blocks []*hcl.Block, it *iterations, cache *ParseCache) []decoded {
 	out := make([]decoded, len(blocks))
+	var todo []int
+	for i, b := range blocks {
+		if cache == nil {
+			todo = append(todo, i)
+		} else if p, diags, ok := cache.pod(b.Body); ok {
+			out[i] = decoded{pod: p, diags: diags}
+		} else {
+			todo = append(todo, i)
+		}
+	}
+	decodeOnly(ctx, dir, blocks, todo, it, out)
+	if cache != nil && !it.spent() {
+		for _, i := range todo {
+			cache.putPod(blocks[i], out[i].pod, out[i].diags)
+		}
+	}
+	return out
+}
+
+// decodeOnly decodes the blocks at the indexes todo into out.
+func decodeOnly(ctx *hcl.EvalContext, dir string, blocks []*hcl.Block, todo []int, it *iterations, out []decoded) {
 	one := func(i int) { out[i].pod, out[i].diags = decodePod(ctx, dir, blocks[i]) }
-	workers := min(runtime.GOMAXPROCS(0), len(blocks)/parallelPods)
+	workers := min(runtime.GOMAXPROCS(0), len(todo)/parallelPods)
 	if workers < 2 {
-		for i := range blocks {
+		for _, i := range todo {
 			one(i)
 		}
-		return out
+		return
 	}
 	before := it.used.Load()
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(blocks); i = int(next.Add(1) - 1) {
-				one(i)
+			for k := int(next.Add(1) - 1); k < len(todo); k = int(next.Add(1) - 1) {
+				one(todo[k])
 			}
 		})
 	}
 	wg.Wait()
 	if it.spent() {
 		it.used.Store(before)
-		for i := range blocks {
+		for _, i := range todo {
 			one(i)
 		}
 	}
-	return out
 }
 
 func decodePod(ctx *hcl.EvalContext, dir string, b *hcl.Block) (*Pod, hcl.Diagnostics) {

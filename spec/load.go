@@ -200,8 +200,14 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 	if l.opts.BerthDecoded != nil && !diags.HasErrors() {
 		l.opts.BerthDecoded(cfg.Berth)
 	}
-	cfg.Pods, d = decodePods(ctx, abs, podBlocks, l.iter)
+	if c := l.opts.Parsed; c != nil {
+		c.scopePods(decodeScope{vars: ctx.Variables["var"], locals: ctx.Variables["local"], dir: abs, key: string(l.opts.SecretKey)})
+	}
+	cfg.Pods, d = decodePods(ctx, abs, podBlocks, l.iter, l.opts.Parsed)
 	for _, p := range cfg.Pods {
+		if p.hash != nil {
+			continue // decoded by an earlier load, with this key
+		}
 		p.hash = &hashMemo{}
 		for _, c := range p.Containers {
 			c.secretKey, c.hash = l.opts.SecretKey, &hashMemo{}
