@@ -445,11 +445,18 @@ func (w *watcher) round(ctx context.Context, why string, exited []string) (next 
 		}
 	}()
 	cfg := w.good
+	opts := planner.Options{RuntimeSocket: strings.TrimPrefix(w.opts.Address, "unix://"), Watch: w.state(start), Records: &w.records}
+	partial := len(exited) > 0 && !w.known.isStale()
 	if w.reread {
+		if !partial {
+			// The runtime is read while the files load: the stack's name
+			// cannot change under a watcher, and reads that the new
+			// files make unfit (another certs_dir) the plan makes again.
+			opts.Reads = planner.StartReads(ctx, w.rt, cfg.Berth.Stack, cfg.Berth.CertsDir)
+		}
 		cfg, w.reread = w.load(), false
 	}
-	opts := planner.Options{RuntimeSocket: strings.TrimPrefix(w.opts.Address, "unix://"), Watch: w.state(start), Records: &w.records}
-	if len(exited) > 0 && !w.known.isStale() {
+	if partial {
 		opts.Reads = planner.StartPodReads(ctx, w.rt, w.last, exited, cfg.Berth.CertsDir)
 	}
 	pulls := runtime.PullOptions{Credentials: criconfig.HostCredentials(cfg.Registries),
