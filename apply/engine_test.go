@@ -379,7 +379,7 @@ pod "db" {
 		{"past it", more, true, []string{"pod.db create", "pod.db.container.main create", "pod.web.container.app restart"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			reads := planner.StartPodReads(ctx, rt, d.Snapshot, []string{"web"}, "")
+			reads := planner.StartPodReads(ctx, rt, d.Snapshot, []string{"web"}, "", nil)
 			got, err := e.Plan(ctx, tc.cfg, planner.Options{Reads: reads})
 			if err != nil {
 				t.Fatal(err)

@@ -25,10 +25,10 @@ type ReportedExit struct {
 // had a PID namespace of its own: the kernel ends every process in a PID
 // namespace before its init's exit can be reported, so nothing of the
 // container runs. One status call each, for when it started (the crash
-// backoff needs it). With the host's PID namespace, processes the init
-// left may live on until the runtime has handled the exit, so those wait
-// for CRI's lists.
-func takeReportedExits(ctx context.Context, rt Observer, snap *Snapshot, w *WatchState) error {
+// backoff needs it), unless read beside the lists (read). With the
+// host's PID namespace, processes the init left may live on until the
+// runtime has handled the exit, so those wait for CRI's lists.
+func takeReportedExits(ctx context.Context, rt Observer, snap *Snapshot, w *WatchState, read map[string]statusRead) error {
 	if w == nil || len(w.Exits) == 0 {
 		return nil
 	}
@@ -41,7 +41,10 @@ func takeReportedExits(ctx context.Context, rt Observer, snap *Snapshot, w *Watc
 			if !ok || c.Container.State != cri.ContainerState_CONTAINER_RUNNING {
 				continue
 			}
-			st, err := rt.ContainerStatus(ctx, c.Container.Id)
+			st, err := read[c.Container.Id].st, read[c.Container.Id].err
+			if _, ok := read[c.Container.Id]; !ok {
+				st, err = rt.ContainerStatus(ctx, c.Container.Id)
+			}
 			if errdefs.IsNotFound(err) {
 				continue // removed meanwhile; the plan sees what the list said
 			}
@@ -63,4 +66,10 @@ func takeReportedExits(ctx context.Context, rt Observer, snap *Snapshot, w *Watc
 		}
 	}
 	return nil
+}
+
+// statusRead is one container's status call, made ahead of its need.
+type statusRead struct {
+	st  *cri.ContainerStatus
+	err error
 }

@@ -190,7 +190,7 @@ func Observe(ctx context.Context, rt HostObserver, cfg *spec.Config, opts Option
 	snap, err := observeListed(ctx, rt, cfg, recordDecoder{opts.Records}, reads.lists)
 	if err == nil {
 		snap.fresh = reads.fresh
-		err = takeReportedExits(ctx, rt, snap, opts.Watch)
+		err = takeReportedExits(ctx, rt, snap, opts.Watch, reads.statuses)
 	}
 	if err != nil {
 		return nil, err
@@ -309,7 +309,10 @@ type Reads struct {
 	listErr      error
 	// fresh are the pods listed afresh when the others come from an
 	// earlier observation (StartPodReads); nil when all were.
-	fresh      map[string]bool
+	fresh map[string]bool
+	// statuses are the containers' statuses read beside the lists, for
+	// the exits the runtime reported (StartPodReads), by container ID.
+	statuses   map[string]statusRead
 	configPath string
 	configErr  error
 	cni        runtime.CNI
@@ -320,11 +323,11 @@ type Reads struct {
 // certsDir ("" for the runtime's own), on the runtime that Observe is then
 // given.
 func StartReads(ctx context.Context, rt HostObserver, stack, certsDir string) *Reads {
-	return startReads(ctx, rt, stack, certsDir, func() (lists, error) { return listWorkloads(ctx, rt, stack) })
+	return startReads(ctx, rt, stack, certsDir, func(r *Reads) { r.lists, r.listErr = listWorkloads(ctx, rt, stack) })
 }
 
-// startReads starts the reads, with list making the lists.
-func startReads(ctx context.Context, rt HostObserver, stack, certsDir string, list func() (lists, error)) *Reads {
+// startReads starts the reads, with list filling in r's lists.
+func startReads(ctx context.Context, rt HostObserver, stack, certsDir string, list func(r *Reads)) *Reads {
 	r := &Reads{stack: stack, certsDir: certsDir, listed: make(chan struct{}), done: make(chan struct{})}
 	var wg sync.WaitGroup
 	if certsDir == "" {
@@ -332,7 +335,7 @@ func startReads(ctx context.Context, rt HostObserver, stack, certsDir string, li
 	}
 	wg.Go(func() { r.cni, r.cniErr = rt.CNI(ctx) })
 	wg.Go(func() {
-		r.lists, r.listErr = list()
+		list(r)
 		close(r.listed)
 	})
 	go func() {

@@ -45,7 +45,7 @@ func TestPodReads(t *testing.T) {
 	rt.Exit(b, 2) // not seen: b is not listed afresh
 
 	rt.ResetCalls()
-	reads := planner.StartPodReads(ctx, rt, prev, []string{"a"}, "")
+	reads := planner.StartPodReads(ctx, rt, prev, []string{"a"}, "", nil)
 	snap, err := planner.Observe(ctx, rt, cfg, planner.Options{Offline: true, Reads: reads})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,42 @@ pod "c" {
 	if full, _ := planner.Observe(ctx, rt, more, planner.Options{Offline: true}); !full.Covers(planner.Diff(more, full, planner.Options{})) {
 		t.Error("a full observation does not cover its own plan")
 	}
-	if planner.StartPodReads(ctx, rt, nil, []string{"a"}, "") != nil || planner.StartPodReads(ctx, rt, prev, nil, "") != nil {
+	if planner.StartPodReads(ctx, rt, nil, []string{"a"}, "", nil) != nil || planner.StartPodReads(ctx, rt, prev, nil, "", nil) != nil {
 		t.Error("reads of some pods were started with no earlier observation, or no pods")
+	}
+}
+
+// The status call that an exit taken from the runtime's report needs is
+// made beside the pod's lists, not after them: the observation itself
+// makes no call.
+func TestPodReadsReadTheExitsStatus(t *testing.T) {
+	ctx := context.Background()
+	rt := fake.New(image)
+	cfg := spectest.Load(t, twoPods)
+	converge(t, rt, cfg)
+	a := containerID(t, rt, "a", "main")
+	prev, err := planner.Observe(ctx, rt, cfg, planner.Options{Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.ExitLagging(a, 1, time.Minute) // told, not yet listed
+	w := &planner.WatchState{Now: time.Now(), Backoff: planner.DefaultBackoff, Exits: map[string]planner.ReportedExit{a: {Code: 1, At: time.Now()}}}
+
+	rt.ResetCalls()
+	reads := planner.StartPodReads(ctx, rt, prev, []string{"a"}, "", w.Exits)
+	<-reads.Done()
+	if n := rt.Calls()["ContainerStatus"]; n != 1 {
+		t.Fatalf("%d status calls beside the lists, want 1", n)
+	}
+	rt.ResetCalls()
+	snap, err := planner.Observe(ctx, rt, cfg, planner.Options{Offline: true, Reads: reads, Watch: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := rt.Calls()["ContainerStatus"]; n != 0 {
+		t.Errorf("the observation made %d status calls, want none", n)
+	}
+	if got := snap.Pods["a"].Containers["main"]; !got.Exited() || got.ExitCode != 1 || !got.ExitReported || got.StartedAt.IsZero() {
+		t.Errorf("a's container: exited %v with %d, reported %v, started %v; want the reported exit with 1 and its start", got.Exited(), got.ExitCode, got.ExitReported, got.StartedAt)
 	}
 }

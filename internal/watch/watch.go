@@ -457,7 +457,7 @@ func (w *watcher) round(ctx context.Context, why string, exited []string) (next 
 		cfg, w.reread = w.load(), false
 	}
 	if partial {
-		opts.Reads = planner.StartPodReads(ctx, w.rt, w.last, exited, cfg.Berth.CertsDir)
+		opts.Reads = planner.StartPodReads(ctx, w.rt, w.last, exited, cfg.Berth.CertsDir, opts.Watch.Exits)
 	}
 	pulls := runtime.PullOptions{Credentials: criconfig.HostCredentials(cfg.Registries),
 		Progress: func(p runtime.PullProgress) {
