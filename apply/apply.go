@@ -849,32 +849,17 @@ func succeeded(pc *planner.PodChange, cc *planner.ContainerChange) *planner.Obse
 // (with 500 pods, 100-250 ms and 30-50 ms): the wait is containerd's own
 // for the task. An apply cut short before the removal leaves an older
 // attempt, which the next plan removes.
-//
-// The next attempt is created while the old one stops (creating runs no
-// process of it: the runtime prepares its filesystem and configuration,
-// 70-80 ms with 500 pods, which the stop's wait for the old process
-// would otherwise add). A stop that fails takes the created attempt away
-// again; one cut short leaves it created, which the next plan starts
-// afresh (ReasonNeverStarted) and the old attempt stale.
 func (x *executor) succeed(ctx context.Context, podID string, podCfg *cri.PodSandboxConfig, pc *planner.PodChange, cc *planner.ContainerChange, old *planner.ObservedContainer) error {
 	grace := time.Duration(cc.StopTimeout)
 	var stop *stopping
 	if !old.Exited() {
 		x.report(Event{Address: cc.Address, Action: cc.Action, Status: Stopping, Detail: stoppingDetail(1, grace), Grace: grace})
 		stop = x.stop(ctx, cc.ContainerID, grace)
-	}
-	id, err := x.createContainer(ctx, podID, podCfg, pc, cc)
-	if stop != nil {
-		if stopErr := stop.awaitTask(); stopErr != nil {
-			if err == nil {
-				x.discardCreated(ctx, id, podCfg, cc)
-			}
-			return stopErr
+		if err := stop.awaitTask(); err != nil {
+			return err
 		}
 	}
-	if err == nil {
-		err = x.runContainer(ctx, id, cc)
-	}
+	err := x.startContainer(ctx, podID, podCfg, pc, cc)
 	if stop != nil {
 		err = errors.Join(err, stop.await())
 	}
@@ -1008,33 +993,13 @@ const reportedExitWait = 10 * time.Second
 // startContainer creates and starts a container; an init container is
 // waited for until it exits, and must exit 0.
 func (x *executor) startContainer(ctx context.Context, podID string, podCfg *cri.PodSandboxConfig, pc *planner.PodChange, cc *planner.ContainerChange) error {
-	id, err := x.createContainer(ctx, podID, podCfg, pc, cc)
-	if err != nil {
-		return err
-	}
-	return x.runContainer(ctx, id, cc)
-}
-
-// discardCreated removes a container created for an attempt that is not
-// to start after all, and its tmpfs; what fails here the next plan finds
-// created and never started, and replaces.
-func (x *executor) discardCreated(ctx context.Context, id string, podCfg *cri.PodSandboxConfig, cc *planner.ContainerChange) {
-	if err := x.rt.RemoveContainer(ctx, id); err != nil {
-		return
-	}
-	_ = tmpfs.Release(x.opts.TmpfsRoot, tmpfs.AttemptDir(x.tmpfsDir(podCfg, cc.Name), cc.Attempt))
-}
-
-// createContainer makes a container's host-side sources (mount sources
-// it may create, its tmpfs) and creates it, not started.
-func (x *executor) createContainer(ctx context.Context, podID string, podCfg *cri.PodSandboxConfig, pc *planner.PodChange, cc *planner.ContainerChange) (string, error) {
 	for _, m := range cc.Desired.Mounts {
 		if !m.Create {
 			continue
 		}
 		if _, err := os.Stat(m.HostPath); errors.Is(err, os.ErrNotExist) {
 			if err := os.MkdirAll(m.HostPath, 0o755); err != nil {
-				return "", fmt.Errorf("container %s: create the source of mount %s: %w", cc.Name, m.ContainerPath, err)
+				return fmt.Errorf("container %s: create the source of mount %s: %w", cc.Name, m.ContainerPath, err)
 			}
 		}
 	}
@@ -1042,7 +1007,7 @@ func (x *executor) createContainer(ctx context.Context, podID string, podCfg *cr
 	for i, t := range cc.Desired.Tmpfs {
 		dir, err := tmpfs.Mount(x.tmpfsDir(podCfg, cc.Name), cc.Attempt, i, t.Size)
 		if err != nil {
-			return "", fmt.Errorf("container %s: %w", cc.Name, err)
+			return fmt.Errorf("container %s: %w", cc.Name, err)
 		}
 		host.TmpfsDirs[t.Path] = dir
 	}
@@ -1061,7 +1026,7 @@ func (x *executor) createContainer(ctx context.Context, podID string, podCfg *cr
 			// berth looked, and never started.
 			x.note(pc, "removed container %s, left by an interrupted run", shortID(reserved.ID))
 			if err := x.removeContainer(ctx, reserved.ID, time.Duration(cc.StopTimeout)); err != nil {
-				return "", err
+				return err
 			}
 			id, err = x.rt.CreateContainer(ctx, podID, cfg, podCfg)
 		case !found:
@@ -1071,16 +1036,9 @@ func (x *executor) createContainer(ctx context.Context, podID string, podCfg *cr
 		}
 	}
 	if err != nil {
-		// Only this attempt's: the old one may still run on its own.
-		_ = tmpfs.Release(x.opts.TmpfsRoot, tmpfs.AttemptDir(x.tmpfsDir(podCfg, cc.Name), cc.Attempt))
-		return "", err
+		_ = tmpfs.Release(x.opts.TmpfsRoot, x.tmpfsDir(podCfg, cc.Name))
+		return err
 	}
-	return id, nil
-}
-
-// runContainer starts a created container; an init container is waited
-// for until it exits, and must exit 0.
-func (x *executor) runContainer(ctx context.Context, id string, cc *planner.ContainerChange) error {
 	if err := x.rt.StartContainer(ctx, id); err != nil {
 		return fmt.Errorf("container %s: %w", cc.Name, err)
 	}

@@ -65,9 +65,6 @@ type Runtime struct {
 	// return after its task exited, as a busy runtime's does; the log then
 	// has "StopContainer returned ID" when it does.
 	StopLag time.Duration
-	// ExitLag is how long a running container's process takes to exit
-	// after StopContainer signals it; the log then has "task exited ID".
-	ExitLag time.Duration
 	// ExitHandleLag makes StopContainer of a running container end its
 	// task and return at once while CRI lists the container running for
 	// that long, as containerd does when its event loop is behind and
@@ -437,9 +434,8 @@ func (r *Runtime) StartContainer(_ context.Context, id string) error {
 }
 
 // StopContainer marks the container exited and records the grace; with
-// ExitLag, that much later; with StopLag, it returns that much after the
-// exit; with ExitHandleLag, at once, the container marked exited that
-// much later.
+// StopLag, it returns that much later; with ExitHandleLag, at once, the
+// container marked exited that much later.
 func (r *Runtime) StopContainer(_ context.Context, id string, grace time.Duration) error {
 	r.mu.Lock()
 	if err := r.enter("StopContainer", id); err != nil {
@@ -459,13 +455,6 @@ func (r *Runtime) StopContainer(_ context.Context, id string, grace time.Duratio
 	case r.ExitHandleLag > 0:
 		r.taskExited(id)
 		r.lagBehind(id, r.ExitHandleLag, func() { r.stopped(id) })
-	case r.ExitLag > 0:
-		r.mu.Unlock()
-		time.Sleep(r.ExitLag)
-		r.mu.Lock()
-		r.log = append(r.log, "task exited "+id)
-		r.stopped(id)
-		lag = r.StopLag
 	default:
 		r.stopped(id)
 		lag = r.StopLag
