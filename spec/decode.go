@@ -118,16 +118,14 @@ func decodeEach(ctx *hcl.EvalContext, dir string, blocks []*hcl.Block, it *itera
 	out := make([]decoded, len(blocks))
 	var todo []int
 	for i, b := range blocks {
-		if cache == nil {
-			todo = append(todo, i)
-		} else if p, diags, ok := cache.pod(b.Body); ok {
+		if p, diags, ok := cache.pod(b.Body); ok {
 			out[i] = decoded{pod: p, diags: diags}
-		} else {
-			todo = append(todo, i)
+			continue
 		}
+		todo = append(todo, i)
 	}
 	decodeOnly(ctx, dir, blocks, todo, it, out)
-	if cache != nil && !it.spent() {
+	if !it.spent() {
 		for _, i := range todo {
 			cache.putPod(blocks[i], out[i].pod, out[i].diags)
 		}

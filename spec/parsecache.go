@@ -120,8 +120,12 @@ func (c *ParseCache) scopePods(scope decodeScope) {
 	}
 }
 
-// pod returns the pod decoded before from body, in this load's scope.
+// pod returns the pod decoded before from body, in this load's scope;
+// nothing from a nil cache.
 func (c *ParseCache) pod(body hcl.Body) (*Pod, hcl.Diagnostics, bool) {
+	if c == nil {
+		return nil, nil, false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p, ok := c.pods.bodies[body]
@@ -133,9 +137,10 @@ func (c *ParseCache) pod(body hcl.Body) (*Pod, hcl.Diagnostics, bool) {
 	return p.pod, p.diags, true
 }
 
-// putPod keeps a pure block's decoding, when it holds no error.
+// putPod keeps a pure block's decoding, when it holds no error; a nil
+// cache keeps nothing.
 func (c *ParseCache) putPod(b *hcl.Block, p *Pod, diags hcl.Diagnostics) {
-	if diags.HasErrors() || !podIsPure(b) {
+	if c == nil || diags.HasErrors() || !podIsPure(b) {
 		return
 	}
 	c.mu.Lock()
