@@ -41,10 +41,11 @@ func takeReportedExits(ctx context.Context, rt Observer, snap *Snapshot, w *Watc
 			if !ok || c.Container.State != cri.ContainerState_CONTAINER_RUNNING {
 				continue
 			}
-			st, err := read[c.Container.Id].st, read[c.Container.Id].err
-			if _, ok := read[c.Container.Id]; !ok {
-				st, err = rt.ContainerStatus(ctx, c.Container.Id)
+			r, ok := read[c.Container.Id]
+			if !ok {
+				r.st, r.err = rt.ContainerStatus(ctx, c.Container.Id)
 			}
+			st, err := r.st, r.err
 			if errdefs.IsNotFound(err) {
 				continue // removed meanwhile; the plan sees what the list said
 			}
