@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 
@@ -18,6 +19,14 @@ func (s sandboxes) ListSandboxes(context.Context, map[string]string) ([]*cri.Pod
 }
 func (s sandboxes) SandboxNetNS(_ context.Context, id string) (string, error) {
 	return "/var/run/netns/" + id, nil
+}
+func (s sandboxes) SandboxStatus(_ context.Context, id string) (*cri.PodSandboxStatus, error) {
+	for _, sb := range s {
+		if sb.Id == id {
+			return &cri.PodSandboxStatus{Id: id, State: sb.State}, nil
+		}
+	}
+	return nil, errors.New("no such sandbox")
 }
 func (s sandboxes) PortForward(context.Context, string, int32) (string, error) { return "", nil }
 

@@ -2,6 +2,8 @@
 // port-forward: berth listens on a host address, and for each connection
 // dials the pod's port from inside the pod's network namespace, then lets
 // the kernel copy the bytes (io.Copy between TCP connections splices).
+// Without root it goes through the runtime's streaming server instead,
+// keeping streaming connections open for the next connections.
 //
 // The target pod is looked up again whenever a dial fails, so a forward
 // follows its pod across replacements; and whenever the stack's serving
@@ -23,6 +25,7 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/berth-dev/berth/internal/serving"
 	"github.com/berth-dev/berth/spec"
@@ -58,6 +61,7 @@ func Targets(cfg *spec.Config, marks string) []Target {
 type Finder interface {
 	ListSandboxes(ctx context.Context, labels map[string]string) ([]*cri.PodSandbox, error)
 	SandboxNetNS(ctx context.Context, id string) (string, error)
+	SandboxStatus(ctx context.Context, id string) (*cri.PodSandboxStatus, error)
 	PortForward(ctx context.Context, id string, port int32) (string, error)
 }
 
@@ -123,6 +127,7 @@ type forwarder struct {
 	path   Path
 	log    *slog.Logger
 	mark   *serving.Mark // nil: no marks
+	cri    criConns      // the CRI path's idle streaming connections
 
 	mu      sync.Mutex
 	sandbox string // cached; found again when a dial fails
@@ -131,6 +136,7 @@ type forwarder struct {
 
 func (fw *forwarder) accept(ctx context.Context, ln net.Listener) {
 	var conns sync.WaitGroup
+	defer fw.cri.close()
 	defer conns.Wait()
 	for {
 		c, err := ln.Accept()
@@ -186,10 +192,7 @@ func (fw *forwarder) dial(ctx context.Context) (io.ReadWriteCloser, error) {
 		}
 		var conn io.ReadWriteCloser
 		if fw.path == CRI {
-			var url string
-			if url, err = fw.finder.PortForward(ctx, sandbox, int32(fw.target.Port)); err == nil {
-				conn, err = dialCRI(ctx, url, fw.target.Port)
-			}
+			conn, err = fw.dialCRI(ctx, sandbox)
 		} else {
 			err = ns.WithNetNSPath(netns, func(ns.NetNS) error {
 				var d net.Dialer
@@ -206,6 +209,60 @@ func (fw *forwarder) dial(ctx context.Context) (io.ReadWriteCloser, error) {
 		}
 	}
 	return nil, errors.New("unreachable")
+}
+
+// dialCRI opens a forwarded connection to sandbox through the runtime's
+// streaming server, on an idle streaming connection when there is one.
+func (fw *forwarder) dialCRI(ctx context.Context, sandbox string) (io.ReadWriteCloser, error) {
+	done := func(c httpstream.Connection) { fw.cri.put(sandbox, c) }
+	if conn := fw.cri.take(sandbox); conn != nil {
+		// The streaming server keeps a connection open after its pod
+		// stopped, and a PortForward call is what would have said so:
+		// ask, while the streams open.
+		ready := make(chan error, 1)
+		go func() { ready <- fw.sandboxReady(ctx, sandbox) }()
+		s, err := openCRI(conn, fw.target.Port, fw.log, done)
+		if rerr := <-ready; rerr != nil {
+			if s != nil {
+				s.done = nil
+				s.Close()
+			} else {
+				conn.Close()
+			}
+			fw.cri.drop()
+			return nil, rerr
+		}
+		if err == nil {
+			return s, nil
+		}
+		conn.Close() // broken: open a new one
+	}
+	url, err := fw.finder.PortForward(ctx, sandbox, int32(fw.target.Port))
+	if err != nil {
+		return nil, err
+	}
+	conn, err := connectCRI(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openCRI(conn, fw.target.Port, fw.log, done)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// sandboxReady fails unless the runtime reports sandbox ready.
+func (fw *forwarder) sandboxReady(ctx context.Context, sandbox string) error {
+	st, err := fw.finder.SandboxStatus(ctx, sandbox)
+	if err != nil {
+		return err
+	}
+	if st.GetState() != cri.PodSandboxState_SANDBOX_READY {
+		return fmt.Errorf("pod %s: sandbox %s is not ready", fw.target.Pod, sandbox[:min(12, len(sandbox))])
+	}
+	return nil
 }
 
 // marked is the sandbox the serving mark names, if any, and whether the
