@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -35,6 +37,9 @@ func testForward(t *testing.T, via string) {
 	if body := getWithRetry(t, "http://"+listen+"/"); strings.TrimSpace(body) != "first" {
 		t.Fatalf("through the forward: %q", body)
 	}
+	// Connections one after another: over cri, on the streaming
+	// connections the first ones left open.
+	getEach(t, "http://"+listen+"/", "first", 5)
 
 	// A new hostname replaces the pod: a new network namespace.
 	s.write(web("two", "second"))
@@ -42,9 +47,27 @@ func testForward(t *testing.T, via string) {
 	if body := getWithRetry(t, "http://"+listen+"/"); strings.TrimSpace(body) != "second" {
 		t.Fatalf("through the forward after the pod was replaced: %q", body)
 	}
+	getEach(t, "http://"+listen+"/", "second", 5)
 
 	if err := fw.stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// getEach gets url n times, each on a new connection, and wants page.
+func getEach(t *testing.T, url, page string, n int) {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := range n {
+		resp, err := client.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s, connection %d: %v", url, i+1, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || strings.TrimSpace(string(body)) != page {
+			t.Fatalf("GET %s, connection %d: %q, %v; want %q", url, i+1, body, err, page)
+		}
 	}
 }
 
