@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"maps"
@@ -227,12 +228,30 @@ func tail(s string) string {
 	return s
 }
 
-// gitRevision names the berth source the binary was built from, when the
-// benchmark runs in its repository (make bench does).
-func gitRevision() string {
-	out, err := exec.Command("git", "describe", "--always", "--dirty").Output()
+// binaryRevision names the commit a berth binary was built from, from
+// the VCS stamps Go puts in it (make build stamps them), with "-dirty"
+// when the tree had changes: the binary measured, not the checkout the
+// benchmark runs in.
+func binaryRevision(bin string) string {
+	info, err := buildinfo.ReadFile(bin)
 	if err != nil {
-		return "unknown"
+		return "unknown: " + err.Error()
 	}
-	return strings.TrimSpace(string(out))
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev == "" {
+		return "unknown: the binary carries no VCS stamp"
+	}
+	rev = rev[:min(7, len(rev))]
+	if modified == "true" {
+		rev += "-dirty"
+	}
+	return rev
 }

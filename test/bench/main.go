@@ -372,6 +372,6 @@ func machineFacts(ver versionInfo, address, bin string) facts {
 			}
 		}
 	}
-	f.berthRev = gitRevision()
+	f.berthRev = binaryRevision(bin)
 	return f
 }

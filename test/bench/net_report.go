@@ -65,7 +65,7 @@ func (r *netReport) factLines() []string {
 	for i, a := range netSink {
 		quoted[i] = fmt.Sprintf("%q", a)
 	}
-	cri := fmt.Sprintf("forward --via cri: a second `berth forward --via cri` on %s (a copy of the configuration with another listen address), through containerd's streaming PortForward: a CRI PortForward call and an SPDY stream per connection, containerd dialling localhost:%d in the pod's namespace and copying in user space", nb.addrs[pathCRI], netPort)
+	cri := fmt.Sprintf("forward --via cri: a second `berth forward --via cri` on %s (a copy of the configuration with another listen address), through containerd's streaming PortForward: a pair of SPDY streams per connection on a streaming connection berth keeps open (a PortForward call and an upgrade only when none is idle), containerd dialling localhost:%d in the pod's namespace and copying in user space", nb.addrs[pathCRI], netPort)
 	if !o.netCRI {
 		cri = "forward --via cri: not measured (-net-cri=false)"
 	}
