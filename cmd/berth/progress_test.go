@@ -1,12 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/internal/syncbuf"
 
 	"github.com/berth-dev/berth/apply"
 	"github.com/berth-dev/berth/planner"
@@ -20,7 +20,7 @@ func TestProgressSaysStill(t *testing.T) {
 	stillInterval = 20 * time.Millisecond
 	t.Cleanup(func() { stillInterval = old })
 
-	var out syncBuffer
+	var out syncbuf.Buffer
 	p := newProgressPrinter(&out)
 	web, db, img := spec.PodAddress("web"), spec.PodAddress("db"), spec.Address{Kind: spec.KindImage, Name: "docker.io/library/busybox:1.36"}
 	p.event(apply.Event{Address: web, Action: planner.Replace, Status: apply.Started})
@@ -56,7 +56,7 @@ func TestProgressSaysStill(t *testing.T) {
 // A step that began just before a tick gets no "Still" line yet: 500
 // pods created in a row would otherwise each print "[0s elapsed]".
 func TestProgressStillSkipsStepsJustBegun(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	p := newProgressPrinter(&out)
 	defer p.close()
 	old, young := spec.PodAddress("old"), spec.PodAddress("young")
@@ -67,30 +67,10 @@ func TestProgressStillSkipsStepsJustBegun(t *testing.T) {
 	p.steps[old].start = now.Add(-stillInterval)
 	p.steps[young].start = now.Add(-time.Millisecond)
 	p.mu.Unlock()
-	out.mu.Lock()
-	out.buf.Reset()
-	out.mu.Unlock()
+	out.Reset()
 	p.still(now)
 	got := out.String()
 	if !strings.Contains(got, "pod.old: Still creating... [10s elapsed]") || strings.Contains(got, "pod.young") {
 		t.Errorf("still lines:\n%s", got)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the printer's ticker and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

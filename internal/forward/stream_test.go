@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/syncbuf"
+
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/streaming/pkg/httpstream"
 	"k8s.io/streaming/pkg/httpstream/spdy"
@@ -230,7 +232,7 @@ func TestCRILogsTheRuntimesError(t *testing.T) {
 	srv := newStreamingServer(t)
 	rt := &streamingRuntime{url: srv.URL, calls: map[string]int{}}
 	rt.set(&cri.PodSandbox{Id: "aa", State: cri.PodSandboxState_SANDBOX_READY})
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	fw := &forwarder{target: Target{Stack: "s", Pod: "web", Port: 81}, finder: rt, path: CRI, log: slog.New(slog.NewTextHandler(&logs, nil))}
 	defer fw.cri.close()
 	conn, err := fw.dial(context.Background())
@@ -279,23 +281,6 @@ func TestConnectCRIHonoursTheContext(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("connectCRI to a silent server hung past its deadline")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func waitFor(t *testing.T, what string, ok func() bool) {
