@@ -1,5 +1,5 @@
-// Package syncbuf is a bytes.Buffer that goroutines may share: where a
-// test reads what a logger or printer writes from another goroutine.
+// Package syncbuf is a bytes.Buffer that goroutines may share: where one
+// reads what others write (a test's logger, a child process's stderr).
 package syncbuf
 
 import (

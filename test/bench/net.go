@@ -46,9 +46,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/berth-dev/berth/internal/syncbuf"
 )
 
 // netPort is where the pod's sink listens.
@@ -314,25 +315,8 @@ func freeLoopbackPort() (int, error) {
 type forwardProc struct {
 	via    string
 	cmd    *exec.Cmd
-	stderr lockedBuffer
+	stderr syncbuf.Buffer
 	exited chan struct{}
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startForward starts berth forward --via via DIR and waits until a round
