@@ -203,6 +203,10 @@ func Observe(ctx context.Context, rt HostObserver, cfg *spec.Config, opts Option
 		}
 		certsDir = runtime.CertsDir(reads.configPath)
 	}
+	// The registries answer in milliseconds, as long as the rest together:
+	// their requests go out now and are waited for last.
+	answers := askRegistries(ctx, rt, cfg, snap, certsDir, opts)
+	defer answers.wait()
 	cni, cniErr := reads.cni, reads.cniErr
 	if err := ObserveMirrors(snap, certsDir); err != nil {
 		return nil, err
@@ -226,7 +230,7 @@ func Observe(ctx context.Context, rt HostObserver, cfg *spec.Config, opts Option
 	if err := ObserveNetworks(snap, confDir); err != nil {
 		return nil, err
 	}
-	askRegistries(ctx, rt, cfg, snap, certsDir, opts)
+	answers.into(snap)
 	return snap, nil
 }
 
@@ -234,22 +238,25 @@ func Observe(ctx context.Context, rt HostObserver, cfg *spec.Config, opts Option
 // several at once, through the same mirrors and credentials as a pull:
 // what the tags of pull = "always" containers and image blocks name now,
 // and whether the images apply would pull because the runtime lacks them
-// exist. A tag that cannot be checked is a warning: the plan then keeps
-// what runs; an image that cannot be pulled is one too, or an error under
-// Options.StrictImages (see diffImages). Options.Offline asks nothing.
-func askRegistries(ctx context.Context, rt HostObserver, cfg *spec.Config, snap *Snapshot, certsDir string, opts Options) {
-	snap.RemoteDigests, snap.Unpullable = map[string]string{}, map[string]string{}
+// exist. It decides what to ask from snap's images at once and asks in the
+// background; registryAnswers.into waits and writes the answers. A tag that
+// cannot be checked is a warning: the plan then keeps what runs; an image
+// that cannot be pulled is one too, or an error under Options.StrictImages
+// (see diffImages). Options.Offline asks nothing.
+func askRegistries(ctx context.Context, rt HostObserver, cfg *spec.Config, snap *Snapshot, certsDir string, opts Options) *registryAnswers {
+	a := &registryAnswers{always: map[string]bool{}, done: make(chan struct{})}
 	if opts.Offline || opts.Destroy { // a destroy pulls nothing
-		return
+		close(a.done)
+		return a
 	}
-	always, missing := map[string]bool{}, map[string]bool{}
+	missing := map[string]bool{}
 	blocks := map[string]*spec.Image{}
 	for _, img := range cfg.Images {
 		blocks[img.Ref] = img
 		switch {
 		case img.Source != "" || img.Pull == spec.PullNever:
 		case img.Pull == spec.PullAlways:
-			always[img.Ref] = true
+			a.always[img.Ref] = true
 		case !snap.HasImage(img.Ref):
 			missing[img.Ref] = true
 		}
@@ -259,7 +266,7 @@ func askRegistries(ctx context.Context, rt HostObserver, cfg *spec.Config, snap 
 			ref := NormalizeImage(c.Image)
 			switch {
 			case c.Pull == spec.PullAlways:
-				always[ref] = true
+				a.always[ref] = true
 			case c.Pull == spec.PullNever || snap.HasImage(c.Image):
 			case blocks[ref] != nil && blocks[ref].Source != "": // imported, not pulled
 			default:
@@ -267,29 +274,59 @@ func askRegistries(ctx context.Context, rt HostObserver, cfg *spec.Config, snap 
 			}
 		}
 	}
-	union := maps.Clone(always)
+	union := maps.Clone(a.always)
 	maps.Copy(union, missing)
-	refs := slices.Sorted(maps.Keys(union))
+	a.refs = slices.Sorted(maps.Keys(union))
+	a.digests, a.errs = make([]string, len(a.refs)), make([]error, len(a.refs))
 	creds := criconfig.HostCredentials(cfg.Registries)
-	digests := make([]string, len(refs))
-	errs := make([]error, len(refs))
-	var g errgroup.Group
-	g.SetLimit(registryLookups)
-	for i, ref := range refs {
-		g.Go(func() error {
-			digests[i], errs[i] = rt.RemoteDigest(ctx, ref, certsDir, creds)
-			return nil
-		})
+	ctx, a.cancel = context.WithCancel(ctx)
+	go func() {
+		defer close(a.done)
+		var g errgroup.Group
+		g.SetLimit(registryLookups)
+		for i, ref := range a.refs {
+			g.Go(func() error {
+				a.digests[i], a.errs[i] = rt.RemoteDigest(ctx, ref, certsDir, creds)
+				return nil
+			})
+		}
+		_ = g.Wait()
+	}()
+	return a
+}
+
+// registryAnswers are the registries' answers to askRegistries, in the
+// order of refs, once done is closed.
+type registryAnswers struct {
+	refs    []string
+	always  map[string]bool // the refs asked for what their tags name now
+	digests []string
+	errs    []error
+	done    chan struct{}
+	cancel  context.CancelFunc // nil when nothing was asked
+}
+
+// wait ends the requests still out, for an observation that failed
+// meanwhile, and returns once none is.
+func (a *registryAnswers) wait() {
+	if a.cancel != nil {
+		a.cancel()
 	}
-	_ = g.Wait()
-	for i, ref := range refs {
+	<-a.done
+}
+
+// into waits for the answers and writes them into snap.
+func (a *registryAnswers) into(snap *Snapshot) {
+	<-a.done
+	snap.RemoteDigests, snap.Unpullable = map[string]string{}, map[string]string{}
+	for i, ref := range a.refs {
 		switch {
-		case errs[i] == nil:
-			snap.RemoteDigests[ref] = digests[i]
-		case always[ref]:
-			snap.Warnings = append(snap.Warnings, fmt.Sprintf("cannot check whether %s names a newer image: %v", ref, errs[i]))
+		case a.errs[i] == nil:
+			snap.RemoteDigests[ref] = a.digests[i]
+		case a.always[ref]:
+			snap.Warnings = append(snap.Warnings, fmt.Sprintf("cannot check whether %s names a newer image: %v", ref, a.errs[i]))
 		default:
-			snap.Unpullable[ref] = errs[i].Error()
+			snap.Unpullable[ref] = a.errs[i].Error()
 		}
 	}
 }
