@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/forward"
+	"github.com/berth-dev/berth/internal/gctune"
 	"github.com/berth-dev/berth/internal/lock"
 	"github.com/berth-dev/berth/internal/serving"
 )
@@ -25,7 +26,7 @@ namespace (needs root), or through the runtime's streaming PortForward
 the next connection. Ctrl-C stops.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			collectAsUsual()
+			gctune.AsUsual()
 			cfg, err := g.loadConfig(dirArg(args), v)
 			if err != nil {
 				return err

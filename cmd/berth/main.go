@@ -12,10 +12,11 @@ import (
 	"regexp"
 	"runtime/pprof"
 	"syscall"
+
+	_ "github.com/berth-dev/berth/internal/gctune" // before any other initialiser: see there
 )
 
 func main() {
-	collectLate()
 	stopProfile := profile(os.Getenv("BERTH_CPUPROFILE"), os.Stderr)
 	code := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stopProfile()

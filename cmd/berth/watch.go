@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/internal/gctune"
 	"github.com/berth-dev/berth/internal/hostkey"
 	"github.com/berth-dev/berth/internal/lock"
 	"github.com/berth-dev/berth/internal/notify"
@@ -82,7 +83,7 @@ the background and never holds up a round.`,
   berth watch --git https://git.example.com/ops/hosts.git --path host1 --listen 9090`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			collectAsUsual()
+			gctune.AsUsual()
 			if !cmd.Flags().Changed("log-level") && !cmd.Root().PersistentFlags().Changed("log-level") {
 				g.logLevel = "info"
 				if err := g.setup(); err != nil {

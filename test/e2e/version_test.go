@@ -38,3 +38,24 @@ func TestVersionNamesItsCommit(t *testing.T) {
 		t.Errorf("version names commit %q, the checkout is at %q", v.Commit, want)
 	}
 }
+
+// A short command collects no garbage, not even while Go initialises the
+// packages before main: the first collection would come there, at 4 MiB.
+func TestShortCommandCollectsNoGarbage(t *testing.T) {
+	cmd := exec.Command(berthBin, "version")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GOMEMLIMIT=") && !strings.HasPrefix(kv, "GODEBUG=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "GODEBUG=gctrace=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("berth version: %v\n%s", err, out)
+	}
+	for line := range strings.Lines(string(out)) {
+		if strings.HasPrefix(line, "gc ") {
+			t.Errorf("berth version collected garbage: %s", line)
+		}
+	}
+}
