@@ -194,8 +194,18 @@ func NameReserved(kind, name, id string) error {
 // Is makes a name conflict an errdefs.ErrAlreadyExists.
 func (e *NameReservedError) Is(target error) bool { return target == errdefs.ErrAlreadyExists }
 
-// reservedFor finds the holder's ID in containerd's "is reserved for" message.
-var reservedFor = regexp.MustCompile(`failed to reserve (?:sandbox|container) name .* is reserved for "?([0-9a-f]{12,64})"?`)
+// reservedFor finds the holder's ID in containerd's "is reserved for"
+// message; reservedID checks its length (a {12,64} in the pattern would
+// compile, at every command's start, into 64 states).
+var reservedFor = regexp.MustCompile(`failed to reserve (?:sandbox|container) name .* is reserved for "?([0-9a-f]+)"?`)
+
+// reservedID is the ID that holds a name, from containerd's message, or "".
+func reservedID(msg string) string {
+	if m := reservedFor.FindStringSubmatch(msg); m != nil && len(m[1]) >= 12 && len(m[1]) <= 64 {
+		return m[1]
+	}
+	return ""
+}
 
 // native maps a gRPC error to its errdefs kind, keeping the message, and
 // to berth's own kinds where containerd says them only in words.
@@ -209,8 +219,8 @@ func native(err error) error {
 		return fmt.Errorf("%w: %s", ErrStarting, msg)
 	case strings.Contains(msg, "is still running, to stop first"):
 		return fmt.Errorf("%w: %s", ErrStillRunning, msg)
-	case reservedFor.MatchString(msg):
-		return &NameReservedError{ID: reservedFor.FindStringSubmatch(msg)[1], msg: msg}
+	case reservedID(msg) != "":
+		return &NameReservedError{ID: reservedID(msg), msg: msg}
 	case strings.Contains(msg, "ttrpc: closed") || strings.Contains(msg, "sandbox container") && strings.Contains(msg, "is not running"):
 		return fmt.Errorf("%w: %s", ErrSandboxGone, msg)
 	}

@@ -40,12 +40,20 @@ func TestNative(t *testing.T) {
 			status.Error(codes.Unknown, `failed to stop container "e9a2": ttrpc: closed`), ErrSandboxGone},
 		{"a name held by another",
 			status.Error(codes.Unknown, `failed to reserve container name "main_p0": name "main_p0" is reserved for "0123456789abcdef"`), errdefs.ErrAlreadyExists},
+		{"a name held by a 64-digit ID",
+			status.Error(codes.Unknown, `failed to reserve sandbox name "p0_web_default_1": name "p0_web_default_1" is reserved for "`+strings.Repeat("0a", 32)+`"`), errdefs.ErrAlreadyExists},
+		{"a name held by what is not an ID",
+			status.Error(codes.Unknown, `failed to reserve container name "main_p0": name "main_p0" is reserved for "0123"`), nil},
 		{"a plain code",
 			status.Error(codes.NotFound, `container "e9a2" not found`), errdefs.ErrNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := native(tc.err)
-			if !errors.Is(got, tc.want) {
+			var held *NameReservedError
+			if tc.want == nil && errors.As(got, &held) {
+				t.Errorf("native(%v) = a name held by %q", tc.err, held.ID)
+			}
+			if tc.want != nil && !errors.Is(got, tc.want) {
 				t.Errorf("native(%v) = %v, want an error that is %v", tc.err, got, tc.want)
 			}
 			if msg := status.Convert(tc.err).Message(); !strings.Contains(got.Error(), msg) {

@@ -64,11 +64,11 @@ var containerSchema = &hcl.BodySchema{
 }
 
 // namePattern keeps pod and container names valid as CRI metadata names and
-// DNS labels.
-var namePattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+// DNS labels, of at most 63 characters (see names.go).
+var namePattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 // ValidName reports whether name can be a pod or container name.
-func ValidName(name string) bool { return namePattern.MatchString(name) }
+func ValidName(name string) bool { return len(name) <= maxLabel && namePattern.MatchString(name) }
 
 var signals = []string{"SIGTERM", "SIGINT", "SIGQUIT", "SIGKILL", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGPWR", "SIGSTOP"}
 
@@ -173,7 +173,7 @@ func decodePod(ctx *hcl.EvalContext, dir string, b *hcl.Block) (*Pod, hcl.Diagno
 	a := content.Attributes
 	p.Namespace = e.plainStr(a["namespace"], "default")
 	p.Hostname = e.plainStr(a["hostname"], "")
-	if p.Hostname != "" && !hostnamePattern.MatchString(p.Hostname) {
+	if p.Hostname != "" && !validDNSName(p.Hostname) {
 		e.errorf(a["hostname"].Expr.Range(), "Invalid hostname", "hostname must be a DNS name: labels of letters, digits and '-', separated by dots, at most 63 characters each; got %q.", p.Hostname)
 	}
 	p.Labels = e.plainMap(a["labels"])
@@ -381,12 +381,10 @@ func decodeContainer(e *evaluator, dir string, b *hcl.Block, podRestart RestartP
 	return c
 }
 
-var hostnamePattern = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$`)
-
 var userPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[0-9]+)?$`)
 
 func checkName(e *evaluator, kind, name string, rng hcl.Range) {
-	if !namePattern.MatchString(name) {
+	if !ValidName(name) {
 		e.errorf(rng, "Invalid "+kind+" name", "%s name %q must be 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit.", kind, name)
 	}
 }

@@ -277,8 +277,9 @@ var berthSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "stack"}, {Name: "address"}, {Name: "certs_dir"}, {Name: "cni_conf_dir"}, {Name: "parallelism"},
 }}
 
-// stackPattern keeps stack names valid as CRI label values.
-var stackPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$`)
+// stackPattern keeps stack names valid as CRI label values, of at most
+// 63 characters (see names.go).
+var stackPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$`)
 
 func decodeBerth(ctx *hcl.EvalContext, blocks []*hcl.Block, dir string) (Berth, hcl.Diagnostics) {
 	b := Berth{Stack: DefaultStackName(dir), Parallelism: DefaultParallelism}
@@ -293,7 +294,7 @@ func decodeBerth(ctx *hcl.EvalContext, blocks []*hcl.Block, dir string) (Berth, 
 	e.diags = append(e.diags, d...)
 	if a := content.Attributes["stack"]; a != nil {
 		b.Stack = e.plainStr(a, b.Stack)
-		if !stackPattern.MatchString(b.Stack) {
+		if !ValidStackName(b.Stack) {
 			e.errorf(a.Expr.Range(), "Invalid stack name", "Stack %q must be 1-63 lower-case letters, digits, '-', '_' or '.', starting and ending with a letter or digit.", b.Stack)
 		}
 	}
@@ -324,4 +325,6 @@ func DefaultStackName(dir string) string {
 }
 
 // ValidStackName reports whether name can be a stack name (a CRI label value).
-func ValidStackName(name string) bool { return stackPattern.MatchString(name) }
+func ValidStackName(name string) bool {
+	return len(name) <= maxLabel && stackPattern.MatchString(name)
+}

@@ -32,7 +32,11 @@ var networkSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "mtu"}, {Name: "master"}, {Name: "portmap"}, {Name: "raw"},
 }}
 
-var ifNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+// ifNamePattern is a Linux interface name, of at most 15 characters (see
+// names.go).
+var ifNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+func validIfName(name string) bool { return len(name) <= 15 && ifNamePattern.MatchString(name) }
 
 func decodeNetworks(ctx *hcl.EvalContext, blocks []*hcl.Block) ([]*Network, hcl.Diagnostics) {
 	e := &evaluator{ctx: ctx}
@@ -64,7 +68,7 @@ func decodeNetworks(ctx *hcl.EvalContext, blocks []*hcl.Block) ([]*Network, hcl.
 					n.Bridge = n.Bridge[:15]
 				}
 			}
-			if n.Bridge != "" && !ifNamePattern.MatchString(n.Bridge) {
+			if n.Bridge != "" && !validIfName(n.Bridge) {
 				e.errorf(rangeOr(a["bridge"], b.DefRange), "Invalid bridge", "A bridge is an interface name of 1-15 letters, digits, '.', '-' or '_'; got %q.", n.Bridge)
 			}
 			n.Subnet = e.plainStr(a["subnet"], "")

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -151,17 +152,39 @@ func checkRegistryHost(host string, allowDefault bool) error {
 	}
 	// The host names a directory under the certs dir: only a DNS name, an
 	// IPv4 or a bracketed IPv6 address, with an optional port, may reach it.
-	if m := registryHostPattern.FindStringSubmatch(host); m != nil {
-		if port, err := strconv.Atoi(m[1]); m[1] == "" || err == nil && port > 0 && port <= 65535 {
-			return nil
-		}
+	if validRegistryHost(host) {
+		return nil
 	}
 	return fmt.Errorf("%q is not a registry host; write the host (and port), such as \"docker.io\" or \"registry.example.com:5000\"", host)
 }
 
-// registryHostPattern is host[:port]: DNS labels, an IPv4 address, or a
-// bracketed IPv6 address.
-var registryHostPattern = regexp.MustCompile(`^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?$`)
+// validRegistryHost accepts host[:port]: DNS labels (an IPv4 address is
+// four), or a bracketed IPv6 address; the port 1-65535.
+func validRegistryHost(host string) bool {
+	name, port, hasPort := strings.Cut(host, ":")
+	if strings.HasPrefix(host, "[") {
+		end := strings.IndexByte(host, ']')
+		if end < 0 || !ipv6Chars.MatchString(host[1:end]) {
+			return false
+		}
+		name, port = "", host[end+1:]
+		if port, hasPort = strings.CutPrefix(port, ":"); !hasPort && port != "" {
+			return false
+		}
+	} else if !validDNSName(name) {
+		return false
+	}
+	if !hasPort {
+		return true
+	}
+	n, err := strconv.Atoi(port)
+	return len(port) <= 5 && digits.MatchString(port) && err == nil && n > 0 && n <= 65535
+}
+
+var (
+	ipv6Chars = regexp.MustCompile(`^[0-9A-Fa-f:.]+$`)
+	digits    = regexp.MustCompile(`^[0-9]+$`)
+)
 
 func decodeRegistries(ctx *hcl.EvalContext, blocks []*hcl.Block) ([]*Registry, hcl.Diagnostics) {
 	e := &evaluator{ctx: ctx}

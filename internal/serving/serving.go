@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,8 +29,20 @@ func Dir(lockDir, stack, address string) string {
 // maxMark bounds what is read of a mark: a sandbox ID and a newline.
 const maxMark = 128
 
-// sandboxID is what a mark may hold: the runtime's IDs are hex.
-var sandboxID = regexp.MustCompile(`^[0-9a-f]{1,64}$`)
+// validSandboxID says what a mark may hold: the runtime's IDs are up to 64
+// hex digits. (As a loop: a pattern's {1,64} would compile, at every
+// command's start, into 64 states.)
+func validSandboxID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // Set marks sandbox as the one of pod that takes new connections; an
 // empty sandbox removes the mark.
@@ -44,7 +55,7 @@ func Set(dir, pod, sandbox string) error {
 		_ = os.Remove(dir) // once its last mark is gone; fails while others remain
 		return nil
 	}
-	if !sandboxID.MatchString(sandbox) {
+	if !validSandboxID(sandbox) {
 		return fmt.Errorf("mark pod %s as served by %q: not a sandbox ID", pod, sandbox)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -95,7 +106,7 @@ func (m *Mark) Sandbox() (sandbox string, changed bool) {
 	id := ""
 	if stamp != (fileStamp{}) {
 		if b, err := safefile.Read(m.path, maxMark, safefile.Options{NoFollow: true}); err == nil {
-			if s := strings.TrimSpace(string(b)); sandboxID.MatchString(s) {
+			if s := strings.TrimSpace(string(b)); validSandboxID(s) {
 				id = s
 			}
 		}

@@ -60,3 +60,14 @@ func TestMarkRefusesWhatBerthDidNotWrite(t *testing.T) {
 		}
 	}
 }
+
+func TestValidSandboxID(t *testing.T) {
+	for id, ok := range map[string]bool{
+		"0": true, strings.Repeat("ab", 32): true, strings.Repeat("ab", 32) + "c": false,
+		"": false, "0A": false, "0g": false, "../x": false, "ab\n": false,
+	} {
+		if got := validSandboxID(id); got != ok {
+			t.Errorf("validSandboxID(%q) = %v, want %v", id, got, ok)
+		}
+	}
+}
