@@ -49,6 +49,7 @@ demo: build up
 lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags manpages ./cmd/berth
 
 UNIT_PACKAGES := ./spec/... ./planner/... ./apply/... ./runtime/... ./internal/...
 

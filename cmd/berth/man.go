@@ -1,3 +1,5 @@
+//go:build manpages
+
 package main
 
 import (
@@ -7,6 +9,11 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
 )
+
+// The man pages are written by a build of their own (hack/package/build.sh
+// builds one with -tags manpages): the Markdown renderer behind them would
+// otherwise initialise on every command, for a command users never run.
+func init() { buildCommands = append(buildCommands, newManCommand) }
 
 // newManCommand writes man pages for every command, for packages; it is
 // hidden from help.

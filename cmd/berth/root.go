@@ -74,7 +74,6 @@ The configuration directory is the positional argument (default ".").`,
 
 	root.AddCommand(
 		newValidateCommand(g),
-		newManCommand(g),
 		newFmtCommand(g),
 		newPlanCommand(g),
 		newApplyCommand(g),
@@ -91,8 +90,15 @@ The configuration directory is the positional argument (default ".").`,
 		newExportCommand(g),
 		newVersionCommand(g),
 	)
+	for _, extra := range buildCommands {
+		root.AddCommand(extra(g))
+	}
 	return root
 }
+
+// buildCommands are the commands only some builds carry: man.go's, with
+// -tags manpages, for packages.
+var buildCommands []func(*globals) *cobra.Command
 
 func (g *globals) setup() error {
 	if g.stack != "" && !spec.ValidStackName(g.stack) {

@@ -30,7 +30,11 @@ done
 "$STAGE/berth" completion bash >"$STAGE/completions/berth.bash"
 "$STAGE/berth" completion zsh >"$STAGE/completions/_berth"
 "$STAGE/berth" completion fish >"$STAGE/completions/berth.fish"
-"$STAGE/berth" man "$STAGE/man" >/dev/null
+# The man pages come from a build that carries the hidden man command
+# (cmd/berth/man.go), the shipped binary does not.
+CGO_ENABLED=0 go build -tags manpages -buildvcs=auto -trimpath -ldflags "-X main.version=$VERSION" -o "$REPO/dist/berth-man" ./cmd/berth
+"$REPO/dist/berth-man" man "$STAGE/man" >/dev/null
+rm "$REPO/dist/berth-man"
 gzip -9n "$STAGE"/man/*.1
 cp README.md docs/*.md "$STAGE/doc/"
 cp -r examples "$STAGE/doc/examples"
