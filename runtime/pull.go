@@ -32,6 +32,8 @@ type PullProgress struct {
 	// Bytes of the known blobs' Total have arrived so far.
 	Bytes, Total int64
 	Finished     bool
+	// Elapsed is the time since the pull began.
+	Elapsed time.Duration
 }
 
 // PullOptions are how to reach the registry and whom to tell.
@@ -127,7 +129,8 @@ func pullByTransfer(ctx context.Context, cl *containerd.Client, ref string, plat
 	if opts.Progress != nil {
 		topts = append(topts, transfer.WithProgress(tally.observe))
 	}
-	stop := reportEvery(opts.Progress, func() PullProgress { return tally.progress(ref) })
+	began := time.Now()
+	stop := reportEvery(opts.Progress, began, func() PullProgress { return tally.progress(ref) })
 	err = cl.Transfer(ctx, src, dst, topts...)
 	stop()
 	if err != nil {
@@ -151,7 +154,7 @@ func pullByTransfer(ctx context.Context, cl *containerd.Client, ref string, plat
 			return images.Image{}, fmt.Errorf("unpack: %w", err)
 		}
 	}
-	reportFinished(ctx, opts.Progress, ref, tally.blobs(), pulled)
+	reportFinished(ctx, opts.Progress, began, ref, tally.blobs(), pulled)
 	return img, nil
 }
 
@@ -251,9 +254,9 @@ func (t *pullTally) blobs() int {
 }
 
 // reportEvery calls report with snapshot() every progressInterval until
-// stop is called; stop returns once no call is running, so nothing is
-// reported after it.
-func reportEvery(report func(PullProgress), snapshot func() PullProgress) (stop func()) {
+// stop is called, for a pull that began then; stop returns once no call is
+// running, so nothing is reported after it.
+func reportEvery(report func(PullProgress), began time.Time, snapshot func() PullProgress) (stop func()) {
 	if report == nil {
 		return func() {}
 	}
@@ -268,7 +271,9 @@ func reportEvery(report func(PullProgress), snapshot func() PullProgress) (stop 
 			case <-quit:
 				return
 			case <-tick.C:
-				report(snapshot())
+				p := snapshot()
+				p.Elapsed = time.Since(began)
+				report(p)
 			}
 		}
 	}()
@@ -280,11 +285,11 @@ func reportEvery(report func(PullProgress), snapshot func() PullProgress) (stop 
 
 // reportFinished sends a pull's last report: every blob there, and the
 // image's size for its platform.
-func reportFinished(ctx context.Context, report func(PullProgress), ref string, blobs int, img containerd.Image) {
+func reportFinished(ctx context.Context, report func(PullProgress), began time.Time, ref string, blobs int, img containerd.Image) {
 	if report == nil {
 		return
 	}
-	p := PullProgress{Ref: ref, Layers: blobs, Done: blobs, Finished: true}
+	p := PullProgress{Ref: ref, Layers: blobs, Done: blobs, Finished: true, Elapsed: time.Since(began)}
 	if size, err := img.Size(ctx); err == nil {
 		p.Bytes, p.Total = size, size
 	}
@@ -317,7 +322,8 @@ func pullByClient(ctx context.Context, cl *containerd.Client, ref string, opts P
 		remoteOpts = append(remoteOpts, containerd.WithPlatform(opts.Platform))
 	}
 
-	stop := reportEvery(opts.Progress, func() PullProgress {
+	began := time.Now()
+	stop := reportEvery(opts.Progress, began, func() PullProgress {
 		mu.Lock()
 		known := maps.Clone(blobs)
 		mu.Unlock()
@@ -331,7 +337,7 @@ func pullByClient(ctx context.Context, cl *containerd.Client, ref string, opts P
 	mu.Lock()
 	n := len(blobs)
 	mu.Unlock()
-	reportFinished(ctx, opts.Progress, ref, n, img)
+	reportFinished(ctx, opts.Progress, began, ref, n, img)
 	return img.Metadata(), nil
 }
 

@@ -149,7 +149,7 @@ func TestReportEveryStops(t *testing.T) {
 		if stopped.Load() {
 			afterStop.Add(1)
 		}
-	}, func() PullProgress { return PullProgress{} })
+	}, time.Now(), func() PullProgress { return PullProgress{} })
 	// Reports come every interval: wait for two, however slow the machine.
 	for deadline := time.Now().Add(10 * time.Second); calls.Load() < 2; time.Sleep(progressInterval / 4) {
 		if time.Now().After(deadline) {
@@ -162,5 +162,5 @@ func TestReportEveryStops(t *testing.T) {
 	if n := afterStop.Load(); n != 0 {
 		t.Errorf("%d reports after stop", n)
 	}
-	reportEvery(nil, nil)() // no reporter: nothing runs, stop returns
+	reportEvery(nil, time.Time{}, nil)() // no reporter: nothing runs, stop returns
 }

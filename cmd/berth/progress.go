@@ -23,26 +23,21 @@ type pullReporter struct {
 	w    io.Writer
 	live bool
 
-	mu    sync.Mutex
-	start map[string]time.Time
-	last  map[string]time.Time
+	mu   sync.Mutex
+	last map[string]time.Time
 }
 
 // liveInterval spaces a pull's progress lines on a terminal.
 const liveInterval = 500 * time.Millisecond
 
 func newPullReporter(w io.Writer, live bool) *pullReporter {
-	return &pullReporter{w: w, live: live, start: map[string]time.Time{}, last: map[string]time.Time{}}
+	return &pullReporter{w: w, live: live, last: map[string]time.Time{}}
 }
 
 func (r *pullReporter) report(p runtime.PullProgress) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := time.Now()
-	if _, ok := r.start[p.Ref]; !ok {
-		r.start[p.Ref] = now
-	}
-	elapsed := now.Sub(r.start[p.Ref])
+	now, elapsed := time.Now(), p.Elapsed
 	rate := ""
 	if s := elapsed.Seconds(); s > 0 && p.Bytes > 0 {
 		rate = ", " + units.HumanSize(float64(p.Bytes)/s) + "/s"

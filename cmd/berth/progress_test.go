@@ -2,11 +2,13 @@ package main
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/internal/syncbuf"
+	"github.com/berth-dev/berth/runtime"
 
 	"github.com/berth-dev/berth/apply"
 	"github.com/berth-dev/berth/planner"
@@ -72,5 +74,40 @@ func TestProgressStillSkipsStepsJustBegun(t *testing.T) {
 	got := out.String()
 	if !strings.Contains(got, "pod.old: Still creating... [10s elapsed]") || strings.Contains(got, "pod.young") {
 		t.Errorf("still lines:\n%s", got)
+	}
+}
+
+// A pull's lines tell the time since it began, as the runtime measured
+// it: off a terminal the first line is the last, and still says how long
+// the pull took.
+func TestPullReporterTellsThePullsTime(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		live    bool
+		reports []runtime.PullProgress
+		want    []string
+	}{
+		{"off a terminal", false, []runtime.PullProgress{
+			{Ref: "r", Layers: 3, Done: 1, Bytes: 1e6, Total: 4e6, Elapsed: 600 * time.Millisecond},
+			{Ref: "r", Layers: 3, Done: 3, Bytes: 4e6, Total: 4e6, Elapsed: 1234 * time.Millisecond, Finished: true},
+		}, []string{"image r: pulled, 3 blobs, 4MB in 1.23s, 3.241MB/s"}},
+		{"a fast pull", false, []runtime.PullProgress{
+			{Ref: "r", Layers: 2, Done: 2, Bytes: 1e6, Total: 1e6, Elapsed: 98 * time.Millisecond, Finished: true},
+		}, []string{"image r: pulled, 2 blobs, 1MB in 100ms, 10.2MB/s"}},
+		{"on a terminal", true, []runtime.PullProgress{
+			{Ref: "r", Layers: 3, Done: 1, Bytes: 1e6, Total: 4e6, Elapsed: 500 * time.Millisecond},
+			{Ref: "r", Layers: 3, Done: 3, Bytes: 4e6, Total: 4e6, Elapsed: time.Second, Finished: true},
+		}, []string{"image r: pulling, 1/3 blobs, 1MB of 4MB, 2MB/s", "image r: pulled, 3 blobs, 4MB in 1s, 4MB/s"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out strings.Builder
+			r := newPullReporter(&out, tt.live)
+			for _, p := range tt.reports {
+				r.report(p)
+			}
+			if got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n"); !slices.Equal(got, tt.want) {
+				t.Errorf("lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
 	}
 }
