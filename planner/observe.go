@@ -203,8 +203,8 @@ func Observe(ctx context.Context, rt HostObserver, cfg *spec.Config, opts Option
 		}
 		certsDir = runtime.CertsDir(reads.configPath)
 	}
-	// The registries answer in milliseconds, as long as the rest together:
-	// their requests go out now and are waited for last.
+	// A registry takes milliseconds to answer, about as long as the rest of
+	// the observation: the requests go out now and are waited for last.
 	answers := askRegistries(ctx, rt, cfg, snap, certsDir, opts)
 	defer answers.wait()
 	cni, cniErr := reads.cni, reads.cniErr

@@ -162,13 +162,12 @@ func checkRegistryHost(host string, allowDefault bool) error {
 // four), or a bracketed IPv6 address; the port 1-65535.
 func validRegistryHost(host string) bool {
 	name, port, hasPort := strings.Cut(host, ":")
-	if strings.HasPrefix(host, "[") {
-		end := strings.IndexByte(host, ']')
-		if end < 0 || !ipv6Chars.MatchString(host[1:end]) {
+	if rest, bracketed := strings.CutPrefix(host, "["); bracketed {
+		addr, after, closed := strings.Cut(rest, "]")
+		if !closed || !ipv6Chars.MatchString(addr) {
 			return false
 		}
-		name, port = "", host[end+1:]
-		if port, hasPort = strings.CutPrefix(port, ":"); !hasPort && port != "" {
+		if port, hasPort = strings.CutPrefix(after, ":"); !hasPort && after != "" {
 			return false
 		}
 	} else if !validDNSName(name) {

@@ -5,8 +5,8 @@
 // in the order of their import paths, among those whose own imports are
 // ready, so this one, needing only the standard library, runs before the
 // containerd, Kubernetes and gRPC packages whose initialisers allocate the
-// first 4 MiB, and with them the first collection, before main (about
-// 3 ms of every command on 2 cores).
+// first 4 MiB, and with them the first collection, before main (2-3 ms
+// of every command on 2 cores).
 package gctune
 
 import (
