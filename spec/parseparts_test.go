@@ -43,7 +43,7 @@ func TestPartCuts(t *testing.T) {
 		want  []int // the cuts' bytes
 	}{
 		{"one CPU", 128 << 10, brackets{ok: true, tops: tops}, 1, nil},
-		{"too small to cut", 60 << 10, brackets{ok: true, tops: tops}, 4, nil},
+		{"too small to cut", 7 << 10, brackets{ok: true, tops: tops}, 4, nil},
 		{"the scan gave up", 128 << 10, brackets{tops: tops}, 4, nil},
 		{"no top-level lines", 128 << 10, brackets{ok: true}, 4, nil},
 		{"halves", 128 << 10, brackets{ok: true, tops: tops}, 2, []int{70 << 10}},

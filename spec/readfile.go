@@ -140,11 +140,11 @@ type brackets struct {
 }
 
 // minPart is the least a part of a file parsed on its own should hold:
-// parsing 32 KiB takes a few milliseconds, against microseconds to start
+// parsing 4 KiB takes about a millisecond, against microseconds to start
 // a goroutine. topGap is the gap between the tops a scan keeps, which
 // bounds how many a hostile file of blank lines makes it keep.
 const (
-	minPart = 32 << 10
+	minPart = 4 << 10
 	topGap  = 4 << 10
 )
 
