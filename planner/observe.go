@@ -12,11 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/distribution/reference"
 	"golang.org/x/sync/errgroup"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -624,32 +622,12 @@ func repository(ref string) string {
 }
 
 // NormalizeImage expands a short image reference ("busybox") to the fully
-// qualified form the runtime lists ("docker.io/library/busybox:latest").
+// qualified form the runtime lists ("docker.io/library/busybox:latest"),
+// or leaves one that does not parse as it is.
 func NormalizeImage(ref string) string {
-	if norm, ok := normalized.Load(ref); ok {
-		return norm.(string)
-	}
-	norm := ref
-	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
-		norm = reference.TagNameOnly(named).String()
-	}
-	if normalizedCount.Add(1) <= maxNormalized {
-		normalized.Store(ref, norm)
-	}
+	norm, _ := spec.NormalizeImage(ref)
 	return norm
 }
-
-// normalized remembers NormalizeImage's answers: a plan of 500 pods asks
-// it for the same few references a few thousand times, and each parse is
-// a regular expression's match (7 % of such a plan's CPU). References
-// come from the runtime's answers too, so it is bounded; past the bound
-// they are parsed every time.
-var (
-	normalized      sync.Map // reference → normalized reference
-	normalizedCount atomic.Int64
-)
-
-const maxNormalized = 4096
 
 // Fingerprint summarises the observed state. A saved plan records it, and
 // applying the plan is refused when the runtime's state has moved since.

@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/distribution/reference"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/dynblock"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -333,7 +332,7 @@ func decodeContainer(e *evaluator, dir string, b *hcl.Block, podRestart RestartP
 	c.Image = e.plainStr(a["image"], "")
 	if a["image"] != nil && c.Image == "" {
 		e.errorf(a["image"].Expr.Range(), "Empty image", "container %q needs an image reference, such as \"docker.io/library/busybox:1.36\".", c.Name)
-	} else if _, err := reference.ParseNormalizedNamed(c.Image); a["image"] != nil && err != nil {
+	} else if _, err := NormalizeImage(c.Image); a["image"] != nil && err != nil {
 		e.errorf(a["image"].Expr.Range(), "Invalid image reference", "%q is not an image reference (%s). Write it as [registry/]repository[:tag][@digest], such as \"docker.io/library/busybox:1.36\".", c.Image, err)
 	}
 	c.Pull = PullPolicy(e.enum(a["pull"], string(PullIfNotPresent), string(PullIfNotPresent), string(PullAlways), string(PullNever)))

@@ -2,7 +2,6 @@ package spec
 
 import (
 	"github.com/containerd/platforms"
-	"github.com/distribution/reference"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -31,12 +30,12 @@ func decodeImages(ctx *hcl.EvalContext, dir string, blocks []*hcl.Block) ([]*Ima
 	seen := map[string]*Image{}
 	for _, b := range blocks {
 		img := &Image{Ref: b.Labels[0], DeclRange: b.DefRange}
-		named, err := reference.ParseNormalizedNamed(img.Ref)
+		ref, err := NormalizeImage(img.Ref)
 		if err != nil {
 			e.errorf(b.LabelRanges[0], "Invalid image reference", "%q is not an image reference (%s). Write it as [registry/]repository[:tag][@digest], such as \"docker.io/library/busybox:1.36\".", img.Ref, err)
 			continue
 		}
-		img.Ref = reference.TagNameOnly(named).String()
+		img.Ref = ref
 		content, d := b.Body.Content(imageSchema)
 		e.diags = append(e.diags, d...)
 		a := content.Attributes
