@@ -200,10 +200,7 @@ func runWatch(o options) (err error) {
 		wb.stacks[mode] = s
 	}
 	defer func() {
-		// A context of its own: ctx may be cancelled (Ctrl-C).
-		cctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		err = errors.Join(err, wb.cleanup(cctx))
+		err = errors.Join(err, wb.cleanup())
 		os.RemoveAll(tmp)
 	}()
 
@@ -348,8 +345,13 @@ func (wb *watchBench) start(ctx context.Context, s *watchStack) error {
 }
 
 // cleanup stops the watchers (SIGTERM), destroys the stacks with berth,
-// then sweeps through CRI whatever is left (cleanup in main.go).
-func (wb *watchBench) cleanup(ctx context.Context) error {
+// then sweeps through CRI whatever is left (cleanup in main.go). Each
+// step has a context of its own, not the run's, which may be cancelled
+// (Ctrl-C): the destroy's grows with the stack (500 pods on the CNI
+// network have taken over 3 minutes on a slow day), and the sweep's is
+// not spent by a destroy that ran out of time, so that a run never
+// leaves its pods to the next.
+func (wb *watchBench) cleanup() error {
 	var err error
 	if wb.ctrd != nil {
 		wb.ctrd.Close()
@@ -365,15 +367,25 @@ func (wb *watchBench) cleanup(ctx context.Context) error {
 			continue
 		}
 		if readable(filepath.Join(s.b.dir, "main.hcl")) {
+			ctx, cancel := context.WithTimeout(context.Background(), destroyTime(wb.pods))
 			if _, derr := s.b.mustRun(ctx, 0, "destroy", "--auto-approve", "--stack", s.b.stack, s.b.dir); derr != nil {
 				err = errors.Join(err, fmt.Errorf("berth destroy: %w", derr))
 			}
+			cancel()
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		if cerr := cleanup(ctx, wb.rt, s.b); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("cleanup of %s: %w", s.b.stack, cerr))
 		}
+		cancel()
 	}
 	return err
+}
+
+// destroyTime bounds the cleanup's destroy of a stack of pods: 3 minutes,
+// and half a second a pod.
+func destroyTime(pods int) time.Duration {
+	return 3*time.Minute + time.Duration(pods)*time.Second/2
 }
 
 // ---------------------------------------------------------------- idle
