@@ -137,6 +137,8 @@ type watchSample struct {
 	oldDown time.Duration // the change until the old container was seen not running (0: not within oldDownWait of the new one)
 	trigger string        // what the round that decided says it was for
 	action  string        // the decision's action (replace, restart; wait would be a backoff)
+	newID   string        // the new container
+	runtime runtimeTimes  // the same change by containerd's clock
 }
 
 type watchPair struct {
@@ -144,8 +146,9 @@ type watchPair struct {
 	file, crash map[string]*watchSample // by mode
 	pods        [2]string               // the pods edited and crashed
 	// raw is the crash baseline's restart of an idle pod of the event
-	// stack (rawRestart); nil when there are fewer idle pods than pairs.
-	raw *watchSample
+	// stack (rawRestart), rawSave the file save's replace of another
+	// (rawReplace); nil when there are too few idle pods for them.
+	raw, rawSave *watchSample
 }
 
 // idleUse is one watcher's cost over the idle window.
@@ -473,6 +476,22 @@ func (wb *watchBench) runPair(ctx context.Context, i int) (*watchPair, error) {
 	}
 	k := i % editPods
 	p.pods = [2]string{editPod(k), crashPod(i)}
+	rawSave := func() error {
+		if j := wb.o.watchRuns + i; j < wb.idlePods {
+			s, err := wb.rawReplace(ctx, wb.stacks[modeEvent], idlePod(j))
+			if err != nil {
+				return fmt.Errorf("raw replace: %w", err)
+			}
+			p.rawSave = s
+			logf("file  raw CRI     %s (the exit event after %s)", fmtDur(s.total), fmtDur(s.decided))
+		}
+		return nil
+	}
+	if !p.eventFirst {
+		if err := rawSave(); err != nil {
+			return nil, err
+		}
+	}
 	for _, mode := range order {
 		s, err := wb.edit(ctx, wb.stacks[mode], k, fmt.Sprintf("run%d-%s", i+1, randomHex(3)))
 		if err != nil {
@@ -480,6 +499,11 @@ func (wb *watchBench) runPair(ctx context.Context, i int) (*watchPair, error) {
 		}
 		p.file[mode] = s
 		show("file", mode, s)
+	}
+	if p.eventFirst {
+		if err := rawSave(); err != nil {
+			return nil, err
+		}
 	}
 	raw := func() error {
 		if i >= wb.idlePods {
@@ -542,11 +566,33 @@ func (wb *watchBench) edit(ctx context.Context, s *watchStack, k int, value stri
 	if err := os.WriteFile(tmp, []byte(podHCL(pod, workloads[wb.o.workload], value)), 0o644); err != nil {
 		return nil, err
 	}
+	events, err := wb.recordEvents(ctx)
+	if err != nil {
+		return nil, err
+	}
 	t0 := time.Now()
 	if err := os.Rename(tmp, path); err != nil {
 		return nil, err
 	}
-	return wb.await(ctx, s, pod, old.Id, t0, func(c *cri.Container) bool { return specEnv(c)[watchEnvVar] == value })
+	sample, err := wb.await(ctx, s, pod, old.Id, t0, func(c *cri.Container) bool { return specEnv(c)[watchEnvVar] == value })
+	return withRuntimeTimes(sample, err, events, t0, old.Id)
+}
+
+// withRuntimeTimes ends a sample's event log and adds what it saw.
+func withRuntimeTimes(sample *watchSample, err error, events *eventLog, t0 time.Time, old string) (*watchSample, error) {
+	next := ""
+	if sample != nil {
+		next = sample.newID
+	}
+	times, eerr := events.stop(t0, old, next)
+	if err != nil {
+		return nil, err
+	}
+	if eerr != nil {
+		return nil, eerr
+	}
+	sample.runtime = times
+	return sample, nil
 }
 
 // crash makes the pod's container exit with 1 and times its restart.
@@ -562,11 +608,17 @@ func (wb *watchBench) crash(ctx context.Context, s *watchStack, pod string) (*wa
 	if err != nil {
 		return nil, err
 	}
-	t0, err := terminate(old.Id, pid)
+	events, err := wb.recordEvents(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return wb.await(ctx, s, pod, old.Id, t0, func(*cri.Container) bool { return true })
+	t0, err := terminate(old.Id, pid)
+	if err != nil {
+		events.stop(t0, "", "")
+		return nil, err
+	}
+	sample, err := wb.await(ctx, s, pod, old.Id, t0, func(*cri.Container) bool { return true })
+	return withRuntimeTimes(sample, err, events, t0, old.Id)
 }
 
 // verboseStatus is a container's status with the host PID of its
@@ -645,6 +697,7 @@ func (wb *watchBench) await(ctx context.Context, s *watchStack, pod, old string,
 				oldRuns = c.State == cri.ContainerState_CONTAINER_RUNNING
 			case c.State == cri.ContainerState_CONTAINER_RUNNING && ok(c) && sample.total == 0:
 				sample.total = now // when it was first seen running, not the last poll before the old one's exit showed
+				sample.newID = c.Id
 			}
 		}
 		if !oldRuns && sample.oldDown == 0 {

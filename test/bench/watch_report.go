@@ -54,6 +54,7 @@ func (r *watchReport) factLines() []string {
 	return append(lines,
 		"file save: the pod's file written to a hidden temporary file and renamed over it, with a new value of env "+watchEnvVar+"; timed from the rename until raw CRI lists a RUNNING container of the pod, not the old one, whose berth.io/spec annotation has the new value",
 		"crash: SIGTERM sent from the host to the container's process (its PID from CRI's verbose status; the shell exits with 1); timed from the kill until raw CRI lists a RUNNING container of the pod, not the old one; each run crashes another pod, so every restart is that container's first (no backoff)",
+		fmt.Sprintf("raw CRI replace (the file save's baseline, each pair, before berth's save in even pairs and after in odd ones): the event-driven watcher paused, another idle pod's container stopped with StopContainer (timeout %s) and, on containerd's /tasks/exit event for it (before the stop returns; berth acts on it too), the next attempt created and started in its sandbox as below, the old one removed; timed from the stop call: the replace a save comes to, without noticing the file, loading or planning", grace),
 		"raw CRI restart (the crash's baseline, each pair, before berth's crash in even pairs and after in odd ones): the event-driven watcher paused (SIGSTOP), an idle pod of its stack crashed the same way, and on containerd's /tasks/exit event for it a raw client creates and starts the next attempt in the same sandbox (the old one's labels, annotations and image, the runtime's default seccomp profile), then removes the old one; timed the same way",
 		fmt.Sprintf("pairs: %d, the event-driven watcher first in odd pairs, the resync-only one in even ones; before each change the watcher has logged nothing for %s, and a resync-only run waits a random part of its period (uniform phase); CRI polled every %s", o.watchRuns, quietFor, pollEvery))
 }
@@ -130,25 +131,42 @@ func (r *watchReport) pairTable() [][]string {
 	return append(rows, med, mean)
 }
 
-// rawTable sets the event-driven watcher's crash restarts beside the raw
-// baseline's of the same pair; nil when the baseline did not run.
+// rawTable sets the event-driven watcher's file saves and crash restarts
+// beside the raw baselines' of the same pair; nil when neither ran.
 func (r *watchReport) rawTable() [][]string {
-	rows := [][]string{{"pair", "crash: event-driven", "crash: raw CRI restart on the event", "event-driven / raw"}}
-	var berth, raw []time.Duration
-	var ratios []float64
+	rows := [][]string{{"pair", "save: event-driven", "save: raw CRI replace", "event-driven / raw", "crash: event-driven", "crash: raw CRI restart on the event", "event-driven / raw"}}
+	type column struct {
+		berth, raw []time.Duration
+		ratios     []float64
+	}
+	var save, crash column
+	cells := func(c *column, b, x *watchSample) []string {
+		if b == nil || x == nil {
+			return []string{"-", "-", "-"}
+		}
+		q := ratio(b.total, x.total)
+		c.berth, c.raw, c.ratios = append(c.berth, b.total), append(c.raw, x.total), append(c.ratios, q)
+		return []string{fmtDur(b.total), fmtDur(x.total), fmtRatio(q)}
+	}
 	for i, p := range r.pairs {
-		if p.raw == nil {
+		if p.raw == nil && p.rawSave == nil {
 			continue
 		}
-		b := p.crash[modeEvent].total
-		x := ratio(b, p.raw.total)
-		rows = append(rows, []string{fmt.Sprint(i + 1), fmtDur(b), fmtDur(p.raw.total), fmtRatio(x)})
-		berth, raw, ratios = append(berth, b), append(raw, p.raw.total), append(ratios, x)
+		row := append([]string{fmt.Sprint(i + 1)}, cells(&save, p.file[modeEvent], p.rawSave)...)
+		rows = append(rows, append(row, cells(&crash, p.crash[modeEvent], p.raw)...))
 	}
-	if len(ratios) == 0 {
+	if len(rows) == 1 {
 		return nil
 	}
-	return append(rows, []string{"median", fmtDur(median(berth)), fmtDur(median(raw)), fmtRatio(median(ratios))})
+	med := []string{"median"}
+	for _, c := range []column{save, crash} {
+		if len(c.ratios) == 0 {
+			med = append(med, "-", "-", "-")
+			continue
+		}
+		med = append(med, fmtDur(median(c.berth)), fmtDur(median(c.raw)), fmtRatio(median(c.ratios)))
+	}
+	return append(rows, med)
 }
 
 // phaseTable splits each case's latency, in medians: until the watcher
@@ -175,6 +193,68 @@ func (r *watchReport) phaseTable() [][]string {
 		}
 	}
 	return rows
+}
+
+// runtimeTable splits the event-driven watcher's reactions, and the raw
+// baseline's, by containerd's own event times (medians, each column on
+// its own, over the samples whose three events were seen): the old
+// container's exit, the next one's creation (the end of CreateContainer)
+// and its task's start (the end of StartContainer's work in the runtime).
+func (r *watchReport) runtimeTable() [][]string {
+	rows := [][]string{{"case", "watcher", "old container exited", "exit → next created", "created → started", "started → listed RUNNING", "samples"}}
+	row := func(title, who string, samples []*watchSample) {
+		var exited, created, started, listed []time.Duration
+		for _, s := range samples {
+			if s == nil || !s.runtime.complete() {
+				continue
+			}
+			t := s.runtime
+			exited, created = append(exited, t.exited), append(created, t.created-t.exited)
+			started, listed = append(started, t.started-t.created), append(listed, s.total-t.started)
+		}
+		if len(exited) == 0 {
+			return
+		}
+		rows = append(rows, []string{title, who, fmtDur(median(exited)), fmtDur(median(created)), fmtDur(median(started)), fmtDur(median(listed)), fmt.Sprint(len(exited))})
+	}
+	for _, c := range latencyCases {
+		for _, mode := range r.latencyModes() {
+			var samples []*watchSample
+			for _, p := range r.pairs {
+				samples = append(samples, c.of(p)[mode])
+			}
+			row(c.title, modeTitles[mode], samples)
+		}
+	}
+	var raw, rawSave []*watchSample
+	for _, p := range r.pairs {
+		raw, rawSave = append(raw, p.raw), append(rawSave, p.rawSave)
+	}
+	row("file save", "raw CRI replace", rawSave)
+	row("crash", "raw CRI restart", raw)
+	if len(rows) == 1 {
+		return nil
+	}
+	return rows
+}
+
+// crashSplit is the medians of the event-driven watcher's crashes and the
+// raw baseline's, by containerd's clock: exit → created in created,
+// created → started in started.
+func (r *watchReport) crashSplit() (berth, raw runtimeTimes, ok bool) {
+	var bc, bs, xc, xs []time.Duration
+	for _, p := range r.pairs {
+		b := p.crash[modeEvent]
+		if p.raw == nil || b == nil || !b.runtime.complete() || !p.raw.runtime.complete() {
+			continue
+		}
+		bc, bs = append(bc, b.runtime.created-b.runtime.exited), append(bs, b.runtime.started-b.runtime.created)
+		xc, xs = append(xc, p.raw.runtime.created-p.raw.runtime.exited), append(xs, p.raw.runtime.started-p.raw.runtime.created)
+	}
+	if len(bc) == 0 {
+		return berth, raw, false
+	}
+	return runtimeTimes{created: median(bc), started: median(bs)}, runtimeTimes{created: median(xc), started: median(xs)}, true
 }
 
 // countList is "a ×3, b ×1", most frequent first.
@@ -268,7 +348,12 @@ func (r *watchReport) notes() []string {
 			fmt.Sprintf("idle rounds: the resync-only watcher ran about %d resync rounds in the window (one per %s: read the files, 3 list calls, plan; logged at debug level only), the event-driven one %d or %d (resync 1m); the event-driven watcher also receives every event of the shared runtime, others' tests included, and drops those of other stacks",
 				int(rs.window/r.opts.watchResync), r.opts.watchResync, int(u.window/time.Minute), int(u.window/time.Minute)+1))
 	}
+	if b, x, ok := r.crashSplit(); ok {
+		lines = append(lines, fmt.Sprintf("by containerd's clock, a crash: from the exit until the next container was created took %s for the event-driven watcher and %s for the raw baseline, which creates at once: the watcher's own part before its create is about %s; from created to started, the runtime's work for either, %s and %s (%s)",
+			fmtDur(b.created), fmtDur(x.created), fmtDur(b.created-x.created), fmtDur(b.started), fmtDur(x.started), fmtRatio(ratio(b.started, x.started))))
+	}
 	return append(lines,
+		"by containerd's clock: the timestamps containerd gave its /tasks/exit (the old container), /containers/create (the next one, at the end of CreateContainer) and /tasks/start (its task, at the end of StartContainer's work) events, from a subscription the benchmark holds through each sample; counted from the change, then from the step before",
 		"decision logged: the change until the watcher's `msg=decision` line for the container arrived on its stderr (time-stamped by the benchmark as it read it); old container down: until CRI first listed the old container as not RUNNING (which may come after the new one runs: berth starts it once the old process has exited); the column after names the trigger of the round that decided",
 		fmt.Sprintf("idle: all watchers sampled at once, once a second (%d samples), after %s without a log line; CPU from /proc/PID/stat (10ms ticks) and the sum of its threads' run times (/proc/PID/task/*/schedstat, ns); share and per hour from schedstat; VmRSS (/proc/PID/status) the most of the samples",
 			u.samples, 5*time.Second),
@@ -318,6 +403,10 @@ func (r *watchReport) text(w io.Writer) {
 		writeTab(w, t)
 		fmt.Fprintln(w)
 	}
+	if t := r.runtimeTable(); t != nil {
+		writeTab(w, t)
+		fmt.Fprintln(w)
+	}
 	writeTab(w, r.idleTable())
 	fmt.Fprintln(w)
 	writeTab(w, r.targetTable())
@@ -347,7 +436,12 @@ func (r *watchReport) markdown(w io.Writer) {
 	fmt.Fprintln(w)
 	writeMarkdownTable(w, r.phaseTable())
 	if t := r.rawTable(); t != nil {
-		fmt.Fprintln(w, "\nThe crash against the raw baseline (median of the per-pair ratios):")
+		fmt.Fprintln(w, "\nAgainst the raw baselines (medians of the per-pair ratios):")
+		fmt.Fprintln(w)
+		writeMarkdownTable(w, t)
+	}
+	if t := r.runtimeTable(); t != nil {
+		fmt.Fprintln(w, "\nBy containerd's clock (its events' timestamps; medians, each column on its own):")
 		fmt.Fprintln(w)
 		writeMarkdownTable(w, t)
 	}
