@@ -134,7 +134,7 @@ type watchStack struct {
 type watchSample struct {
 	total   time.Duration // the change until the new container is RUNNING in CRI
 	decided time.Duration // the change until the watcher's decision line; 0 if none was seen
-	oldDown time.Duration // the change until the old container was seen not running (0: not within oldDownWait of the new one)
+	oldDown time.Duration // the change until the old container was listed not running, polled once the new one started (0: not within oldDownWait of it)
 	trigger string        // what the round that decided says it was for
 	action  string        // the decision's action (replace, restart; wait would be a backoff)
 	newID   string        // the new container
@@ -472,7 +472,7 @@ func (wb *watchBench) runPair(ctx context.Context, i int) (*watchPair, error) {
 		fmt.Fprintf(os.Stderr, "  pair %d/%d: %s\n", i+1, wb.o.watchRuns, fmt.Sprintf(format, args...))
 	}
 	show := func(what string, mode string, s *watchSample) {
-		logf("%-5s %-12s %s (decision after %s, %s; old container down after %s)", what, modeTitles[mode], fmtDur(s.total), fmtDur(s.decided), s.trigger, fmtDur(s.oldDown))
+		logf("%-5s %-12s %s (decision after %s, %s; old container exited after %s)", what, modeTitles[mode], fmtDur(s.total), fmtDur(s.decided), s.trigger, fmtDur(s.runtime.exited))
 	}
 	k := i % editPods
 	p.pods = [2]string{editPod(k), crashPod(i)}
@@ -566,7 +566,7 @@ func (wb *watchBench) edit(ctx context.Context, s *watchStack, k int, value stri
 	if err := os.WriteFile(tmp, []byte(podHCL(pod, workloads[wb.o.workload], value)), 0o644); err != nil {
 		return nil, err
 	}
-	events, err := wb.recordEvents(ctx)
+	events, err := wb.recordEvents(ctx, old.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -574,7 +574,7 @@ func (wb *watchBench) edit(ctx context.Context, s *watchStack, k int, value stri
 	if err := os.Rename(tmp, path); err != nil {
 		return nil, err
 	}
-	sample, err := wb.await(ctx, s, pod, old.Id, t0, func(c *cri.Container) bool { return specEnv(c)[watchEnvVar] == value })
+	sample, err := wb.await(ctx, s, pod, old.Id, t0, events.started, func(c *cri.Container) bool { return specEnv(c)[watchEnvVar] == value })
 	return withRuntimeTimes(sample, err, events, t0, old.Id)
 }
 
@@ -608,7 +608,7 @@ func (wb *watchBench) crash(ctx context.Context, s *watchStack, pod string) (*wa
 	if err != nil {
 		return nil, err
 	}
-	events, err := wb.recordEvents(ctx)
+	events, err := wb.recordEvents(ctx, old.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -617,7 +617,7 @@ func (wb *watchBench) crash(ctx context.Context, s *watchStack, pod string) (*wa
 		events.stop(t0, "", "")
 		return nil, err
 	}
-	sample, err := wb.await(ctx, s, pod, old.Id, t0, func(*cri.Container) bool { return true })
+	sample, err := wb.await(ctx, s, pod, old.Id, t0, events.started, func(*cri.Container) bool { return true })
 	return withRuntimeTimes(sample, err, events, t0, old.Id)
 }
 
@@ -679,9 +679,12 @@ func (wb *watchBench) podContainers(ctx context.Context, s *watchStack, pod stri
 
 // await polls the pod's containers from t0 until one that is not old runs
 // and satisfies ok, then reads the watcher's decision from its log.
-func (wb *watchBench) await(ctx context.Context, s *watchStack, pod, old string, t0 time.Time, ok func(*cri.Container) bool) (*watchSample, error) {
+func (wb *watchBench) await(ctx context.Context, s *watchStack, pod, old string, t0 time.Time, started <-chan struct{}, ok func(*cri.Container) bool) (*watchSample, error) {
 	limit := time.Minute + 2*wb.o.watchResync
 	sample := &watchSample{}
+	if err := wb.awaitStart(ctx, s, pod, t0, limit, started); err != nil {
+		return nil, err
+	}
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	for {
@@ -727,6 +730,32 @@ func (wb *watchBench) await(ctx context.Context, s *watchStack, pod, old string,
 		sample.trigger = "no decision line"
 	}
 	return sample, nil
+}
+
+// awaitStart waits until containerd says a new task started (the
+// sample's event log), before await polls the lists: 500 containers make
+// each list call a few milliseconds of containerd's CPU, and polling
+// them every pollEvery while berth's create and start ran slowed those
+// by a fifth (2026-12-03), which the raw baselines, polled only after
+// their calls, did not pay.
+func (wb *watchBench) awaitStart(ctx context.Context, s *watchStack, pod string, t0 time.Time, limit time.Duration, started <-chan struct{}) error {
+	alive := time.NewTicker(250 * time.Millisecond)
+	defer alive.Stop()
+	for {
+		select {
+		case <-started:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-alive.C:
+			if err := s.proc.alive(); err != nil {
+				return err
+			}
+			if time.Since(t0) > limit {
+				return fmt.Errorf("pod %s of %s: no new container started after %s\n--- watcher's stderr\n%s", pod, s.b.stack, limit, tail(s.proc.text()))
+			}
+		}
+	}
 }
 
 // specEnv is the environment berth recorded in the container's spec

@@ -44,21 +44,26 @@ func (wb *watchBench) client() (*containerd.Client, error) {
 // eventLog is containerd's events of one sample, by container ID, with
 // the timestamps containerd gave them.
 type eventLog struct {
-	cancel                 context.CancelFunc
-	done                   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+	// started is closed when a task other than the old container's starts:
+	// the sample's new container is up, and the lists may be polled.
+	started                chan struct{}
 	mu                     sync.Mutex
 	exits, creates, starts map[string]time.Time
+	up                     bool // started is closed
 	err                    error
 }
 
-// recordEvents subscribes to containerd's events until stop.
-func (wb *watchBench) recordEvents(ctx context.Context) (*eventLog, error) {
+// recordEvents subscribes to containerd's events until stop, for a sample
+// that replaces container old.
+func (wb *watchBench) recordEvents(ctx context.Context, old string) (*eventLog, error) {
 	cl, err := wb.client()
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	l := &eventLog{cancel: cancel, done: make(chan struct{}),
+	l := &eventLog{cancel: cancel, done: make(chan struct{}), started: make(chan struct{}),
 		exits: map[string]time.Time{}, creates: map[string]time.Time{}, starts: map[string]time.Time{}}
 	envelopes, errs := cl.Subscribe(ctx, eventTopics...)
 	go func() {
@@ -79,6 +84,10 @@ func (wb *watchBench) recordEvents(ctx context.Context) (*eventLog, error) {
 				case *apievents.ContainerCreate:
 					l.creates[e.ID] = env.Timestamp
 				case *apievents.TaskStart:
+					if e.ContainerID != old && !l.up {
+						l.up = true
+						close(l.started)
+					}
 					l.starts[e.ContainerID] = env.Timestamp
 				}
 				l.mu.Unlock()

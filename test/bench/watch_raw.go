@@ -40,7 +40,7 @@ func (wb *watchBench) rawRestart(ctx context.Context, s *watchStack, pod string)
 	if err != nil {
 		return nil, err
 	}
-	events, err := wb.recordEvents(ectx)
+	events, err := wb.recordEvents(ectx, old)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +60,7 @@ func (wb *watchBench) rawRestart(ctx context.Context, s *watchStack, pod string)
 	if _, err := wb.rt.rs.StartContainer(ectx, &cri.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
 		return nil, fmt.Errorf("start the next attempt in %s: %w", pod, err)
 	}
-	sample, err := wb.await(ctx, s, pod, old, t0, func(n *cri.Container) bool { return n.Id == c.ContainerId })
+	sample, err := wb.await(ctx, s, pod, old, t0, events.started, func(n *cri.Container) bool { return n.Id == c.ContainerId })
 	if sample, err = withRuntimeTimes(sample, err, events, t0, old); err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func (wb *watchBench) rawReplace(ctx context.Context, s *watchStack, pod string)
 	if err != nil {
 		return nil, err
 	}
-	events, err := wb.recordEvents(ectx)
+	events, err := wb.recordEvents(ectx, a.old)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func (wb *watchBench) rawReplace(ctx context.Context, s *watchStack, pod string)
 	if err := <-stopped; err != nil {
 		return nil, fmt.Errorf("stop the old attempt in %s: %w", pod, err)
 	}
-	sample, err := wb.await(ctx, s, pod, a.old, t0, func(n *cri.Container) bool { return n.Id == c.ContainerId })
+	sample, err := wb.await(ctx, s, pod, a.old, t0, events.started, func(n *cri.Container) bool { return n.Id == c.ContainerId })
 	if sample, err = withRuntimeTimes(sample, err, events, t0, a.old); err != nil {
 		return nil, err
 	}

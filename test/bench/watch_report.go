@@ -56,7 +56,7 @@ func (r *watchReport) factLines() []string {
 		"crash: SIGTERM sent from the host to the container's process (its PID from CRI's verbose status; the shell exits with 1); timed from the kill until raw CRI lists a RUNNING container of the pod, not the old one; each run crashes another pod, so every restart is that container's first (no backoff)",
 		fmt.Sprintf("raw CRI replace (the file save's baseline, each pair, before berth's save in even pairs and after in odd ones): the event-driven watcher paused, another idle pod's container stopped with StopContainer (timeout %s) and, on containerd's /tasks/exit event for it (before the stop returns; berth acts on it too), the next attempt created and started in its sandbox as below, the old one removed; timed from the stop call: the replace a save comes to, without noticing the file, loading or planning", grace),
 		"raw CRI restart (the crash's baseline, each pair, before berth's crash in even pairs and after in odd ones): the event-driven watcher paused (SIGSTOP), an idle pod of its stack crashed the same way, and on containerd's /tasks/exit event for it a raw client creates and starts the next attempt in the same sandbox (the old one's labels, annotations and image, the runtime's default seccomp profile), then removes the old one; timed the same way",
-		fmt.Sprintf("pairs: %d, the event-driven watcher first in odd pairs, the resync-only one in even ones; before each change the watcher has logged nothing for %s, and a resync-only run waits a random part of its period (uniform phase); CRI polled every %s", o.watchRuns, quietFor, pollEvery))
+		fmt.Sprintf("pairs: %d, the event-driven watcher first in odd pairs, the resync-only one in even ones; before each change the watcher has logged nothing for %s, and a resync-only run waits a random part of its period (uniform phase); CRI polled every %s once containerd told that the new container's task started (polled from the change, the lists of 500 containers slowed the runtime's create and start by a fifth, on berth's side only)", o.watchRuns, quietFor, pollEvery))
 }
 
 // stackNames are the benchmark's stacks, in the report's order.
@@ -170,16 +170,17 @@ func (r *watchReport) rawTable() [][]string {
 }
 
 // phaseTable splits each case's latency, in medians: until the watcher
-// decided, until the old container was down, until the new one ran.
+// decided, until containerd told the old container's exit, until the new
+// one was listed running.
 func (r *watchReport) phaseTable() [][]string {
-	rows := [][]string{{"case", "watcher", "decision logged", "old container down", "new container RUNNING", "decision's round (runs)"}}
+	rows := [][]string{{"case", "watcher", "decision logged", "old container exited", "new container RUNNING", "decision's round (runs)"}}
 	for _, c := range latencyCases {
 		for _, mode := range r.latencyModes() {
 			var decided, down, total []time.Duration
 			triggers := map[string]int{}
 			for _, p := range r.pairs {
 				s := c.of(p)[mode]
-				decided, down, total = append(decided, s.decided), append(down, s.oldDown), append(total, s.total)
+				decided, down, total = append(decided, s.decided), append(down, s.runtime.exited), append(total, s.total)
 				t := s.trigger
 				if topic, ok := strings.CutPrefix(t, "runtime: "); ok {
 					t = "runtime: " + strings.Fields(topic + " ?")[0] // the event's topic, not its container
@@ -354,7 +355,7 @@ func (r *watchReport) notes() []string {
 	}
 	return append(lines,
 		"by containerd's clock: the timestamps containerd gave its /tasks/exit (the old container), /containers/create (the next one, at the end of CreateContainer) and /tasks/start (its task, at the end of StartContainer's work) events, from a subscription the benchmark holds through each sample; counted from the change, then from the step before",
-		"decision logged: the change until the watcher's `msg=decision` line for the container arrived on its stderr (time-stamped by the benchmark as it read it); old container down: until CRI first listed the old container as not RUNNING (which may come after the new one runs: berth starts it once the old process has exited); the column after names the trigger of the round that decided",
+		"decision logged: the change until the watcher's `msg=decision` line for the container arrived on its stderr (time-stamped by the benchmark as it read it); old container exited: containerd's /tasks/exit for it (by containerd's clock, below); the column after names the trigger of the round that decided",
 		fmt.Sprintf("idle: all watchers sampled at once, once a second (%d samples), after %s without a log line; CPU from /proc/PID/stat (10ms ticks) and the sum of its threads' run times (/proc/PID/task/*/schedstat, ns); share and per hour from schedstat; VmRSS (/proc/PID/status) the most of the samples",
 			u.samples, 5*time.Second),
 	)
