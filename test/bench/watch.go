@@ -476,64 +476,57 @@ func (wb *watchBench) runPair(ctx context.Context, i int) (*watchPair, error) {
 	}
 	k := i % editPods
 	p.pods = [2]string{editPod(k), crashPod(i)}
-	rawSave := func() error {
-		if j := wb.o.watchRuns + i; j < wb.idlePods {
-			s, err := wb.rawReplace(ctx, wb.stacks[modeEvent], idlePod(j))
-			if err != nil {
-				return fmt.Errorf("raw replace: %w", err)
-			}
-			p.rawSave = s
-			logf("file  raw CRI     %s (the exit event after %s)", fmtDur(s.total), fmtDur(s.decided))
-		}
-		return nil
-	}
-	if !p.eventFirst {
-		if err := rawSave(); err != nil {
-			return nil, err
-		}
-	}
-	for _, mode := range order {
-		s, err := wb.edit(ctx, wb.stacks[mode], k, fmt.Sprintf("run%d-%s", i+1, randomHex(3)))
-		if err != nil {
-			return nil, fmt.Errorf("%s, file save: %w", modeTitles[mode], err)
-		}
-		p.file[mode] = s
-		show("file", mode, s)
-	}
-	if p.eventFirst {
-		if err := rawSave(); err != nil {
-			return nil, err
-		}
-	}
-	raw := func() error {
-		if i >= wb.idlePods {
+	// baseline measures with a raw client on idle pod j, if the stack has
+	// it, into *into; around runs it before the watchers in even pairs and
+	// after them in odd ones.
+	baseline := func(what string, j int, measure func(context.Context, *watchStack, string) (*watchSample, error), into **watchSample) error {
+		if j >= wb.idlePods {
 			return nil
 		}
-		s, err := wb.rawRestart(ctx, wb.stacks[modeEvent], idlePod(i))
+		s, err := measure(ctx, wb.stacks[modeEvent], idlePod(j))
 		if err != nil {
-			return fmt.Errorf("raw restart: %w", err)
+			return fmt.Errorf("raw %s: %w", what, err)
 		}
-		p.raw = s
-		logf("crash raw CRI     %s (the exit event after %s)", fmtDur(s.total), fmtDur(s.decided))
+		*into = s
+		logf("%-5s raw CRI     %s (the exit event after %s)", what, fmtDur(s.total), fmtDur(s.decided))
 		return nil
 	}
-	if !p.eventFirst { // the baseline first in even pairs
-		if err := raw(); err != nil {
-			return nil, err
+	around := func(base, watchers func() error) error {
+		if !p.eventFirst {
+			if err := base(); err != nil {
+				return err
+			}
+		}
+		if err := watchers(); err != nil {
+			return err
+		}
+		if p.eventFirst {
+			return base()
+		}
+		return nil
+	}
+	// watchers measures each watcher in turn, into into.
+	watchers := func(what string, measure func(*watchStack) (*watchSample, error), into map[string]*watchSample) func() error {
+		return func() error {
+			for _, mode := range order {
+				s, err := measure(wb.stacks[mode])
+				if err != nil {
+					return fmt.Errorf("%s, %s: %w", modeTitles[mode], what, err)
+				}
+				into[mode] = s
+				show(what, mode, s)
+			}
+			return nil
 		}
 	}
-	for _, mode := range order {
-		s, err := wb.crash(ctx, wb.stacks[mode], crashPod(i))
-		if err != nil {
-			return nil, fmt.Errorf("%s, crash: %w", modeTitles[mode], err)
-		}
-		p.crash[mode] = s
-		show("crash", mode, s)
+	value := fmt.Sprintf("run%d-%s", i+1, randomHex(3))
+	saves := watchers("file", func(s *watchStack) (*watchSample, error) { return wb.edit(ctx, s, k, value) }, p.file)
+	if err := around(func() error { return baseline("file", wb.o.watchRuns+i, wb.rawReplace, &p.rawSave) }, saves); err != nil {
+		return nil, err
 	}
-	if p.eventFirst {
-		if err := raw(); err != nil {
-			return nil, err
-		}
+	crashes := watchers("crash", func(s *watchStack) (*watchSample, error) { return wb.crash(ctx, s, crashPod(i)) }, p.crash)
+	if err := around(func() error { return baseline("crash", i, wb.rawRestart, &p.raw) }, crashes); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -597,14 +590,7 @@ func withRuntimeTimes(sample *watchSample, err error, events *eventLog, t0 time.
 
 // crash makes the pod's container exit with 1 and times its restart.
 func (wb *watchBench) crash(ctx context.Context, s *watchStack, pod string) (*watchSample, error) {
-	if err := wb.prepare(ctx, s); err != nil {
-		return nil, err
-	}
-	old, err := wb.runningContainer(ctx, s, pod)
-	if err != nil {
-		return nil, err
-	}
-	_, pid, err := wb.verboseStatus(ctx, old.Id)
+	old, _, pid, err := wb.target(ctx, s, pod)
 	if err != nil {
 		return nil, err
 	}
@@ -619,6 +605,24 @@ func (wb *watchBench) crash(ctx context.Context, s *watchStack, pod string) (*wa
 	}
 	sample, err := wb.await(ctx, s, pod, old.Id, t0, events.started, func(*cri.Container) bool { return true })
 	return withRuntimeTimes(sample, err, events, t0, old.Id)
+}
+
+// target waits until the watcher is quiet (prepare), then reads the
+// pod's one running container: its status and the host PID of its
+// process.
+func (wb *watchBench) target(ctx context.Context, s *watchStack, pod string) (*cri.Container, *cri.ContainerStatus, int, error) {
+	if err := wb.prepare(ctx, s); err != nil {
+		return nil, nil, 0, err
+	}
+	ctr, err := wb.runningContainer(ctx, s, pod)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	st, pid, err := wb.verboseStatus(ctx, ctr.Id)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return ctr, st, pid, nil
 }
 
 // verboseStatus is a container's status with the host PID of its

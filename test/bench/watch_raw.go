@@ -154,18 +154,10 @@ type rawNext struct {
 	sandbox        *cri.PodSandboxConfig
 }
 
-// rawAttempt waits until the watcher is quiet and reads the pod for a raw
-// baseline. The next attempt carries the old one's labels and annotations,
+// rawAttempt reads the pod for a raw baseline (target). The next attempt carries the old one's labels and annotations,
 // so the watcher, resumed, finds its own container and changes nothing.
 func (wb *watchBench) rawAttempt(ctx context.Context, s *watchStack, pod string) (*rawNext, error) {
-	if err := wb.prepare(ctx, s); err != nil {
-		return nil, err
-	}
-	ctr, err := wb.runningContainer(ctx, s, pod)
-	if err != nil {
-		return nil, err
-	}
-	st, pid, err := wb.verboseStatus(ctx, ctr.Id)
+	ctr, st, pid, err := wb.target(ctx, s, pod)
 	if err != nil {
 		return nil, err
 	}
