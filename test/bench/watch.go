@@ -563,6 +563,7 @@ func (wb *watchBench) edit(ctx context.Context, s *watchStack, k int, value stri
 	if err != nil {
 		return nil, err
 	}
+	defer events.cancel() // on the errors before the sample is done; stop cancels it too
 	t0 := time.Now()
 	if err := os.Rename(tmp, path); err != nil {
 		return nil, err
@@ -598,9 +599,9 @@ func (wb *watchBench) crash(ctx context.Context, s *watchStack, pod string) (*wa
 	if err != nil {
 		return nil, err
 	}
+	defer events.cancel() // on the errors before the sample is done; stop cancels it too
 	t0, err := terminate(old.Id, pid)
 	if err != nil {
-		events.stop(t0, "", "")
 		return nil, err
 	}
 	sample, err := wb.await(ctx, s, pod, old.Id, t0, events.started, func(*cri.Container) bool { return true })

@@ -46,9 +46,10 @@ func (wb *watchBench) client() (*containerd.Client, error) {
 type eventLog struct {
 	cancel context.CancelFunc
 	done   chan struct{}
-	// started is closed when a task other than the old container's starts:
-	// the sample's new container is up, and the lists may be polled.
-	started                chan struct{}
+	// exited is closed when the old container's task exits; started when
+	// a task other than the old container's starts: the sample's new
+	// container is up, and the lists may be polled.
+	exited, started        chan struct{}
 	mu                     sync.Mutex
 	exits, creates, starts map[string]time.Time
 	up                     bool // started is closed
@@ -63,7 +64,7 @@ func (wb *watchBench) recordEvents(ctx context.Context, old string) (*eventLog, 
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	l := &eventLog{cancel: cancel, done: make(chan struct{}), started: make(chan struct{}),
+	l := &eventLog{cancel: cancel, done: make(chan struct{}), exited: make(chan struct{}), started: make(chan struct{}),
 		exits: map[string]time.Time{}, creates: map[string]time.Time{}, starts: map[string]time.Time{}}
 	envelopes, errs := cl.Subscribe(ctx, eventTopics...)
 	go func() {
@@ -78,9 +79,13 @@ func (wb *watchBench) recordEvents(ctx context.Context, old string) (*eventLog, 
 				l.mu.Lock()
 				switch e := v.(type) {
 				case *apievents.TaskExit:
-					if e.ID == e.ContainerID { // the container's own process, not an exec
-						l.exits[e.ContainerID] = env.Timestamp
+					if e.ID != e.ContainerID { // an exec's, not the container's own process
+						break
 					}
+					if _, seen := l.exits[old]; e.ContainerID == old && !seen {
+						close(l.exited)
+					}
+					l.exits[e.ContainerID] = env.Timestamp
 				case *apievents.ContainerCreate:
 					l.creates[e.ID] = env.Timestamp
 				case *apievents.TaskStart:
@@ -104,6 +109,28 @@ func (wb *watchBench) recordEvents(ctx context.Context, old string) (*eventLog, 
 	// Subscribe returns before the stream is up: a moment for it, so that
 	// the change's first event is not missed.
 	return l, sleep(ctx, 50*time.Millisecond)
+}
+
+// awaitExit returns once the old container's exit has been told, or
+// ended (nil: never) says its stop failed, or the events stopped.
+func (l *eventLog) awaitExit(ctx context.Context, ended <-chan error) error {
+	for {
+		select {
+		case <-l.exited:
+			return nil
+		case err := <-ended:
+			if err != nil {
+				return err
+			}
+			ended = nil // returned before its exit was told: wait for that
+		case <-l.done:
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return l.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // stop ends the subscription and says what the sample's containers did,
