@@ -239,10 +239,13 @@ func (r *watchReport) runtimeTable() [][]string {
 	return rows
 }
 
-// crashSplit is the medians of the event-driven watcher's crashes and the
-// raw baseline's, by containerd's clock: exit → created in created,
-// created → started in started.
-func (r *watchReport) crashSplit() (berth, raw runtimeTimes, ok bool) {
+// stepMedians are medians of two steps by containerd's clock: the exit
+// until the next container was created, and created until started.
+type stepMedians struct{ create, start time.Duration }
+
+// crashSplit is those of the event-driven watcher's crashes and of the
+// raw baseline's, over the pairs that have both.
+func (r *watchReport) crashSplit() (berth, raw stepMedians, ok bool) {
 	var bc, bs, xc, xs []time.Duration
 	for _, p := range r.pairs {
 		b := p.crash[modeEvent]
@@ -255,7 +258,7 @@ func (r *watchReport) crashSplit() (berth, raw runtimeTimes, ok bool) {
 	if len(bc) == 0 {
 		return berth, raw, false
 	}
-	return runtimeTimes{created: median(bc), started: median(bs)}, runtimeTimes{created: median(xc), started: median(xs)}, true
+	return stepMedians{median(bc), median(bs)}, stepMedians{median(xc), median(xs)}, true
 }
 
 // countList is "a ×3, b ×1", most frequent first.
@@ -351,7 +354,7 @@ func (r *watchReport) notes() []string {
 	}
 	if b, x, ok := r.crashSplit(); ok {
 		lines = append(lines, fmt.Sprintf("by containerd's clock, a crash: from the exit until the next container was created took %s for the event-driven watcher and %s for the raw baseline, which creates at once: the watcher's own part before its create is about %s; from created to started, the runtime's work for either, %s and %s (%s)",
-			fmtDur(b.created), fmtDur(x.created), fmtDur(b.created-x.created), fmtDur(b.started), fmtDur(x.started), fmtRatio(ratio(b.started, x.started))))
+			fmtDur(b.create), fmtDur(x.create), fmtDur(b.create-x.create), fmtDur(b.start), fmtDur(x.start), fmtRatio(ratio(b.start, x.start))))
 	}
 	return append(lines,
 		"by containerd's clock: the timestamps containerd gave its /tasks/exit (the old container), /containers/create (the next one, at the end of CreateContainer) and /tasks/start (its task, at the end of StartContainer's work) events, from a subscription the benchmark holds through each sample; counted from the change, then from the step before",

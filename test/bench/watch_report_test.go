@@ -22,7 +22,7 @@ func TestWatchBaselineTables(t *testing.T) {
 		pairs        []*watchPair
 		raw, runtime [][]string
 		split        bool
-		berth, base  runtimeTimes
+		berth, base  stepMedians
 	}{
 		{
 			name:  "no baselines, no event times",
@@ -48,8 +48,8 @@ func TestWatchBaselineTables(t *testing.T) {
 				{"crash", "raw CRI restart", "10.0ms", "10.0ms", "95.0ms", "10.0ms", "2"},
 			},
 			split: true,
-			berth: runtimeTimes{created: ms(30), started: ms(150)},
-			base:  runtimeTimes{created: ms(10), started: ms(70)},
+			berth: stepMedians{create: ms(30), start: ms(150)},
+			base:  stepMedians{create: ms(10), start: ms(70)},
 		},
 	}
 	for _, tt := range tests {
