@@ -437,13 +437,24 @@ func (x *executor) ensureImage(ctx context.Context, ic *planner.ImageChange) err
 	if ic.Action == planner.Destroy {
 		return x.rt.DeleteImageName(ctx, ic.Ref)
 	}
+	// The stack's mark, so that --prune-images finds the image again. A
+	// pull stores it with the image, a write fewer on the pull's way.
+	marked := false
 	if ic.Action == planner.Create {
 		if ic.Import != "" {
 			if err := x.rt.ImportImage(ctx, ic.Import, ic.Ref, ic.Platform); err != nil {
 				return err
 			}
-		} else if err := x.pull(ctx, ic.Ref, ic.Platform); err != nil {
-			return err
+		} else {
+			// Image steps run before any pod's, so no pod's pull of the
+			// same image can be under way: this one is not shared.
+			opts := x.opts.Pull
+			opts.Platform = ic.Platform
+			opts.Labels = map[string]string{spec.LabelStack: x.stack}
+			if err := x.rt.Pull(ctx, ic.Ref, opts); err != nil {
+				return err
+			}
+			marked = true
 		}
 	}
 	if ic.Pin != nil {
@@ -451,7 +462,9 @@ func (x *executor) ensureImage(ctx context.Context, ic *planner.ImageChange) err
 			return err
 		}
 	}
-	// The stack's mark, so that --prune-images finds the image again.
+	if marked {
+		return nil
+	}
 	return x.rt.LabelImage(ctx, ic.Ref, spec.LabelStack, x.stack)
 }
 

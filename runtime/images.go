@@ -18,6 +18,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	"google.golang.org/grpc"
+
+	"github.com/berth-dev/berth/spec"
 )
 
 // criNamespace is the containerd namespace the CRI plugin keeps its images in.
@@ -206,9 +208,9 @@ func (c *Client) ImagesLabelled(ctx context.Context, key, value string) ([]strin
 }
 
 // DeleteImageName removes one name of an image. Other names of the same
-// image, and containers using it, are not affected; the runtime's garbage
-// collection frees the content once no name holds it. Gone already is
-// deleted.
+// image, and containers using it, are not affected. When no other name
+// wants the image, its ID and digest names go too, and the runtime frees
+// its content before this returns. Gone already is deleted.
 func (c *Client) DeleteImageName(ctx context.Context, name string) error {
 	cl, err := c.containerd()
 	if err != nil {
@@ -222,26 +224,43 @@ func (c *Client) DeleteImageName(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("image %s: %w", name, err)
 	}
-	if err := is.Delete(ctx, name); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("delete image %s: %w", name, err)
-	}
-	// The CRI plugin names every image by its ID ("sha256:..."), too. When
-	// that is all that is left, it goes as well, or the content would stay.
 	all, err := is.List(ctx, fmt.Sprintf("target.digest==%s", img.Target.Digest))
 	if err != nil {
 		return fmt.Errorf("list the names of %s: %w", name, err)
 	}
-	for _, other := range all {
-		if !strings.HasPrefix(other.Name, "sha256:") {
-			return nil // another name still wants the image
+	companion, _ := digestName(name, img.Target.Digest)
+	going, last := namesGoing(name, companion, all)
+	for i, n := range going {
+		var opts []images.DeleteOpt
+		if last && i == len(going)-1 {
+			opts = append(opts, images.SynchronousDelete()) // as ctr images rm --sync
 		}
-	}
-	for _, id := range all {
-		if err := is.Delete(ctx, id.Name); err != nil && !errdefs.IsNotFound(err) {
-			return fmt.Errorf("delete image %s: %w", id.Name, err)
+		if err := is.Delete(ctx, n, opts...); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete image %s: %w", n, err)
 		}
 	}
 	return nil
+}
+
+// namesGoing is what deleting name, one of all the names of an image,
+// takes with it, and whether that is every name. A pull names the image
+// by its ID too ("sha256:...", the CRI plugin), and by companion
+// (repo@digest, CRI's pulls and berth's): those go once nothing else
+// wants the image, or they would keep its content for ever. A digest
+// name a stack declared, or another repository's, is a name of its own.
+func namesGoing(name, companion string, all []images.Image) ([]string, bool) {
+	going := []string{name}
+	for _, other := range all {
+		switch {
+		case other.Name == name:
+		case strings.HasPrefix(other.Name, "sha256:"),
+			other.Name == companion && other.Labels[spec.LabelStack] == "":
+			going = append(going, other.Name)
+		default:
+			return []string{name}, false // another name still wants the image
+		}
+	}
+	return going, true
 }
 
 // maybeGunzip reads through gzip when the stream starts with its magic.

@@ -22,6 +22,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 )
 
 // PullProgress is a snapshot of one pull's transfer.
@@ -46,6 +47,10 @@ type PullOptions struct {
 	Progress func(PullProgress)
 	// Log, if set, hears which way the pull went (debug level).
 	Log *slog.Logger
+	// Labels go on the pulled image's name as it is stored (berth's stack
+	// mark), so that no second write is needed for them. The repo@digest
+	// name does not carry them.
+	Labels map[string]string
 }
 
 func (o PullOptions) debug(msg string, args ...any) {
@@ -79,15 +84,15 @@ func (c *Client) Pull(ctx context.Context, ref string, opts PullOptions) error {
 			return fmt.Errorf("pull %s: platform %q: %w", ref, opts.Platform, err)
 		}
 	}
-	img, err := pullByTransfer(ctx, cl, ref, platform, opts)
+	err = pullByTransfer(ctx, cl, ref, platform, opts)
 	if transferMissing(err) {
 		opts.debug("the runtime has no transfer service; pulling through the containerd client", "image", ref, "error", err.Error())
-		img, err = pullByClient(ctx, cl, ref, opts)
+		err = pullByClient(ctx, cl, ref, opts)
 	}
 	if err != nil {
 		return fmt.Errorf("pull %s: %w", ref, err)
 	}
-	return nameByDigest(ctx, cl.ImageService(), img)
+	return nil
 }
 
 // transferMissing tells a runtime that lacks the transfer (or streaming)
@@ -101,9 +106,18 @@ func transferMissing(err error) bool {
 	return errdefs.IsNotImplemented(err) || err == io.EOF
 }
 
+// imageLabels are the labels a pulled image's name gets: CRI's and the
+// caller's.
+func (o PullOptions) imageLabels() map[string]string {
+	labels := map[string]string{criManagedLabel: "managed"}
+	maps.Copy(labels, o.Labels)
+	return labels
+}
+
 // pullByTransfer has containerd's transfer service pull ref from its
-// registry into the image store, unpacked for platform.
-func pullByTransfer(ctx context.Context, cl *containerd.Client, ref string, platform ocispec.Platform, opts PullOptions) (images.Image, error) {
+// registry into the image store, unpacked for platform, and names it by
+// digest too.
+func pullByTransfer(ctx context.Context, cl *containerd.Client, ref string, platform ocispec.Platform, opts PullOptions) error {
 	// Ends the goroutines that serve the credential and progress streams.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -117,12 +131,12 @@ func pullByTransfer(ctx context.Context, cl *containerd.Client, ref string, plat
 	}
 	src, err := registry.NewOCIRegistry(ctx, ref, regOpts...)
 	if err != nil {
-		return images.Image{}, err
+		return err
 	}
 	dst := transferimage.NewStore(ref,
 		transferimage.WithPlatforms(platform),
 		transferimage.WithUnpack(platform, snapshotter),
-		transferimage.WithImageLabels(map[string]string{criManagedLabel: "managed"}))
+		transferimage.WithImageLabels(opts.imageLabels()))
 
 	var tally pullTally
 	var topts []transfer.Opt
@@ -135,27 +149,43 @@ func pullByTransfer(ctx context.Context, cl *containerd.Client, ref string, plat
 	stop()
 	if err != nil {
 		if cerr := creds.failure(); cerr != nil {
-			return images.Image{}, fmt.Errorf("%w (and the credentials failed: %v)", err, cerr)
+			return fmt.Errorf("%w (and the credentials failed: %v)", err, cerr)
 		}
-		return images.Image{}, err
+		return err
 	}
 
 	img, err := cl.ImageService().Get(ctx, ref)
 	if err != nil {
-		return images.Image{}, fmt.Errorf("the pulled image: %w", err)
+		return fmt.Errorf("the pulled image: %w", err)
 	}
-	// The transfer service unpacks only for the platforms its own
-	// configuration lists, and skips others with a warning in its log;
-	// CRI needs the snapshot, so make sure.
 	pulled := containerd.NewImageWithPlatform(cl, img, platforms.Only(platform))
-	if unpacked, err := pulled.IsUnpacked(ctx, snapshotter); err != nil || !unpacked {
-		opts.debug("the transfer service did not unpack the image; unpacking it here", "image", ref, "snapshotter", snapshotter)
-		if err := pulled.Unpack(ctx, snapshotter); err != nil {
-			return images.Image{}, fmt.Errorf("unpack: %w", err)
+	// Three round trips to the daemon that need nothing of each other:
+	// made at once, a pull waits for the slowest, not for their sum.
+	var g errgroup.Group
+	g.Go(func() error { return nameByDigest(ctx, cl.ImageService(), img) })
+	g.Go(func() error {
+		// The transfer service unpacks only for the platforms its own
+		// configuration lists, and skips others with a warning in its
+		// log; CRI needs the snapshot, so make sure.
+		if unpacked, err := pulled.IsUnpacked(ctx, snapshotter); err != nil || !unpacked {
+			opts.debug("the transfer service did not unpack the image; unpacking it here", "image", ref, "snapshotter", snapshotter)
+			if err := pulled.Unpack(ctx, snapshotter); err != nil {
+				return fmt.Errorf("unpack: %w", err)
+			}
 		}
+		return nil
+	})
+	var size int64 = -1
+	if opts.Progress != nil {
+		// An image value of its own: the unpack's may be in use beside it.
+		sized := containerd.NewImageWithPlatform(cl, img, platforms.Only(platform))
+		g.Go(func() error { size = imageSize(ctx, sized); return nil })
 	}
-	reportFinished(ctx, opts.Progress, began, ref, tally.blobs(), pulled)
-	return img, nil
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	reportFinished(opts.Progress, began, ref, tally.blobs(), size)
+	return nil
 }
 
 // credentialRelay answers the transfer service's credential requests from
@@ -284,22 +314,30 @@ func reportEvery(report func(PullProgress), began time.Time, snapshot func() Pul
 }
 
 // reportFinished sends a pull's last report: every blob there, and the
-// image's size for its platform.
-func reportFinished(ctx context.Context, report func(PullProgress), began time.Time, ref string, blobs int, img containerd.Image) {
+// image's size for its platform (-1: unknown).
+func reportFinished(report func(PullProgress), began time.Time, ref string, blobs int, size int64) {
 	if report == nil {
 		return
 	}
 	p := PullProgress{Ref: ref, Layers: blobs, Done: blobs, Finished: true, Elapsed: time.Since(began)}
-	if size, err := img.Size(ctx); err == nil {
+	if size >= 0 {
 		p.Bytes, p.Total = size, size
 	}
 	report(p)
 }
 
+// imageSize is img's size for its platform, or -1 when it cannot be read.
+func imageSize(ctx context.Context, img containerd.Image) int64 {
+	if n, err := img.Size(ctx); err == nil {
+		return n
+	}
+	return -1
+}
+
 // pullByClient is the containerd client's own pull: berth's process
 // fetches the blobs, writes them into containerd's content store and has
 // them unpacked. For runtimes without the transfer service.
-func pullByClient(ctx context.Context, cl *containerd.Client, ref string, opts PullOptions) (images.Image, error) {
+func pullByClient(ctx context.Context, cl *containerd.Client, ref string, opts PullOptions) error {
 	hostOpts := config.HostOptions{Credentials: opts.Credentials}
 	if opts.CertsDir != "" {
 		hostOpts.HostDir = config.HostDirFromRoot(opts.CertsDir)
@@ -317,7 +355,7 @@ func pullByClient(ctx context.Context, cl *containerd.Client, ref string, opts P
 	})
 	remoteOpts := []containerd.RemoteOpt{containerd.WithResolver(resolver), containerd.WithPullUnpack,
 		containerd.WithPullSnapshotter(snapshotter), containerd.WithImageHandler(track),
-		containerd.WithPullLabel(criManagedLabel, "managed")}
+		containerd.WithPullLabels(opts.imageLabels())}
 	if opts.Platform != "" {
 		remoteOpts = append(remoteOpts, containerd.WithPlatform(opts.Platform))
 	}
@@ -332,13 +370,15 @@ func pullByClient(ctx context.Context, cl *containerd.Client, ref string, opts P
 	img, err := cl.Pull(ctx, ref, remoteOpts...)
 	stop()
 	if err != nil {
-		return images.Image{}, err
+		return err
 	}
 	mu.Lock()
 	n := len(blobs)
 	mu.Unlock()
-	reportFinished(ctx, opts.Progress, began, ref, n, img)
-	return img.Metadata(), nil
+	if opts.Progress != nil {
+		reportFinished(opts.Progress, began, ref, n, imageSize(ctx, img))
+	}
+	return nameByDigest(ctx, cl.ImageService(), img.Metadata())
 }
 
 // contentProgress sums the in-flight writes of a pull's blobs into the
@@ -362,13 +402,28 @@ func contentProgress(ctx context.Context, cl *containerd.Client, ref string, blo
 	return p
 }
 
+// digestName is the repo@digest name CRI gives an image it pulls by name,
+// and false for a name it would give none.
+func digestName(name string, d digest.Digest) (string, bool) {
+	if strings.HasPrefix(name, "sha256:") {
+		return "", false // an image ID, which the parser takes for docker.io/library/sha256
+	}
+	named, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return "", false
+	}
+	return named.Name() + "@" + d.String(), true
+}
+
 // nameByDigest adds the repo@digest name CRI gives the images it pulls.
 func nameByDigest(ctx context.Context, is images.Store, img images.Image) error {
-	named, err := reference.ParseNormalizedNamed(img.Name)
-	if err != nil {
-		return nil // not a name CRI would give a digest name either
+	name, ok := digestName(img.Name, img.Target.Digest)
+	if !ok {
+		return nil
 	}
-	byDigest := images.Image{Name: named.Name() + "@" + img.Target.Digest.String(), Target: img.Target, Labels: img.Labels}
+	// CRI's label only: a caller's labels (berth's stack mark) name what
+	// the caller declared, which is the tag.
+	byDigest := images.Image{Name: name, Target: img.Target, Labels: map[string]string{criManagedLabel: "managed"}}
 	if _, err := is.Create(ctx, byDigest); err != nil && !errdefs.IsAlreadyExists(err) {
 		return fmt.Errorf("name %s: %w", byDigest.Name, err)
 	}

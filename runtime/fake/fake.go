@@ -262,13 +262,16 @@ func (r *Runtime) SandboxStatus(_ context.Context, id string) (*cri.PodSandboxSt
 }
 
 // Pull adds the image.
-func (r *Runtime) Pull(_ context.Context, ref string, _ runtime.PullOptions) error {
+func (r *Runtime) Pull(_ context.Context, ref string, opts runtime.PullOptions) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.enter("PullImage", ref); err != nil {
 		return err
 	}
 	r.Images[ref] = &cri.Image{Id: "sha256:" + ref, RepoTags: []string{ref}}
+	if len(opts.Labels) > 0 {
+		r.labelled[ref] = true // stored with the image, as containerd does
+	}
 	return nil
 }
 

@@ -7,10 +7,14 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 
+	"github.com/berth-dev/berth/spec"
 	"github.com/berth-dev/berth/test/criproxy"
 )
 
-const contentWrite = "/containerd.services.content.v1.Content/Write"
+const (
+	contentWrite = "/containerd.services.content.v1.Content/Write"
+	imageUpdate  = "/containerd.services.images.v1.Images/Update"
+)
 
 // A pull goes through containerd's transfer service: berth never writes a
 // blob into the content store itself, and the image comes out as CRI's
@@ -36,7 +40,11 @@ func TestPullByTransferService(t *testing.T) {
 	if n := proxy.Calls(contentWrite); n != 0 {
 		t.Errorf("berth wrote into the content store %d times: the layers went through it", n)
 	}
-	checkPulledImage(t, ref)
+	if n := proxy.Calls(imageUpdate); n != 0 {
+		t.Errorf("%d image updates after the pull, want 0: the stack's mark goes with the pull", n)
+	}
+	checkPulledImage(t, ref, s.name)
+	checkPrunable(t, s, ref)
 }
 
 // On a runtime without the transfer service, berth pulls through the
@@ -60,12 +68,13 @@ func TestPullWithoutTransferService(t *testing.T) {
 	if n := proxy.Refused(); n == 0 {
 		t.Errorf("berth never asked for the transfer service")
 	}
-	checkPulledImage(t, ref)
+	checkPulledImage(t, ref, s.name)
+	checkPrunable(t, s, ref)
 }
 
-// checkPulledImage checks ref as CRI names its own pulls, through
-// containerd itself (not through berth or the proxy).
-func checkPulledImage(t *testing.T, ref string) {
+// checkPulledImage checks ref as CRI names its own pulls, marked as
+// stack's, through containerd itself (not through berth or the proxy).
+func checkPulledImage(t *testing.T, ref, stack string) {
 	t.Helper()
 	cl, err := containerd.New(strings.TrimPrefix(address, "unix://"), containerd.WithDefaultNamespace("k8s.io"))
 	if err != nil {
@@ -80,10 +89,16 @@ func checkPulledImage(t *testing.T, ref string) {
 	if v := img.Labels["io.cri-containerd.image"]; v != "managed" {
 		t.Errorf("label io.cri-containerd.image = %q, want managed", v)
 	}
+	if v := img.Labels[spec.LabelStack]; v != stack {
+		t.Errorf("label %s = %q, want %q", spec.LabelStack, v, stack)
+	}
 	repo, _, _ := strings.Cut(ref, ":v1")
 	byDigest := repo + "@" + img.Target.Digest.String()
 	if other, err := cl.ImageService().Get(ctx, byDigest); err != nil || other.Target.Digest != img.Target.Digest {
 		t.Errorf("digest name %s: %v", byDigest, err)
+	} else if v, ok := other.Labels[spec.LabelStack]; ok {
+		// The stack declared the tag: a marked digest name would be pruned.
+		t.Errorf("digest name %s carries %s = %q", byDigest, spec.LabelStack, v)
 	}
 	// CRI adds a sha256:<config> name only to images it does not see as
 	// its own.
@@ -102,6 +117,23 @@ func checkPulledImage(t *testing.T, ref string) {
 	}
 	if st := imageStatus(t, ref); st == nil || !contains(st.RepoDigests, byDigest) {
 		t.Errorf("CRI's image status: %+v, want repo digest %s", st, byDigest)
+	}
+}
+
+// checkPrunable checks that the stack's mark finds what it pulled: with
+// the block, --prune-images has nothing to do; without it, ref goes.
+func checkPrunable(t *testing.T, s *stack, ref string) {
+	t.Helper()
+	if p := s.berth("plan", "--prune-images", "--detailed-exitcode", s.dir); p.code != 0 {
+		t.Fatalf("plan --prune-images with the image declared: %s", p)
+	}
+	s.write("")
+	r := s.mustBerth("apply", "--auto-approve", "--prune-images", s.dir)
+	if !strings.Contains(r.stdout, "# image."+ref+" will be removed") {
+		t.Fatalf("apply --prune-images without the block: %s", r)
+	}
+	if img := imageStatus(t, ref); img != nil {
+		t.Errorf("after pruning, %s is still there: %+v", ref, img)
 	}
 }
 
