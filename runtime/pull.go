@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,6 +48,11 @@ type PullOptions struct {
 	Progress func(PullProgress)
 	// Log, if set, hears which way the pull went (debug level).
 	Log *slog.Logger
+	// ProgressTimeout cancels a pull through the transfer service that
+	// reports no progress for this long; 0 waits for ever. (The client's
+	// pull, for runtimes without that service, cannot tell an unpack that
+	// takes long from a stall, and is not bounded.)
+	ProgressTimeout time.Duration
 	// Labels go on the pulled image's name as it is stored (berth's stack
 	// mark), so that no second write is needed for them. The repo@digest
 	// name does not carry them.
@@ -56,6 +62,51 @@ type PullOptions struct {
 func (o PullOptions) debug(msg string, args ...any) {
 	if o.Log != nil {
 		o.Log.Debug(msg, args...)
+	}
+}
+
+// DefaultPullProgressTimeout is how long a pull may report no progress:
+// as long as containerd's CRI plugin waits (image_pull_progress_timeout).
+const DefaultPullProgressTimeout = 5 * time.Minute
+
+// ErrPullStalled means a pull reported no progress for its
+// ProgressTimeout and was cancelled.
+var ErrPullStalled = errors.New("no progress")
+
+// A stallTimer calls its function unless it hears of progress in time.
+type stallTimer struct {
+	mu      sync.Mutex
+	d       time.Duration
+	t       *time.Timer
+	stopped bool
+}
+
+// startStallTimer calls fire after d without a call to alive; d <= 0
+// never fires.
+func startStallTimer(d time.Duration, fire func()) *stallTimer {
+	s := &stallTimer{d: d}
+	if d > 0 {
+		s.t = time.AfterFunc(d, fire)
+	}
+	return s
+}
+
+func (s *stallTimer) alive() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.t != nil && !s.stopped {
+		s.t.Reset(s.d)
+	}
+}
+
+// stop ends the wait for good: a report that comes after it re-arms
+// nothing.
+func (s *stallTimer) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	if s.t != nil {
+		s.t.Stop()
 	}
 }
 
@@ -118,9 +169,10 @@ func (o PullOptions) imageLabels() map[string]string {
 // registry into the image store, unpacked for platform, and names it by
 // digest too.
 func pullByTransfer(ctx context.Context, cl *containerd.Client, ref string, platform ocispec.Platform, opts PullOptions) error {
-	// Ends the goroutines that serve the credential and progress streams.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Ends the goroutines that serve the credential and progress streams,
+	// and the pull itself when it stalls.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 
 	// The daemon reads the hosts.toml files itself, from the same path.
 	regOpts := []registry.Opt{registry.WithHostDir(opts.CertsDir)}
@@ -138,16 +190,24 @@ func pullByTransfer(ctx context.Context, cl *containerd.Client, ref string, plat
 		transferimage.WithUnpack(platform, snapshotter),
 		transferimage.WithImageLabels(opts.imageLabels()))
 
+	// The transfer service reports every 300 ms while bytes arrive or a
+	// layer unpacks, and not at all while a registry or the daemon is
+	// stuck: silence for ProgressTimeout ends the pull.
+	stall := startStallTimer(opts.ProgressTimeout, func() { cancel(ErrPullStalled) })
 	var tally pullTally
-	var topts []transfer.Opt
-	if opts.Progress != nil {
-		topts = append(topts, transfer.WithProgress(tally.observe))
+	observe := func(p transfer.Progress) {
+		stall.alive()
+		tally.observe(p)
 	}
 	began := time.Now()
 	stop := reportEvery(opts.Progress, began, func() PullProgress { return tally.progress(ref) })
-	err = cl.Transfer(ctx, src, dst, topts...)
+	err = cl.Transfer(ctx, src, dst, transfer.WithProgress(observe))
 	stop()
+	stall.stop()
 	if err != nil {
+		if errors.Is(context.Cause(ctx), ErrPullStalled) {
+			return fmt.Errorf("%w for %s: the registry stopped sending or the runtime stopped answering, so the pull was cancelled; try again, or wait longer with --pull-progress-timeout", ErrPullStalled, opts.ProgressTimeout)
+		}
 		if cerr := creds.failure(); cerr != nil {
 			return fmt.Errorf("%w (and the credentials failed: %v)", err, cerr)
 		}

@@ -164,3 +164,42 @@ func TestReportEveryStops(t *testing.T) {
 	}
 	reportEvery(nil, time.Time{}, nil)() // no reporter: nothing runs, stop returns
 }
+
+func TestStallTimer(t *testing.T) {
+	const d = 200 * time.Millisecond // progress comes d/4 apart: room for a loaded machine
+	for _, tc := range []struct {
+		name  string
+		d     time.Duration
+		beats int           // alive calls, d/4 apart
+		after time.Duration // wait after the beats
+		stop  bool          // stop before waiting
+		fires bool
+	}{
+		{name: "silence fires", d: d, after: 3 * d, fires: true},
+		{name: "progress keeps it quiet", d: d, beats: 12, after: 0},
+		{name: "silence after progress fires", d: d, beats: 3, after: 3 * d, fires: true},
+		{name: "stopped never fires", d: d, stop: true, after: 3 * d},
+		{name: "zero waits for ever", d: 0, after: 3 * d},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var fired atomic.Bool
+			s := startStallTimer(tc.d, func() { fired.Store(true) })
+			for range tc.beats {
+				time.Sleep(d / 4)
+				s.alive()
+			}
+			if fired.Load() {
+				t.Fatal("fired while progress came")
+			}
+			if tc.stop {
+				s.stop()
+				s.alive() // a late report re-arms nothing
+			}
+			time.Sleep(tc.after)
+			if fired.Load() != tc.fires {
+				t.Errorf("fired = %v, want %v", fired.Load(), tc.fires)
+			}
+			s.stop()
+		})
+	}
+}

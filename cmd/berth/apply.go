@@ -226,7 +226,7 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 		return nil
 	}
 	pulls := runtime.PullOptions{Credentials: criconfig.HostCredentials(cfg.Registries),
-		Progress: newPullReporter(g.stdout, g.isTerminal(g.stdout)).report, Log: g.log}
+		Progress: newPullReporter(g.stdout, g.isTerminal(g.stdout)).report, Log: g.log, ProgressTimeout: g.pullProgressTimeout}
 	waitReady := func(ctx context.Context, dep *spec.Pod) error { return probe.WaitReady(ctx, rt, cfg.Berth.Stack, dep) }
 	progress := newProgressPrinter(g.stdout)
 	execOpts := apply.Options{Parallelism: opts.parallelism, Report: progress.event, Pull: pulls, WaitReady: waitReady}

@@ -24,6 +24,8 @@ type globals struct {
 	logLevel  string
 	// runtimeTimeout bounds each runtime call.
 	runtimeTimeout time.Duration
+	// pullProgressTimeout bounds a pull's silence, not its length.
+	pullProgressTimeout time.Duration
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -58,6 +60,9 @@ The configuration directory is the positional argument (default ".").`,
 			if g.runtimeTimeout <= 0 {
 				return fmt.Errorf("--runtime-timeout %s: give a positive duration, such as 30s", g.runtimeTimeout)
 			}
+			if g.pullProgressTimeout < 0 {
+				return fmt.Errorf("--pull-progress-timeout %s: give a duration, such as 5m, or 0 to wait for ever", g.pullProgressTimeout)
+			}
 			return g.setup()
 		},
 	}
@@ -66,6 +71,7 @@ The configuration directory is the positional argument (default ".").`,
 	root.SetErr(stderr)
 	f := root.PersistentFlags()
 	f.DurationVar(&g.runtimeTimeout, "runtime-timeout", runtime.DefaultTimeout, "give up on a runtime call that gets no answer for this long (pulls excepted)")
+	f.DurationVar(&g.pullProgressTimeout, "pull-progress-timeout", runtime.DefaultPullProgressTimeout, "cancel a pull that reports no progress for this long (0: wait for ever)")
 	f.StringVar(&g.address, "address", "", "containerd socket (env BERTH_ADDRESS; default from the berth block, else unix:///run/containerd/containerd.sock)")
 	f.StringVar(&g.stack, "stack", "", "stack name (default from the berth block, else the directory's name)")
 	f.BoolVar(&g.noColor, "no-color", false, "no colours in output (also NO_COLOR)")

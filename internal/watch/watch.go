@@ -78,6 +78,10 @@ type Options struct {
 	// RuntimeTimeout bounding each call.
 	Dial           func(ctx context.Context, address string) (Runtime, error)
 	RuntimeTimeout time.Duration
+	// PullProgressTimeout cancels a pull that reports no progress for
+	// this long, so that a stuck registry cannot hold a round (and the
+	// stack's lock) for ever; 0 waits for ever.
+	PullProgressTimeout time.Duration
 	// Telemetry, when set, receives the watcher's metrics and state (see
 	// Telemetry.Handler); Version is berth's, for its info metric.
 	Telemetry *Telemetry
@@ -464,7 +468,7 @@ func (w *watcher) round(ctx context.Context, why string, exited []string) (next 
 			if p.Finished {
 				w.log.Info("pulled", "image", p.Ref, "bytes", p.Total)
 			}
-		}, Log: w.log}
+		}, Log: w.log, ProgressTimeout: w.opts.PullProgressTimeout}
 	review := func(d *apply.Decision) error {
 		w.last = d.Snapshot
 		w.observed(ctx, cfg, d.Snapshot)

@@ -2,8 +2,15 @@ package e2e
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 
@@ -157,3 +164,72 @@ func newRuntimeProxy(t *testing.T, hide bool) *criproxy.Proxy {
 	t.Cleanup(p.Close)
 	return p
 }
+
+// A registry that stops sending in the middle of a pull: after
+// --pull-progress-timeout of silence the pull is cancelled, the apply
+// fails saying why, the runtime lets go of the download, and nothing is
+// named; the image is still to pull on the next plan.
+func TestPullStallIsCancelled(t *testing.T) {
+	reg := testRegistries(t)
+	addr, gaveUp := stalledRegistry(t, reg.mirror)
+	ref := addr + "/berth/fresh:v1" // a name of this test's own
+	t.Cleanup(func() { removeImage(t, ref) })
+	s := newStack(t)
+	s.write("image " + quote(ref) + " {}\n")
+
+	r := runBerth(t, nil, "--pull-progress-timeout", "2s", "apply", "--auto-approve", s.dir)
+	if r.code != 1 || !strings.Contains(r.stderr, "no progress for 2s: the registry stopped sending") {
+		t.Fatalf("apply from a stalled registry: %s", r)
+	}
+	select {
+	case <-gaveUp:
+	case <-time.After(30 * time.Second):
+		t.Error("the runtime kept the stalled download open after the pull was cancelled")
+	}
+	if img := imageStatus(t, ref); img != nil {
+		t.Errorf("a cancelled pull left the image named: %+v", img)
+	}
+	if p := s.berth("plan", "--detailed-exitcode", s.dir); p.code != 2 || !strings.Contains(p.stdout, "will be pulled") {
+		t.Errorf("plan after the cancelled pull: %s", p)
+	}
+}
+
+// stalledRegistry serves the mirror registry through a proxy that answers
+// every blob's GET with its headers and then no byte more, until the
+// client goes; gaveUp is closed once one such client has gone.
+func stalledRegistry(t *testing.T, upstream string) (string, <-chan struct{}) {
+	t.Helper()
+	target, _ := url.Parse("http://" + upstream)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	gaveUp := make(chan struct{})
+	var once sync.Once
+	proxy.ModifyResponse = func(r *http.Response) error {
+		if r.Request.Method == http.MethodGet && strings.Contains(r.Request.URL.Path, "/blobs/") {
+			r.Body = &stalledBody{ctx: r.Request.Context(), body: r.Body, gone: func() { once.Do(func() { close(gaveUp) }) }}
+		}
+		return nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: proxy}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String(), gaveUp
+}
+
+// stalledBody sends nothing until its request's client has gone.
+type stalledBody struct {
+	ctx  context.Context
+	body io.ReadCloser
+	gone func()
+}
+
+func (b *stalledBody) Read([]byte) (int, error) {
+	<-b.ctx.Done()
+	b.gone()
+	return 0, b.ctx.Err()
+}
+
+func (b *stalledBody) Close() error { return b.body.Close() }
