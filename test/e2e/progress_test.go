@@ -24,6 +24,13 @@ func slowRegistry(t *testing.T, upstream string, rate int) string {
 		r.Body = &throttled{r: r.Body, rate: rate}
 		return nil
 	}
+	return serveProxy(t, proxy)
+}
+
+// serveProxy serves a registry proxy on loopback until the test ends, and
+// returns its address.
+func serveProxy(t *testing.T, proxy *httputil.ReverseProxy) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

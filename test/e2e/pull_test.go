@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -209,14 +208,7 @@ func stalledRegistry(t *testing.T, upstream string) (string, <-chan struct{}) {
 		}
 		return nil
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: proxy}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String(), gaveUp
+	return serveProxy(t, proxy), gaveUp
 }
 
 // stalledBody sends nothing until its request's client has gone.
