@@ -83,6 +83,11 @@ func (c *Client) ImportImage(ctx context.Context, path, ref, platform string) er
 	// An archive names its images itself, and containerd creates those
 	// names, overwriting same-named images. Remember what was there, so
 	// that only ref is left changed.
+	ctx, release, err := ownLease(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("import %s: %w", path, err)
+	}
+	defer release()
 	is := cl.ImageService()
 	before, err := is.List(ctx)
 	if err != nil {
@@ -114,6 +119,20 @@ func (c *Client) ImportImage(ctx context.Context, path, ref, platform string) er
 		return fmt.Errorf("unpack %s: %w", ref, err)
 	}
 	return nil
+}
+
+// ownLease puts ctx under a lease of berth's own, which keeps what a pull
+// or an import writes from the garbage collector until an image names it.
+// containerd ends the lease it would make with the call's context, which
+// a cancelled call (a stalled pull, Ctrl-C) has lost, and that lease
+// would keep what was written for 24 hours. release ends berth's on any
+// outcome, within the runtime timeout.
+func ownLease(ctx context.Context, cl *containerd.Client) (context.Context, func(), error) {
+	ctx, done, err := cl.WithLease(ctx)
+	if err != nil {
+		return ctx, nil, fmt.Errorf("lease: %w", err)
+	}
+	return ctx, func() { _ = done(context.WithoutCancel(ctx)) }, nil
 }
 
 // restoreNames undoes an import's side effects on names other than ref:

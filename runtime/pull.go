@@ -135,6 +135,11 @@ func (c *Client) Pull(ctx context.Context, ref string, opts PullOptions) error {
 			return fmt.Errorf("pull %s: platform %q: %w", ref, opts.Platform, err)
 		}
 	}
+	ctx, release, err := ownLease(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	defer release()
 	err = pullByTransfer(ctx, cl, ref, platform, opts)
 	if transferMissing(err) {
 		opts.debug("the runtime has no transfer service; pulling through the containerd client", "image", ref, "error", err.Error())

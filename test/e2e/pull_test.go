@@ -176,6 +176,7 @@ func TestPullStallIsCancelled(t *testing.T) {
 	s := newStack(t)
 	s.write("image " + quote(ref) + " {}\n")
 
+	before := leaseIDs(t)
 	r := runBerth(t, nil, "--pull-progress-timeout", "2s", "apply", "--auto-approve", s.dir)
 	if r.code != 1 || !strings.Contains(r.stderr, "no progress for 2s: the registry stopped sending") {
 		t.Fatalf("apply from a stalled registry: %s", r)
@@ -185,12 +186,38 @@ func TestPullStallIsCancelled(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Error("the runtime kept the stalled download open after the pull was cancelled")
 	}
+	// A lease left behind would keep what the pull fetched for a day
+	// (and make the next test's pull find its blobs).
+	for id := range leaseIDs(t) {
+		if !before[id] {
+			t.Errorf("the cancelled pull left lease %s", id)
+		}
+	}
 	if img := imageStatus(t, ref); img != nil {
 		t.Errorf("a cancelled pull left the image named: %+v", img)
 	}
 	if p := s.berth("plan", "--detailed-exitcode", s.dir); p.code != 2 || !strings.Contains(p.stdout, "will be pulled") {
 		t.Errorf("plan after the cancelled pull: %s", p)
 	}
+}
+
+// leaseIDs lists the runtime's leases in CRI's namespace.
+func leaseIDs(t *testing.T) map[string]bool {
+	t.Helper()
+	cl, err := containerd.New(strings.TrimPrefix(address, "unix://"), containerd.WithDefaultNamespace("k8s.io"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ls, err := cl.LeasesService().List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, l := range ls {
+		ids[l.ID] = true
+	}
+	return ids
 }
 
 // stalledRegistry serves the mirror registry through a proxy that answers
