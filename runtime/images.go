@@ -136,8 +136,12 @@ func ownLease(ctx context.Context, cl *containerd.Client) (context.Context, func
 }
 
 // restoreNames undoes an import's side effects on names other than ref:
-// new ones are deleted, overwritten ones get their old target back.
+// new ones are deleted, overwritten ones get their old target back. It
+// runs even when the import was interrupted (Ctrl-C during the unpack):
+// those names belong to someone else, so each call has the runtime
+// timeout alone.
 func restoreNames(ctx context.Context, is images.Store, before, imported []images.Image, ref string) {
+	ctx = context.WithoutCancel(ctx)
 	old := map[string]images.Image{}
 	for _, img := range before {
 		old[img.Name] = img

@@ -1,11 +1,14 @@
 package runtime
 
 import (
+	"context"
+	"maps"
 	"slices"
 	"testing"
 
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-dev/berth/spec"
 )
@@ -60,6 +63,59 @@ func TestNamesGoing(t *testing.T) {
 			got, freesAll := namesGoing(tag, companion, tc.all)
 			if !slices.Equal(got, tc.want) || freesAll != tc.freesAll {
 				t.Errorf("namesGoing = %q, %v; want %q, %v", got, freesAll, tc.want, tc.freesAll)
+			}
+		})
+	}
+}
+
+// nameStore is an image store of names alone that, like the runtime,
+// refuses a call whose context has ended.
+type nameStore struct {
+	images.Store
+	names map[string]digest.Digest
+}
+
+func (s *nameStore) Update(ctx context.Context, img images.Image, _ ...string) (images.Image, error) {
+	if err := ctx.Err(); err != nil {
+		return images.Image{}, err
+	}
+	s.names[img.Name] = img.Target.Digest
+	return img, nil
+}
+
+func (s *nameStore) Delete(ctx context.Context, name string, _ ...images.DeleteOpt) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	delete(s.names, name)
+	return nil
+}
+
+func TestRestoreNames(t *testing.T) {
+	const ref = "berth/app:v1"
+	was, archive := digest.FromString("the other image"), digest.FromString("the archive's image")
+	named := func(name string, d digest.Digest) images.Image {
+		return images.Image{Name: name, Target: ocispec.Descriptor{Digest: d}}
+	}
+	interrupted, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+	}{
+		{"after an import", context.Background()},
+		{"after an interrupted import", interrupted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Someone's "other:v1" was there; the archive also names
+			// "other:v1" and a new "archive:latest" besides ref.
+			store := &nameStore{names: map[string]digest.Digest{"other:v1": archive, "archive:latest": archive, ref: archive}}
+			before := []images.Image{named("other:v1", was)}
+			imported := []images.Image{named(ref, archive), named("other:v1", archive), named("archive:latest", archive)}
+			restoreNames(tc.ctx, store, before, imported, ref)
+			want := map[string]digest.Digest{"other:v1": was, ref: archive}
+			if !maps.Equal(store.names, want) {
+				t.Errorf("names after the restore = %v, want %v", store.names, want)
 			}
 		})
 	}
