@@ -64,3 +64,41 @@ func TestDiagnosticsNeverPrintSecrets(t *testing.T) {
 		})
 	}
 }
+
+// What a user types as a variable's value is never quoted back when it
+// goes wrong: not from the command line, not from a variable file.
+func TestVariableInputsNeverPrintSecrets(t *testing.T) {
+	const secret = "Hunter2 Secret!"
+	for _, tc := range []struct {
+		name    string
+		vars    []string
+		varFile string
+	}{
+		{name: "--var with a misspelt name", vars: []string{"pwd=" + secret}},
+		{name: "a variable file with a misspelt name", varFile: "pwd = \"" + secret + "\"\n"},
+		{name: "a variable file that does not parse", varFile: "pw = \"" + secret + "\n"},
+		{name: "a variable file with a value of the wrong type", varFile: "n = \"" + secret + "\"\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "stack")
+			os.Mkdir(dir, 0o755)
+			main := "variable \"pw\" {\n  sensitive = true\n}\nvariable \"n\" {\n  type = number\n  default = 1\n}\npod \"a\" {\n  container \"c\" {\n    image = \"busybox\"\n    env = { PW = var.pw }\n  }\n}\n"
+			os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(main), 0o644)
+			if tc.varFile != "" {
+				os.WriteFile(filepath.Join(dir, AutoVarsFile), []byte(tc.varFile), 0o600)
+			}
+			l := NewLoader(Options{Environ: func() []string { return nil }, Vars: tc.vars})
+			_, diags := l.Load(dir)
+			if !diags.HasErrors() {
+				t.Fatal("no error")
+			}
+			var out bytes.Buffer
+			_ = hcl.NewDiagnosticTextWriter(&out, l.Files(), 0, false).WriteDiagnostics(diags)
+			for _, text := range []string{diags.Error(), out.String()} {
+				if strings.Contains(text, "Hunter2") || strings.Contains(text, "Secret!") {
+					t.Errorf("the value is printed:\n%s", text)
+				}
+			}
+		})
+	}
+}

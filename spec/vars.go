@@ -106,7 +106,7 @@ func (l *Loader) variables(dir string, blocks []*hcl.Block) (map[string]cty.Valu
 		}
 		v := decls[name]
 		if v == nil {
-			diags = append(diags, undeclared(name, order, "--var "+kv, nil))
+			diags = append(diags, undeclared(name, order, "--var "+name+"=...", nil)) // the value may be a secret
 			continue
 		}
 		val, d := parseRawValue(raw, v, "--var "+name, l.iter.context())
@@ -235,9 +235,12 @@ func checkValidations(v *variable, all map[string]cty.Value, fns map[string]func
 	return diags
 }
 
-// readVarFile reads NAME = VALUE assignments into values.
+// readVarFile reads NAME = VALUE assignments into values. Its diagnostics
+// come without source lines: a variable file is where secrets are
+// written, and any line of it may hold one.
 func (l *Loader) readVarFile(path string, decls map[string]*variable, values map[string]cty.Value) hcl.Diagnostics {
 	f, diags := l.parseConfigFile(path)
+	delete(l.files, path) // Files() feeds the diagnostic writer's snippets
 	if diags.HasErrors() {
 		return diags
 	}

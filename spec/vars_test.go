@@ -213,7 +213,7 @@ variable "untyped" {
 		{
 			name:      "undeclared --var suggests the closest name",
 			opts:      Options{Vars: []string{"imgae=alpine"}},
-			wantDiags: []diagWant{{summary: "Undeclared variable", detail: `--var imgae=alpine sets variable "imgae", but no variable block declares it. Did you mean "image"?`}},
+			wantDiags: []diagWant{{summary: "Undeclared variable", detail: `--var imgae=... sets variable "imgae", but no variable block declares it. Did you mean "image"?`}},
 		},
 		{
 			name:      "undeclared --var with nothing close says how to declare it",
