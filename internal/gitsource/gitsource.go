@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -156,9 +157,11 @@ func (s *Source) open() (*git.Repository, error) {
 func (s *Source) advertised(ctx context.Context, repo *git.Repository) (plumbing.ReferenceName, plumbing.Hash, error) {
 	// The URL given, not the clone's: it may have been made for another.
 	remote := git.NewRemote(repo.Storer, &config.RemoteConfig{Name: "origin", URLs: []string{s.URL}})
-	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: s.Auth, PeelingOption: git.IgnorePeeled})
+	bound, forget := boundProxy(ctx, s.URL)
+	defer forget()
+	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: s.Auth, PeelingOption: git.IgnorePeeled, ProxyOptions: bound})
 	if err != nil {
-		return "", plumbing.ZeroHash, fmt.Errorf("list the refs of %s: %w", redact(s.URL), err)
+		return "", plumbing.ZeroHash, s.remoteError(ctx, "list the refs of", err)
 	}
 	ref := s.ref()
 	for _, want := range []plumbing.ReferenceName{plumbing.NewBranchReferenceName(ref), plumbing.NewTagReferenceName(ref)} {
@@ -173,10 +176,12 @@ func (s *Source) advertised(ctx context.Context, repo *git.Repository) (plumbing
 
 // fetch brings the remote ref's commit into the clone.
 func (s *Source) fetch(ctx context.Context, repo *git.Repository, remoteRef plumbing.ReferenceName) (plumbing.Hash, error) {
+	bound, forget := boundProxy(ctx, s.URL)
+	defer forget()
 	err := repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", Auth: s.Auth, Force: true, Tags: git.NoTags,
-		RemoteURL: s.URL, RefSpecs: []config.RefSpec{config.RefSpec("+" + remoteRef.String() + ":" + localRef)}})
+		RemoteURL: s.URL, ProxyOptions: bound, RefSpecs: []config.RefSpec{config.RefSpec("+" + remoteRef.String() + ":" + localRef)}})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return plumbing.ZeroHash, fmt.Errorf("fetch %s from %s: %w", remoteRef.Short(), redact(s.URL), err)
+		return plumbing.ZeroHash, s.remoteError(ctx, "fetch "+remoteRef.Short()+" from", err)
 	}
 	r, err := repo.Reference(plumbing.ReferenceName(localRef), true)
 	if err != nil {
@@ -197,17 +202,70 @@ func peel(repo *git.Repository, h plumbing.Hash) (plumbing.Hash, error) {
 	return h, nil
 }
 
-// redact drops credentials from a URL before it is printed.
-func redact(url string) string {
-	scheme, rest, ok := strings.Cut(url, "://")
+// redact drops credentials from a URL before it is printed: any user
+// part of an HTTPS URL (a token alone is a user part), and an SSH URL's
+// password; an SSH user name (git@) stays.
+func redact(rawURL string) string {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
-		return url
+		return rawURL
 	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 && strings.Contains(rest[:at], ":") {
-		rest = "(credentials)@" + rest[at+1:]
+	if userinfo := credentials(scheme, rest); userinfo != "" {
+		rest = "(credentials)" + rest[len(userinfo):]
 	}
 	return scheme + "://" + rest
 }
+
+// credentials is the user part of a URL (after its scheme) that is
+// secret, or "".
+func credentials(scheme, rest string) string {
+	authority := rest
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+		authority = rest[:end]
+	}
+	at := strings.LastIndex(authority, "@")
+	if at < 0 || scheme == "ssh" && !strings.Contains(authority[:at], ":") {
+		return ""
+	}
+	return authority[:at]
+}
+
+// remoteError is err from the remote, told with the URL redacted (go-git's
+// own errors may quote it, and a user part it leaves as it is), and as a
+// remote that did not answer in time when ctx ended it.
+func (s *Source) remoteError(ctx context.Context, what string, err error) error {
+	msg := fmt.Sprintf("%s %s: %v", what, redact(s.URL), err)
+	if ctx.Err() != nil {
+		msg = fmt.Sprintf("%s %s: the remote did not answer in time (%v)", what, redact(s.URL), context.Cause(ctx))
+	}
+	if scheme, rest, ok := strings.Cut(s.URL, "://"); ok {
+		if userinfo := credentials(scheme, rest); userinfo != "" {
+			forms := []string{userinfo}
+			if unescaped, err := url.PathUnescape(userinfo); err == nil && unescaped != userinfo {
+				forms = append(forms, unescaped)
+			}
+			for _, form := range forms {
+				msg = strings.ReplaceAll(msg, form+"@", "(credentials)@")
+				// A password alone, as some errors quote it; not one so
+				// short that it would match any word.
+				if _, pass, ok := strings.Cut(form, ":"); ok && len(pass) >= 4 {
+					msg = strings.ReplaceAll(msg, pass, "(credentials)")
+				}
+			}
+		}
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+// redactedError tells its own text and unwraps to the error it tells of,
+// for errors.Is.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // export writes the commit's regular files under Path into dir, through a
 // temporary directory renamed into place, so a tree is whole or absent.

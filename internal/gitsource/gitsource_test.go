@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +19,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/hiddeco/sshsig"
 	"golang.org/x/crypto/ssh"
 )
@@ -149,12 +153,39 @@ func TestSyncSkipsLinksAndBoundsSizes(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
-		"https://user:token@git.example.com/x.git": "https://(credentials)@git.example.com/x.git",
-		"https://git.example.com/x.git":            "https://git.example.com/x.git",
-		"ssh://git@git.example.com/x.git":          "ssh://git@git.example.com/x.git",
+		"https://user:token@git.example.com/x.git":   "https://(credentials)@git.example.com/x.git",
+		"https://ghp_token123@git.example.com/x.git": "https://(credentials)@git.example.com/x.git",
+		"https://git.example.com/x.git":              "https://git.example.com/x.git",
+		"https://git.example.com/a@b/x.git":          "https://git.example.com/a@b/x.git",
+		"ssh://git@git.example.com/x.git":            "ssh://git@git.example.com/x.git",
+		"ssh://git:hunter22@git.example.com/x.git":   "ssh://(credentials)@git.example.com/x.git",
+		"file:///srv/repo.git":                       "file:///srv/repo.git",
+		"git@git.example.com:x.git":                  "git@git.example.com:x.git",
 	} {
 		if got := redact(in); got != want {
 			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// An error from the remote never repeats the URL's credentials, however
+// the transport quoted them, and still unwraps to its cause.
+func TestRemoteErrorHidesCredentials(t *testing.T) {
+	cause := errors.New("cause")
+	for _, tc := range []struct{ url, quoted string }{
+		{"https://ghp_token123@git.example.com/x.git", `Get "https://ghp_token123@git.example.com/x.git/info/refs": refused`},
+		{"https://bot:s3cr%21t@git.example.com/x.git", `Get "https://bot:s3cr!t@git.example.com/x.git": refused; password s3cr!t`},
+		{"https://bot:s3cr%21t@git.example.com/x.git", `Get "https://bot:s3cr%21t@git.example.com/x.git": refused`},
+	} {
+		s := &Source{URL: tc.url}
+		err := s.remoteError(context.Background(), "list the refs of", fmt.Errorf("%s: %w", tc.quoted, cause))
+		for _, secret := range []string{"ghp_token123", "s3cr"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("%s: the error quotes the credentials: %v", tc.url, err)
+			}
+		}
+		if !errors.Is(err, cause) {
+			t.Errorf("%s: %v does not unwrap to its cause", tc.url, err)
 		}
 	}
 }
@@ -254,5 +285,86 @@ func TestParseKeys(t *testing.T) {
 		if _, err := ParseKeys([]byte(tc.in)); (err != nil) != tc.err {
 			t.Errorf("%s: err %v", name, err)
 		}
+	}
+}
+
+// An SSH remote that accepts and then stops answering, at any step of the
+// protocol, holds a sync only until its context ends.
+func TestSyncOutlastsAHangingSSHRemote(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	hostKey, err := ssh.NewSignerFromKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		serve func(net.Conn) // holds the connection, saying as much as it will
+	}{
+		{"no banner", func(net.Conn) {}},
+		{"a banner, then nothing", func(c net.Conn) { io.WriteString(c, "SSH-2.0-hung\r\n") }},
+		{"a session that never starts the command", func(c net.Conn) {
+			cfg := &ssh.ServerConfig{NoClientAuth: true}
+			cfg.AddHostKey(hostKey)
+			_, chans, reqs, err := ssh.NewServerConn(c, cfg)
+			if err != nil {
+				return
+			}
+			go ssh.DiscardRequests(reqs)
+			for nc := range chans {
+				ch, chReqs, err := nc.Accept()
+				if err != nil {
+					return
+				}
+				defer ch.Close()
+				go func() {
+					for range chReqs { // the exec request: never answered
+					}
+				}()
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			held := make(chan net.Conn, 4)
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					held <- c
+					go tc.serve(c)
+				}
+			}()
+			defer func() {
+				for len(held) > 0 {
+					(<-held).Close()
+				}
+			}()
+
+			_, clientKey, _ := ed25519.GenerateKey(rand.Reader)
+			signer, _ := ssh.NewSignerFromKey(clientKey)
+			auth := &gitssh.PublicKeys{User: "git", Signer: signer}
+			auth.HostKeyCallback = ssh.InsecureIgnoreHostKey()
+			src := &Source{URL: "ssh://git@" + ln.Addr().String() + "/x.git", Dir: t.TempDir(), Auth: auth}
+
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { _, err := src.Sync(ctx); done <- err }()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("a sync against a hung remote succeeded")
+				}
+				t.Logf("sync: %v", err)
+			case <-time.After(20 * time.Second): // far beyond the context: a sync that waits on
+				t.Fatal("the sync still waits on the remote after its context ended")
+			}
+		})
 	}
 }
