@@ -194,6 +194,8 @@ func triggerKind(trigger string) string {
 	switch {
 	case strings.HasPrefix(trigger, "runtime:"):
 		return "runtime"
+	case strings.HasPrefix(trigger, "git:"):
+		return "git" // not the commit: a series per commit would grow for ever
 	case strings.HasPrefix(trigger, "readiness of "):
 		return "readiness"
 	case strings.Contains(trigger, " probe of "):

@@ -156,6 +156,7 @@ func TestTriggerKind(t *testing.T) {
 		"start": "start", "files changed": "files_changed", "runtime: exit of pod.web": "runtime",
 		"readiness of pod.db.container.c": "readiness", "liveness probe of pod.web.container.app failed": "probe",
 		"backoff over": "backoff_over", "reload requested": "reload_requested",
+		"git: commit 0123456789ab": "git",
 	} {
 		if got := triggerKind(in); got != want {
 			t.Errorf("triggerKind(%q) = %q, want %q", in, got, want)
