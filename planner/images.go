@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/safefile"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -43,7 +43,7 @@ func ObserveArchives(snap *Snapshot, imgs []*spec.Image) {
 // archiveDigest is the digest of the first manifest in an OCI archive's
 // index.json.
 func archiveDigest(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path, safefile.Options{}) // a FIFO would hold the plan, and the stack's lock
 	if err != nil {
 		return "", err
 	}

@@ -2,11 +2,15 @@ package planner_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/planner"
 	"github.com/berth-dev/berth/runtime/fake"
+	"github.com/berth-dev/berth/spec"
 	"github.com/berth-dev/berth/spec/spectest"
 )
 
@@ -77,5 +81,28 @@ func TestNormalizeImage(t *testing.T) {
 				t.Errorf("NormalizeImage(%q) = %q, want %q", tt.ref, got, tt.want)
 			}
 		}
+	}
+}
+
+// An image's source that is a FIFO is refused, not waited on: a plan
+// would hold the stack's lock for as long as nobody writes to it.
+func TestObserveArchivesDoesNotWaitOnAFIFO(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "image.tar")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	snap := &planner.Snapshot{}
+	done := make(chan struct{})
+	go func() {
+		planner.ObserveArchives(snap, []*spec.Image{{Ref: "berth/app:v1", Source: fifo}})
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second): // far beyond any read of a real archive's index
+		t.Fatal("the plan waits on the FIFO")
+	}
+	if d, ok := snap.ArchiveDigests[fifo]; ok {
+		t.Errorf("a FIFO gave the digest %q", d)
 	}
 }

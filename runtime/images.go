@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"strings"
 	"sync"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/containerd/platforms"
 	"google.golang.org/grpc"
 
+	"github.com/berth-dev/berth/internal/safefile"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -63,7 +63,7 @@ func (c *Client) ImportImage(ctx context.Context, path, ref, platform string) er
 	if err != nil {
 		return fmt.Errorf("connect to containerd: %w", err)
 	}
-	f, err := os.Open(path)
+	f, err := safefile.Open(path, safefile.Options{})
 	if err != nil {
 		return err
 	}

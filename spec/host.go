@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -17,6 +16,8 @@ import (
 	"github.com/docker/go-units"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/berth-dev/berth/internal/safefile"
 )
 
 // This file decodes what a container takes from the host: devices, mounts,
@@ -289,10 +290,16 @@ func decodeTmpfs(e *evaluator, b *hcl.Block) (Tmpfs, bool) {
 }
 
 // contentHash is the SHA-256 of a file, or of a directory tree's relative
-// paths and file contents in lexical order.
+// paths and file contents in lexical order. A link as the path is
+// followed, as the runtime's bind mount follows it (a "current" link to
+// a release); links inside the tree are hashed as links.
 func contentHash(path string) (string, error) {
 	h := sha256.New()
-	err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+	path, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", err
+	}
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -301,7 +308,7 @@ func contentHash(path string) (string, error) {
 		if !d.Type().IsRegular() {
 			return nil
 		}
-		f, err := os.Open(p)
+		f, err := safefile.Open(p, safefile.Options{NoFollow: true}) // swapped for a FIFO since the walk saw it: refused, not waited on
 		if err != nil {
 			return err
 		}

@@ -227,3 +227,70 @@ func TestIterationBudgetAcrossPods(t *testing.T) {
 		}
 	}
 }
+
+// hash_content follows a link given as the mount's path, as the bind
+// mount does, and hashes what is inside the tree without waiting on a FIFO
+// planted there.
+func TestContentHash(t *testing.T) {
+	write := func(t *testing.T, path, content string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		// setup makes the tree and returns the path to hash; change
+		// alters its content, which must change the hash.
+
+		setup  func(t *testing.T, root string) string
+		change func(t *testing.T, root string)
+	}{
+		{
+			name: "a directory",
+			setup: func(t *testing.T, root string) string {
+				os.Mkdir(filepath.Join(root, "conf"), 0o755)
+				write(t, filepath.Join(root, "conf", "a"), "one")
+				return filepath.Join(root, "conf")
+			},
+			change: func(t *testing.T, root string) { write(t, filepath.Join(root, "conf", "a"), "two") },
+		},
+		{
+			name: "a link to a release",
+			setup: func(t *testing.T, root string) string {
+				os.Mkdir(filepath.Join(root, "release-1"), 0o755)
+				write(t, filepath.Join(root, "release-1", "a"), "one")
+				os.Symlink("release-1", filepath.Join(root, "current"))
+				return filepath.Join(root, "current")
+			},
+			change: func(t *testing.T, root string) { write(t, filepath.Join(root, "release-1", "a"), "two") },
+		},
+		{
+			name: "a FIFO in the tree",
+			setup: func(t *testing.T, root string) string {
+				os.Mkdir(filepath.Join(root, "conf"), 0o755)
+				write(t, filepath.Join(root, "conf", "a"), "one")
+				mkfifo(t, filepath.Join(root, "conf", "pipe"))
+				return filepath.Join(root, "conf")
+			},
+			change: func(t *testing.T, root string) { write(t, filepath.Join(root, "conf", "a"), "two") },
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			path := tc.setup(t, root)
+			before, err := contentHash(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.change(t, root)
+			after, err := contentHash(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if before == after {
+				t.Error("the hash did not change with the content")
+			}
+		})
+	}
+}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/berth-dev/berth/internal/safefile"
 )
 
 // Options are the inputs to Load that do not come from the directory.
@@ -91,6 +93,12 @@ func IsIgnored(name string) bool {
 
 // ConfigFiles lists a directory's configuration files in lexical order.
 func ConfigFiles(dir string) ([]string, error) {
+	// Opening a FIFO would wait for a writer: look before opening.
+	if info, err := os.Stat(dir); err != nil {
+		return nil, err
+	} else if !info.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory (%s)", dir, safefile.Kind(info.Mode()))
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -184,6 +185,10 @@ func TestLoadDirectoryErrors(t *testing.T) {
 	}
 	aFile := filepath.Join(root, "file.hcl")
 	writeDir(t, root, files{"file.hcl": ""})
+	fifo := filepath.Join(root, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name, dir, summary, detail string
@@ -192,6 +197,7 @@ func TestLoadDirectoryErrors(t *testing.T) {
 		{"only leftovers", onlyLeftovers, "No configuration files", onlyLeftovers + " has no *.hcl files"},
 		{"missing directory", filepath.Join(root, "missing"), "Cannot read configuration directory", "no such file or directory"},
 		{"a file, not a directory", aFile, "Cannot read configuration directory", "not a directory"},
+		{"a FIFO, which is not opened", fifo, "Cannot read configuration directory", "not a directory (a FIFO)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

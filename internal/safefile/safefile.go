@@ -32,25 +32,11 @@ type Options struct {
 // FIFO (it opens without blocking, then checks the file) and never reads
 // more than max+1 bytes.
 func Read(path string, max int64, opts Options) ([]byte, error) {
-	flags := os.O_RDONLY | syscall.O_NONBLOCK
-	if opts.NoFollow {
-		flags |= unix.O_NOFOLLOW
-	}
-	f, err := os.OpenFile(path, flags, 0)
-	if errors.Is(err, unix.ELOOP) && opts.NoFollow {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w (a symbolic link)", ErrNotRegular)}
-	}
+	f, err := Open(path, opts)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !info.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w (%s)", ErrNotRegular, kindOf(info.Mode()))}
-	}
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
 		return nil, err
@@ -61,8 +47,35 @@ func Read(path string, max int64, opts Options) ([]byte, error) {
 	return b, nil
 }
 
-// kindOf names a file mode that is not a regular file.
-func kindOf(m fs.FileMode) string {
+// Open opens a regular file for reading, for a caller that streams it (an
+// archive, a tree's files): a FIFO, device, socket or directory is refused
+// without waiting on it, as Read does.
+func Open(path string, opts Options) (*os.File, error) {
+	flags := os.O_RDONLY | syscall.O_NONBLOCK
+	if opts.NoFollow {
+		flags |= unix.O_NOFOLLOW
+	}
+	f, err := os.OpenFile(path, flags, 0)
+	if errors.Is(err, unix.ELOOP) && opts.NoFollow {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (a symbolic link)", ErrNotRegular)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (%s)", ErrNotRegular, Kind(info.Mode()))}
+	}
+	return f, nil
+}
+
+// Kind names a file mode that is not a regular file, for an error.
+func Kind(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "a directory"
