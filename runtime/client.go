@@ -354,7 +354,11 @@ func (c *Client) ListSandboxes(ctx context.Context, labels map[string]string) ([
 	if err != nil {
 		return nil, fmt.Errorf("list pod sandboxes: %w", err)
 	}
-	return resp.Items, nil
+	return whole(resp.Items, func(sb *cri.PodSandbox) {
+		if sb.Metadata == nil {
+			sb.Metadata = &cri.PodSandboxMetadata{}
+		}
+	}), nil
 }
 
 // ListContainers lists the containers carrying all the given labels.
@@ -363,8 +367,33 @@ func (c *Client) ListContainers(ctx context.Context, labels map[string]string) (
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	return resp.Containers, nil
+	return whole(resp.Containers, func(c *cri.Container) {
+		if c.Metadata == nil {
+			c.Metadata = &cri.ContainerMetadata{}
+		}
+		if c.Image == nil {
+			c.Image = &cri.ImageSpec{}
+		}
+	}), nil
 }
+
+// whole drops the nil entries of a runtime's list and fills in the
+// messages CRI says are always there: berth reads them without asking,
+// and a runtime (or a proxy in front of it) that leaves one out must not
+// crash it.
+func whole[T any](items []*T, fill func(*T)) []*T {
+	kept := items[:0]
+	for _, item := range items {
+		if item != nil {
+			fill(item)
+			kept = append(kept, item)
+		}
+	}
+	return kept
+}
+
+// errNoStatus is a status call's answer without the status.
+var errNoStatus = errors.New("the runtime answered without a status")
 
 // ListImages lists every image the runtime has.
 func (c *Client) ListImages(ctx context.Context) ([]*cri.Image, error) {
@@ -381,6 +410,15 @@ func (c *Client) ContainerStatus(ctx context.Context, id string) (*cri.Container
 	if err != nil {
 		return nil, fmt.Errorf("container %s status: %w", short(id), err)
 	}
+	if resp.Status == nil {
+		return nil, fmt.Errorf("container %s status: %w", short(id), errNoStatus)
+	}
+	if resp.Status.Metadata == nil {
+		resp.Status.Metadata = &cri.ContainerMetadata{}
+	}
+	if resp.Status.Image == nil {
+		resp.Status.Image = &cri.ImageSpec{}
+	}
 	return resp.Status, nil
 }
 
@@ -389,6 +427,12 @@ func (c *Client) SandboxStatus(ctx context.Context, id string) (*cri.PodSandboxS
 	resp, err := c.runtime.PodSandboxStatus(ctx, &cri.PodSandboxStatusRequest{PodSandboxId: id})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox %s status: %w", short(id), err)
+	}
+	if resp.Status == nil {
+		return nil, fmt.Errorf("sandbox %s status: %w", short(id), errNoStatus)
+	}
+	if resp.Status.Metadata == nil {
+		resp.Status.Metadata = &cri.PodSandboxMetadata{}
 	}
 	return resp.Status, nil
 }

@@ -1,0 +1,75 @@
+package runtime_test
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/runtime"
+)
+
+// hollowCRI answers with what CRI says is always there left out.
+type hollowCRI struct {
+	cri.UnimplementedRuntimeServiceServer
+}
+
+func (hollowCRI) Version(context.Context, *cri.VersionRequest) (*cri.VersionResponse, error) {
+	return &cri.VersionResponse{RuntimeName: "hollow", RuntimeVersion: "0", RuntimeApiVersion: "v1"}, nil
+}
+
+func (hollowCRI) ListPodSandbox(context.Context, *cri.ListPodSandboxRequest) (*cri.ListPodSandboxResponse, error) {
+	return &cri.ListPodSandboxResponse{Items: []*cri.PodSandbox{{Id: "sandbox"}}}, nil
+}
+
+func (hollowCRI) ListContainers(context.Context, *cri.ListContainersRequest) (*cri.ListContainersResponse, error) {
+	return &cri.ListContainersResponse{Containers: []*cri.Container{{Id: "container"}}}, nil
+}
+
+func (hollowCRI) ContainerStatus(context.Context, *cri.ContainerStatusRequest) (*cri.ContainerStatusResponse, error) {
+	return &cri.ContainerStatusResponse{}, nil
+}
+
+func (hollowCRI) PodSandboxStatus(context.Context, *cri.PodSandboxStatusRequest) (*cri.PodSandboxStatusResponse, error) {
+	return &cri.PodSandboxStatusResponse{}, nil
+}
+
+// A runtime's answer without a message berth reads is an error or an
+// empty message, never a nil that would crash a watcher's goroutine.
+func TestHollowAnswers(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "hollow.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	cri.RegisterRuntimeServiceServer(s, hollowCRI{})
+	go s.Serve(l)
+	defer s.Stop()
+	rt, err := runtime.DialTimeout(context.Background(), "unix://"+sock, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	ctx := context.Background()
+
+	sandboxes, err := rt.ListSandboxes(ctx, nil)
+	if err != nil || len(sandboxes) != 1 || sandboxes[0].Metadata == nil {
+		t.Errorf("ListSandboxes = %v, %v; want one sandbox with metadata", sandboxes, err)
+	}
+	containers, err := rt.ListContainers(ctx, nil)
+	if err != nil || len(containers) != 1 || containers[0].Metadata == nil || containers[0].Image == nil {
+		t.Errorf("ListContainers = %v, %v; want one container with metadata and image", containers, err)
+	}
+	if st, err := rt.ContainerStatus(ctx, "container"); err == nil || !strings.Contains(err.Error(), "without a status") {
+		t.Errorf("ContainerStatus = %v, %v; want an error", st, err)
+	}
+	if st, err := rt.SandboxStatus(ctx, "sandbox"); err == nil || !strings.Contains(err.Error(), "without a status") {
+		t.Errorf("SandboxStatus = %v, %v; want an error", st, err)
+	}
+}
