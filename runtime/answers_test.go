@@ -73,3 +73,46 @@ func TestHollowAnswers(t *testing.T) {
 		t.Errorf("SandboxStatus = %v, %v; want an error", st, err)
 	}
 }
+
+// slowExec takes longer than the client's timeout to run a command.
+type slowExec struct {
+	hollowCRI
+	took time.Duration
+}
+
+func (s slowExec) ExecSync(ctx context.Context, _ *cri.ExecSyncRequest) (*cri.ExecSyncResponse, error) {
+	select {
+	case <-time.After(s.took):
+		return &cri.ExecSyncResponse{Stdout: []byte("done")}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// berth exec's command (timeout 0) runs as long as it takes, past the
+// client's timeout for runtime calls; a caller's timeout still holds.
+func TestExecSyncWithoutTimeout(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "slow.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	cri.RegisterRuntimeServiceServer(s, slowExec{took: 600 * time.Millisecond})
+	go s.Serve(l)
+	defer s.Stop()
+	rt, err := runtime.DialTimeout(context.Background(), "unix://"+sock, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	resp, err := rt.ExecSync(context.Background(), "c", []string{"sleep"}, 0)
+	if err != nil || string(resp.GetStdout()) != "done" {
+		t.Errorf("ExecSync without a timeout = %v, %v; want the command's output", resp, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := rt.ExecSync(ctx, "c", []string{"sleep"}, 0); err == nil {
+		t.Error("ExecSync outlived its caller's deadline")
+	}
+}

@@ -126,7 +126,7 @@ const noAnswerMargin = 100 * time.Millisecond
 // as long as the layer is big: those are bounded only by ctx.
 func (c *Client) deadline(ctx context.Context, method string) (context.Context, context.CancelFunc) {
 	_, has := ctx.Deadline()
-	if has || method == "/containerd.services.transfer.v1.Transfer/Transfer" || method == "/containerd.services.diff.v1.Diff/Apply" {
+	if has || ctx.Value(untimedKey{}) != nil || method == "/containerd.services.transfer.v1.Transfer/Transfer" || method == "/containerd.services.diff.v1.Diff/Apply" {
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, c.timeout)
@@ -475,10 +475,20 @@ func (c *Client) PortForward(ctx context.Context, id string, port int32) (string
 	return resp.Url, nil
 }
 
-// ExecSync runs a command in a container to completion (timeout 0: no
-// limit) and returns its output and exit code.
+// untimedKey marks a call that is bounded only by its context: one a
+// person waits on and ends with Ctrl-C (berth exec).
+type untimedKey struct{}
+
+// ExecSync runs a command in a container to completion and returns its
+// output and exit code. A timeout of 0 sets no limit, for berth exec:
+// the command takes as long as it takes, and ctx ends the wait.
 func (c *Client) ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (*cri.ExecSyncResponse, error) {
-	ctx, cancel := c.within(ctx, timeout)
+	cancel := context.CancelFunc(func() {})
+	if timeout > 0 {
+		ctx, cancel = c.within(ctx, timeout)
+	} else {
+		ctx = context.WithValue(ctx, untimedKey{}, true)
+	}
 	defer cancel()
 	resp, err := c.runtime.ExecSync(ctx, &cri.ExecSyncRequest{ContainerId: id, Cmd: cmd, Timeout: int64(timeout / time.Second)})
 	if err != nil {
