@@ -10,9 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"sync"
+	"time"
 
+	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/apimachinery/pkg/util/httpstream/spdy"
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
@@ -45,11 +49,14 @@ func Run(ctx context.Context, streamURL string, o Options) (int, error) {
 	}
 	// A plain http URL on the runtime's streaming server: no TLS, and
 	// nothing of a proxy's business.
-	rt, err := spdy.NewRoundTripperWithProxy(nil, noProxy)
+	up := &boundUpgrade{}
+	rt, err := spdy.NewRoundTripperWithConfig(spdy.RoundTripperConfig{UpgradeTransport: &http.Transport{DialContext: up.dial(ctx)}})
 	if err != nil {
 		return 0, err
 	}
-	executor, err := remotecommand.NewSPDYExecutorRejectRedirects(rt, rt, "POST", u)
+	up.SpdyRoundTripper = rt
+	defer up.end()
+	executor, err := remotecommand.NewSPDYExecutorRejectRedirects(rt, up, "POST", u)
 	if err != nil {
 		return 0, err
 	}
@@ -63,7 +70,57 @@ func Run(ctx context.Context, streamURL string, o Options) (int, error) {
 	return exitCode(err)
 }
 
-func noProxy(*http.Request) (*url.URL, error) { return nil, nil }
+// upgradeTimeout bounds the runtime's answer to the exec request: the
+// upgrade, or the error it sends instead.
+var upgradeTimeout = 30 * time.Second
+
+// boundUpgrade puts a deadline on the exec request's connection until the
+// runtime has upgraded it. client-go reads the answer without a context,
+// so a streaming server that accepts and never answers would hold berth
+// exec for ever, with the terminal raw and Ctrl-C only a byte.
+type boundUpgrade struct {
+	*spdy.SpdyRoundTripper
+	mu   sync.Mutex
+	raw  net.Conn
+	stop func() bool // ends ctx's hold on the connection's deadline
+}
+
+func (b *boundUpgrade) dial(ctx context.Context) func(context.Context, string, string) (net.Conn, error) {
+	return func(dctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{Timeout: upgradeTimeout}).DialContext(dctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		_ = c.SetDeadline(time.Now().Add(upgradeTimeout))
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.raw = c
+		b.stop = context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+		return c, nil
+	}
+}
+
+// NewConnection takes the upgraded connection: from here the session runs
+// as long as the command, and remotecommand watches ctx itself.
+func (b *boundUpgrade) NewConnection(resp *http.Response) (httpstream.Connection, error) {
+	conn, err := b.SpdyRoundTripper.NewConnection(resp)
+	if err == nil {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.stop != nil && b.stop() {
+			_ = b.raw.SetDeadline(time.Time{})
+		}
+	}
+	return conn, err
+}
+
+func (b *boundUpgrade) end() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stop != nil {
+		b.stop()
+	}
+}
 
 // exitCode separates the remote command's non-zero exit, which
 // remotecommand reports as an error, from failures of the session.

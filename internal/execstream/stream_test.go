@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"sync"
 	"testing"
+	"time"
 
 	utilexec "k8s.io/client-go/util/exec"
 )
@@ -45,5 +49,67 @@ func TestSizeQueue(t *testing.T) {
 	cancel()
 	if s := q.Next(); s != nil {
 		t.Fatalf("Next after the end = %v, want nil", s)
+	}
+}
+
+// A streaming server that accepts the exec request and never answers
+// ends the session at the upgrade's deadline, or when ctx ends.
+func TestRunOutlastsAServerThatNeverAnswers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+
+	defer func(d time.Duration) { upgradeTimeout = d }(upgradeTimeout)
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+		cancel  time.Duration // 0: never
+	}{
+		{name: "the upgrade's deadline", timeout: 200 * time.Millisecond},
+		{name: "ctx ends first", timeout: time.Hour, cancel: 200 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			upgradeTimeout = tc.timeout
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancel > 0 {
+				time.AfterFunc(tc.cancel, cancel)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := Run(ctx, "http://"+ln.Addr().String()+"/exec/token", Options{Stdout: io.Discard})
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("Run succeeded against a server that never answered")
+				}
+			case <-time.After(20 * time.Second): // far beyond both bounds
+				t.Fatal("Run still waits for the server's answer")
+			}
+		})
 	}
 }
