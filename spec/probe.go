@@ -135,7 +135,13 @@ func decodeProbe(e *evaluator, b *hcl.Block) (Probe, bool) {
 		if d.HasErrors() {
 			return p, false
 		}
-		p.Exec, _ = e.strList(c.Attributes["command"])
+		var sensitive bool
+		if p.Exec, sensitive = e.strList(c.Attributes["command"]); sensitive {
+			// The command line of every check shows in the host's process
+			// list, in the probe's result and in an export.
+			e.errorf(c.Attributes["command"].Expr.Range(), "Sensitive value not allowed", "A probe's command is shown in the host's process list and in the probe's results, so it cannot be computed from a sensitive variable. Give the value to the container's env and read it there, such as [\"sh\", \"-c\", \"check --password=$PASSWORD\"]: the check runs with the container's environment.")
+			return p, false
+		}
 		if len(p.Exec) == 0 {
 			e.errorf(c.Attributes["command"].Expr.Range(), "Empty command", "An exec check runs a command in the container; give it one, such as [\"sh\", \"-c\", \"test -f /run/ok\"].")
 			ok = false

@@ -38,6 +38,7 @@ func TestDiagnosticsNeverPrintSecrets(t *testing.T) {
 		"error_message":  strings.Replace(pod("", ""), "pod", "locals {}\npod", 1),
 		"mirror server":  "mirror \"docker.io\" {\n  server = var.pw\n}\n",
 		"image platform": "image \"busybox\" {\n  platform = var.pw\n}\n",
+		"probe command":  pod("", "    probe \"liveness\" {\n      exec { command = [\"check\", var.pw] }\n    }"),
 	}
 	for name, body := range tests {
 		t.Run(name, func(t *testing.T) {
