@@ -34,8 +34,10 @@ type convergeOptions struct {
 	lockTimeout  time.Duration
 	destroy      bool
 	images       imageCheckFlags
-	// saved is the plan file being applied, if any.
-	saved *planfile.File
+	// saved is the plan file being applied, if any, and the key of its
+	// digests.
+	saved     *planfile.File
+	digestKey []byte
 }
 
 func (o *convergeOptions) register(cmd *cobra.Command) {
@@ -73,7 +75,7 @@ since it was made. Pass the same --var options as to plan.`,
 					return err
 				}
 				fmt.Fprintf(g.stdout, "Applying the saved plan %s%s.\n\n", target, madeWith(saved))
-				opts.saved, opts.autoApprove = saved, true
+				opts.saved, opts.digestKey, opts.autoApprove = saved, planfile.DigestKey(key, saved.Key), true
 				target = saved.Dir
 				if len(v.varFiles) == 0 {
 					v.varFiles = saved.VarFiles
@@ -209,7 +211,7 @@ func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string
 		Offline: opts.images.offline, StrictImages: opts.images.strict}
 	review := func(d *apply.Decision) error {
 		if opts.saved != nil {
-			if err := stale(opts.saved, d.Plan, cfg); err != nil {
+			if err := stale(opts.saved, opts.digestKey, d.Plan, cfg); err != nil {
 				return err
 			}
 		}
@@ -286,8 +288,8 @@ func lockHolder(cmd string) string { return "berth " + cmd }
 
 // stale refuses a saved plan whose decisions no longer match a fresh plan
 // of the same configuration and runtime, naming what moved.
-func stale(saved *planfile.File, plan *planner.Plan, cfg *spec.Config) error {
-	moved := planner.Moved(saved.Digests, planner.Digests(plan, cfg, []byte(saved.Key)))
+func stale(saved *planfile.File, digestKey []byte, plan *planner.Plan, cfg *spec.Config) error {
+	moved := planner.Moved(saved.Digests, planner.Digests(plan, cfg, digestKey))
 	if len(moved) == 0 {
 		return nil
 	}

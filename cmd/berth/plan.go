@@ -71,11 +71,11 @@ Exit codes: 0 success, 1 error; with --detailed-exitcode, 0 no changes,
 				for _, vf := range v.varFiles {
 					f.VarFiles = append(f.VarFiles, absPath(vf))
 				}
-				f.Digests = planner.Digests(plan, cfg, []byte(f.Key))
 				key, err := hostkey.Load(hostkey.DefaultDir())
 				if err != nil {
 					return err
 				}
+				f.Digests = planner.Digests(plan, cfg, planfile.DigestKey(key, f.Key))
 				if err := planfile.Write(out, f, key); err != nil {
 					return fmt.Errorf("save the plan: %w", err)
 				}

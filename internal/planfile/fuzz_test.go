@@ -16,8 +16,8 @@ func FuzzRead(f *testing.F) {
 	}
 	b, _ := os.ReadFile(goodPath)
 	f.Add(b)
-	f.Add([]byte(`{"format_version": 3}`))
-	f.Add([]byte(`{"format_version": 3, "mac": "", "digests": {}}`))
+	f.Add([]byte(`{"format_version": 4}`))
+	f.Add([]byte(`{"format_version": 4, "mac": "", "digests": {}}`))
 	f.Add([]byte("not json"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(t.TempDir(), "p.plan")

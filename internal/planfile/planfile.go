@@ -30,8 +30,8 @@ import (
 )
 
 // FormatVersion is bumped when a plan file of an older berth can no longer
-// be applied.
-const FormatVersion = 3
+// be applied. 4: the digests are keyed with the host key too.
+const FormatVersion = 4
 
 // MaxSize is the largest plan file Read accepts.
 const MaxSize = 64 << 20
@@ -47,7 +47,8 @@ type File struct {
 	Adopt                  bool     `json:"adopt,omitempty"`
 	PruneImages            bool     `json:"prune_images,omitempty"`
 	ReplaceOnNetworkChange bool     `json:"replace_on_network_change,omitempty"`
-	// Key keys Digests, which summarise each decision (planner.Digests).
+	// Key keys Digests, which summarise each decision (planner.Digests),
+	// with the host key (DigestKey).
 	Key     string            `json:"key"`
 	Digests map[string]string `json:"digests"`
 	Plan    render.JSONPlan   `json:"plan"`
@@ -62,9 +63,17 @@ func (f File) mac(hostKey []byte) string {
 	return hex.EncodeToString(hostkey.Sum(hostKey, "berth plan file", b))
 }
 
-// NewKey makes the key of a new plan file's digests.
+// NewKey makes a new plan file's own key for its digests.
 func NewKey() string {
 	return rand.Text()
+}
+
+// DigestKey is what keys a plan file's digests: its own key and the host
+// key together. A digest of the registries' logins could otherwise be
+// tried against guessed passwords by anyone who has the file, which holds
+// its own key.
+func DigestKey(hostKey []byte, fileKey string) []byte {
+	return hostkey.Sum(hostKey, "berth plan digests", []byte(fileKey))
 }
 
 // Write saves f atomically and durably, authenticated with hostKey: a

@@ -110,3 +110,26 @@ func TestReadRejects(t *testing.T) {
 		t.Fatalf("a FIFO: %v", err)
 	}
 }
+
+// A plan file's digests are keyed with the host key as well as its own
+// key: the file alone (which holds its own key) cannot recompute them, so
+// cannot test a guessed registry password against them.
+func TestDigestKeyNeedsTheHostKey(t *testing.T) {
+	hostA, hostB := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	fileKey := NewKey()
+	for _, tc := range []struct {
+		name string
+		a, b []byte
+	}{
+		{"another host", DigestKey(hostA, fileKey), DigestKey(hostB, fileKey)},
+		{"another file", DigestKey(hostA, fileKey), DigestKey(hostA, NewKey())},
+		{"the file's own key alone", DigestKey(hostA, fileKey), []byte(fileKey)},
+	} {
+		if bytes.Equal(tc.a, tc.b) {
+			t.Errorf("%s: the same digest key", tc.name)
+		}
+	}
+	if !bytes.Equal(DigestKey(hostA, fileKey), DigestKey(hostA, fileKey)) {
+		t.Error("the digest key is not the same for the same host and file")
+	}
+}
