@@ -307,8 +307,8 @@ func decodeBerth(ctx *hcl.EvalContext, blocks []*hcl.Block, dir string) (Berth, 
 		}
 	}
 	b.Address = e.plainStr(content.Attributes["address"], "")
-	b.CertsDir = e.plainStr(content.Attributes["certs_dir"], "")
-	b.CNIConfDir = e.plainStr(content.Attributes["cni_conf_dir"], "")
+	b.CertsDir = runtimeDir(e, content.Attributes["certs_dir"], "the runtime's registry config_path, such as /etc/containerd/certs.d")
+	b.CNIConfDir = runtimeDir(e, content.Attributes["cni_conf_dir"], "the runtime's CNI conf_dir, such as /etc/cni/net.d")
 	if a := content.Attributes["parallelism"]; a != nil {
 		b.Parallelism = e.integer(a, DefaultParallelism)
 		if b.Parallelism < 1 {
@@ -316,6 +316,18 @@ func decodeBerth(ctx *hcl.EvalContext, blocks []*hcl.Block, dir string) (Berth, 
 		}
 	}
 	return b, e.diags
+}
+
+// runtimeDir reads a directory the runtime reads too. It must be absolute:
+// the runtime does not share berth's working directory, and a watcher
+// under systemd runs in /.
+func runtimeDir(e *evaluator, attr *hcl.Attribute, what string) string {
+	dir := e.plainStr(attr, "")
+	if dir != "" && !filepath.IsAbs(dir) {
+		e.errorf(attr.Expr.Range(), "Relative directory", "%s is a directory the runtime reads, so it must be an absolute path: %s; got %q.", attr.Name, what, dir)
+		return ""
+	}
+	return dir
 }
 
 // DefaultStackName derives a stack name from a directory's base name.

@@ -305,6 +305,16 @@ berth {
 			wantDiags: []diagWant{{summary: "Invalid stack name", detail: `Stack "Home Lab" must be 1-63 lower-case letters`, file: "berth.hcl", at: "stack "}},
 		},
 		{
+			name:      "a relative certs_dir",
+			mutate:    func(t *testing.T, fs files) { fs.replace(t, "berth.hcl", `"/etc/containerd/certs.d"`, `"certs.d"`) },
+			wantDiags: []diagWant{{summary: "Relative directory", detail: `certs_dir is a directory the runtime reads, so it must be an absolute path`, file: "berth.hcl", at: `"certs.d"`}},
+		},
+		{
+			name:      "a relative cni_conf_dir",
+			mutate:    func(t *testing.T, fs files) { fs.replace(t, "berth.hcl", `"/etc/cni/net.d"`, `"./net.d"`) },
+			wantDiags: []diagWant{{summary: "Relative directory", detail: `such as /etc/cni/net.d; got "./net.d"`, file: "berth.hcl", at: `"./net.d"`}},
+		},
+		{
 			name:      "stack ending in a dash",
 			mutate:    func(t *testing.T, fs files) { fs.replace(t, "berth.hcl", `"home"`, `"home-"`) },
 			wantDiags: []diagWant{{summary: "Invalid stack name", detail: `Stack "home-"`, file: "berth.hcl", at: "stack "}},
