@@ -94,23 +94,33 @@ func read(path string) ([]byte, error) {
 	return key, nil
 }
 
+// create writes a new key beside path and links it into place, which
+// fails if path exists: a berth that starts at the same moment reads
+// either no key or the whole key, never a part of one.
 func create(path string) ([]byte, error) {
 	key := make([]byte, Size)
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".host.key-*") // 0600
 	if err != nil {
 		return nil, err
 	}
+	defer os.Remove(f.Name())
 	if _, err := f.Write(key); err != nil {
 		f.Close()
-		os.Remove(path)
 		return nil, err
 	}
 	if err := errors.Join(f.Sync(), f.Close()); err != nil {
-		os.Remove(path)
 		return nil, err
+	}
+	if err := os.Link(f.Name(), path); err != nil {
+		return nil, err // fs.ErrExist: another berth's key is there
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // the new name outlives a crash
+		d.Close()
 	}
 	return key, nil
 }

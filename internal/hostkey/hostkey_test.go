@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -53,5 +54,31 @@ func TestLoadRefusesUnsafeKeys(t *testing.T) {
 				t.Errorf("Load = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// berths that start at once on a new host all get the one key: none
+// reads a key half written, and none is told to remove it.
+func TestLoadAtOnceMakesOneKey(t *testing.T) {
+	for round := range 100 {
+		dir := filepath.Join(t.TempDir(), "state")
+		keys := make([][]byte, 8)
+		errs := make([]error, len(keys))
+		var wg sync.WaitGroup
+		for i := range keys {
+			wg.Go(func() { keys[i], errs[i] = Load(dir) })
+		}
+		wg.Wait()
+		for i := range keys {
+			if errs[i] != nil {
+				t.Fatalf("round %d: Load = %v", round, errs[i])
+			}
+			if !bytes.Equal(keys[i], keys[0]) {
+				t.Fatalf("round %d: two keys", round)
+			}
+		}
+		if leftovers, _ := filepath.Glob(filepath.Join(dir, ".host.key-*")); len(leftovers) > 0 {
+			t.Fatalf("round %d: left %v", round, leftovers)
+		}
 	}
 }
