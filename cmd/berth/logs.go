@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/internal/logs"
+	"github.com/berth-dev/berth/internal/safefile"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
 )
@@ -193,18 +193,15 @@ func printLogs(ctx context.Context, rt *runtime.Client, stack, pod, name string,
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(path)
+	// The runtime names the file: a FIFO there must not hold berth.
+	f, err := safefile.Open(path, safefile.Options{})
 	if err != nil {
 		return err
 	}
 	defer func() { f.Close() }()
 	r := logs.NewReader(f)
-	lines, err := logs.Select(r, o)
-	if err != nil {
+	if err := logs.Select(r, o, func(l logs.Line) { o.Format(w, l) }); err != nil {
 		return err
-	}
-	for _, l := range lines {
-		o.Format(w, l)
 	}
 	if !follow {
 		return nil
@@ -230,7 +227,7 @@ func printLogs(ctx context.Context, rt *runtime.Client, stack, pod, name string,
 		// Every two seconds: has the container moved to another log file
 		// (its pod was replaced)?
 		if p, err := logPath(ctx, rt, stack, pod, name); err == nil && p != path {
-			if nf, err := os.Open(p); err == nil {
+			if nf, err := safefile.Open(p, safefile.Options{}); err == nil {
 				f.Close()
 				f, path, r = nf, p, logs.NewReader(nf)
 			}
