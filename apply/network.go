@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/hostsfile"
+	"github.com/berth-dev/berth/internal/safefile"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -41,7 +42,8 @@ func (x *executor) teardownOnTheirNetworks(ctx context.Context, plan *planner.Pl
 		return destroys
 	}
 	path := planner.NetworkPath(plan.CNIConfDir, x.stack)
-	before, err := os.ReadFile(path)
+	// As the plan read it: never through a link, never more than a conflist.
+	before, err := safefile.Read(path, planner.MaxConflist, safefile.Options{NoFollow: true})
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		x.noteAll(slices.Concat(destroys, replaced), "the stack's network file could not be read, so the pods were torn down on the runtime's current network: %v", err)
 		return destroys

@@ -17,8 +17,8 @@ import (
 	"github.com/berth-dev/berth/spec"
 )
 
-// maxConflist is the largest CNI configuration berth reads.
-const maxConflist = 1 << 20
+// MaxConflist is the largest CNI configuration berth reads.
+const MaxConflist = 1 << 20
 
 // FileChange is the decision for one file berth manages on the host: a
 // mirror's hosts.toml.
@@ -135,7 +135,7 @@ func ObserveNetworks(snap *Snapshot, confDir string) error {
 			continue
 		}
 		path := filepath.Join(confDir, e.Name())
-		content, err := safefile.Read(path, maxConflist, safefile.Options{NoFollow: true})
+		content, err := safefile.Read(path, MaxConflist, safefile.Options{NoFollow: true})
 		if errors.Is(err, safefile.ErrNotRegular) {
 			content = nil // a link or FIFO: not a file berth wrote, and not followed
 		} else if err != nil {
