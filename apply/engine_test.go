@@ -399,3 +399,40 @@ pod "db" {
 		})
 	}
 }
+
+// An image archive put in the place of the one a plan was made with moves
+// the image's digest: the plan names the file, and a docker archive has
+// no digest of its own to pin.
+func TestDigestsSeeAReplacedArchive(t *testing.T) {
+	archive := filepath.Join(t.TempDir(), "app.tar")
+	write := func(content string) {
+		t.Helper()
+		tmp := archive + ".new"
+		if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, archive); err != nil { // as a build puts a new archive in place
+			t.Fatal(err)
+		}
+	}
+	write("the first archive")
+	cfg := spectest.Load(t, "berth { stack = \"eng\" }\nimage \"berth/app:v1\" {\n  source = \""+archive+"\"\n}\n")
+	e := newEngine(t, fake.New(image))
+	ctx := context.Background()
+	key := []byte("test key")
+	plan := func() map[string]string {
+		d, err := e.Plan(ctx, cfg, planner.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return planner.Digests(d.Plan, cfg, key)
+	}
+	before := plan()
+	if moved := planner.Moved(before, plan()); len(moved) != 0 {
+		t.Fatalf("the same archive moved %q", moved)
+	}
+	write("another archive")
+	if moved := planner.Moved(before, plan()); !slices.Equal(moved, []string{"image.docker.io/berth/app:v1"}) {
+		t.Errorf("moved %q, want the image", moved)
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"os"
 	"slices"
+	"syscall"
 
 	"github.com/berth-dev/berth/spec"
 )
@@ -31,6 +33,8 @@ func Digests(plan *Plan, cfg *spec.Config, key []byte) map[string]string {
 	sum("stack", []string{plan.Stack, plan.CertsDir})
 	for c := range plan.Changes() {
 		switch addr := c.Address.String(); {
+		case c.Image != nil && c.Image.Import != "":
+			sum(addr, []any{c.Image, archiveIdentity(c.Image.Import)})
 		case c.Image != nil:
 			sum(addr, c.Image)
 		case c.File != nil:
@@ -59,6 +63,23 @@ func Digests(plan *Plan, cfg *spec.Config, key []byte) map[string]string {
 		sum(Credentials, logins)
 	}
 	return out
+}
+
+// archiveIdentity tells one archive file from another put in its place:
+// the plan names the file, and a docker archive has no digest to pin.
+// Reading the whole file would cost a plan seconds for a large image; the
+// same size, modification time and inode are what a replaced or rewritten
+// file does not keep.
+func archiveIdentity(path string) []int64 {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	id := []int64{info.Size(), info.ModTime().UnixNano()}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		id = append(id, int64(st.Dev), int64(st.Ino))
+	}
+	return id
 }
 
 // Moved lists what differs between two sets of digests: resources whose
