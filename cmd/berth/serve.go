@@ -57,6 +57,9 @@ func serveTelemetry(ctx context.Context, addr string, t *watch.Telemetry, log *s
 		_ = srv.Shutdown(shutdown)
 	}()
 	log.Info("serving /metrics, /healthz, /readyz and /status", "listen", ln.Addr().String())
+	if !loopback(ln.Addr()) {
+		log.Warn("the endpoints answer anyone who can reach this address, without authentication: /status shows the stack's pods, images and addresses; listen on 127.0.0.1, or behind a proxy that authenticates", "listen", ln.Addr().String())
+	}
 	return func() { <-done }, ln.Addr().String(), nil
 }
 
@@ -83,4 +86,10 @@ func notifySystemd(ctx context.Context, t *watch.Telemetry) (ready func()) {
 		}()
 	}
 	return func() { _, _ = daemon.SdNotify(false, daemon.SdNotifyReady) }
+}
+
+// loopback says whether a listener is reachable from this host alone.
+func loopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }

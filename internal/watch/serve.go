@@ -21,6 +21,12 @@ import (
 // healthTimeout bounds the runtime call behind /healthz and /status.
 const healthTimeout = 5 * time.Second
 
+// sharedRead is the context of a runtime read that other requests may
+// wait on too: the first client leaving does not end it for the rest.
+func sharedRead(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(r.Context()), healthTimeout)
+}
+
 // Handler serves the watcher's endpoints:
 //
 //	/metrics  Prometheus text format
@@ -88,9 +94,12 @@ func (t *Telemetry) healthz(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not connected to the runtime yet", http.StatusServiceUnavailable)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
-	defer cancel()
-	if _, err := rt.CNI(ctx); err != nil {
+	_, err, _ := t.reads.Do("healthz", func() (any, error) {
+		ctx, cancel := sharedRead(r)
+		defer cancel()
+		return rt.CNI(ctx)
+	})
+	if err != nil {
 		http.Error(w, "the runtime does not answer: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
@@ -147,12 +156,15 @@ func (t *Telemetry) status(w http.ResponseWriter, r *http.Request) {
 	rep := StatusReport{Status: &inspect.Status{Stack: st.Stack, Pods: []inspect.PodStatus{}}, Watcher: WatcherReport{WatcherState: st}}
 	rep.Watcher.Ready, rep.Watcher.NotReady = ready(st)
 	if rt != nil && cfg != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
-		defer cancel()
-		if s, err := inspect.ReadStatus(ctx, rt, cfg, time.Now()); err != nil {
+		s, err, _ := t.reads.Do("status", func() (any, error) {
+			ctx, cancel := sharedRead(r)
+			defer cancel()
+			return inspect.ReadStatus(ctx, rt, cfg, time.Now())
+		})
+		if err != nil {
 			rep.Watcher.RuntimeError = err.Error()
 		} else {
-			rep.Status = s
+			rep.Status = s.(*inspect.Status)
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")

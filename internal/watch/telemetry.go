@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/berth-dev/berth/apply"
 	"github.com/berth-dev/berth/planner"
@@ -41,6 +42,11 @@ type Telemetry struct {
 	// hookSecret signs POST /hooks/git, which sends on syncNow.
 	hookSecret []byte
 	syncNow    chan<- struct{}
+
+	// reads shares one runtime read among the /healthz or /status
+	// requests that come while it runs: however many clients poll, the
+	// runtime answers one of each at a time.
+	reads singleflight.Group
 }
 
 // WatcherState is the watcher's own state, as /status and /readyz give it.

@@ -1,17 +1,24 @@
 package watch
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/fake"
+	"github.com/berth-dev/berth/spec/spectest"
 )
 
 // get fetches one endpoint of the telemetry's handler.
@@ -177,5 +184,80 @@ func BenchmarkScrape(b *testing.B) {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+	}
+}
+
+// slowRuntime holds its CNI and sandbox reads until released, and counts
+// them.
+type slowRuntime struct {
+	*fake.Runtime
+	release chan struct{}
+	mu      sync.Mutex
+	reads   map[string]int
+}
+
+func (s *slowRuntime) held(name string) {
+	s.mu.Lock()
+	s.reads[name]++
+	release := s.release
+	s.mu.Unlock()
+	<-release
+}
+
+func (s *slowRuntime) count(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads[name]
+}
+
+func (s *slowRuntime) CNI(ctx context.Context) (runtime.CNI, error) {
+	s.held("CNI")
+	return s.Runtime.CNI(ctx)
+}
+
+func (s *slowRuntime) ListSandboxes(ctx context.Context, sel map[string]string) ([]*cri.PodSandbox, error) {
+	s.held("ListSandboxes")
+	return s.Runtime.ListSandboxes(ctx, sel)
+}
+
+// However many clients poll /healthz and /status at once, the runtime
+// answers one read of each at a time, and every client gets its answer.
+func TestEndpointsShareTheirRuntimeReads(t *testing.T) {
+	rt := &slowRuntime{Runtime: fake.New(image), reads: map[string]int{}}
+	tel := NewTelemetry()
+	tel.connected(rt)
+	tel.loaded(spectest.Load(t, webPod), "", "")
+	srv := httptest.NewServer(tel.Handler())
+	defer srv.Close()
+
+	for path, read := range map[string]string{"/healthz": "CNI", "/status": "ListSandboxes"} {
+		const clients = 8
+		release := make(chan struct{})
+		rt.mu.Lock()
+		rt.release = release
+		rt.mu.Unlock()
+		codes := make(chan int, clients)
+		for range clients {
+			go func() {
+				resp, err := http.Get(srv.URL + path)
+				if err != nil {
+					codes <- 0
+					return
+				}
+				resp.Body.Close()
+				codes <- resp.StatusCode
+			}()
+		}
+		eventually(t, "a read to be under way", func() bool { return rt.count(read) > 0 })
+		time.Sleep(100 * time.Millisecond) // the other clients' requests arrive meanwhile
+		close(release)
+		for range clients {
+			if code := <-codes; code != http.StatusOK {
+				t.Errorf("%s: %d", path, code)
+			}
+		}
+		if n := rt.count(read); n != 1 {
+			t.Errorf("%s: %d %s reads for %d clients at once, want 1", path, n, read, clients)
+		}
 	}
 }
