@@ -41,6 +41,10 @@ type Options struct {
 	// before the pods are decoded: a plan starts its runtime reads then.
 	// A load may still fail after it.
 	BerthDecoded func(Berth)
+	// DefaultStack names the stack when the berth block does not; ""
+	// names it after the directory. (A watcher of a git repository loads
+	// each commit from a directory named by its hash.)
+	DefaultStack string
 }
 
 // Loader reads configuration directories. It keeps the parsed files so
@@ -203,7 +207,7 @@ func (l *Loader) Load(dir string) (*Config, hcl.Diagnostics) {
 	}
 
 	cfg := &Config{Dir: abs}
-	cfg.Berth, d = decodeBerth(ctx, berthBlocks, abs)
+	cfg.Berth, d = decodeBerth(ctx, berthBlocks, cmp.Or(l.opts.DefaultStack, abs))
 	diags = append(diags, d...)
 	if l.opts.BerthDecoded != nil && !diags.HasErrors() {
 		l.opts.BerthDecoded(cfg.Berth)
@@ -289,8 +293,10 @@ var berthSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 // 63 characters (see names.go).
 var stackPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$`)
 
-func decodeBerth(ctx *hcl.EvalContext, blocks []*hcl.Block, dir string) (Berth, hcl.Diagnostics) {
-	b := Berth{Stack: DefaultStackName(dir), Parallelism: DefaultParallelism}
+// decodeBerth reads the berth block; without a stack there, the stack is
+// named after named's base name.
+func decodeBerth(ctx *hcl.EvalContext, blocks []*hcl.Block, named string) (Berth, hcl.Diagnostics) {
+	b := Berth{Stack: DefaultStackName(named), Parallelism: DefaultParallelism}
 	if len(blocks) == 0 {
 		return b, nil
 	}

@@ -456,3 +456,26 @@ berth {
 		})
 	}
 }
+
+// DefaultStack names the stack in place of the directory, and a stack
+// the berth block names still wins.
+func TestDefaultStackOption(t *testing.T) {
+	pod := "pod \"p\" {\n  container \"c\" { image = \"busybox\" }\n}\n"
+	for _, tc := range []struct{ name, berth, defaultStack, want string }{
+		{"the directory", "", "", "0123abcd"},
+		{"the option", "", "Host1", "host1"},
+		{"the block wins", "berth { stack = \"web\" }\n", "host1", "web"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "0123abcd")
+			writeDir(t, dir, files{"main.hcl": tc.berth + pod})
+			cfg, diags := NewLoader(isolated(Options{DefaultStack: tc.defaultStack})).Load(dir)
+			if diags.HasErrors() {
+				t.Fatal(formatDiags(diags))
+			}
+			if cfg.Berth.Stack != tc.want {
+				t.Errorf("stack %q, want %q", cfg.Berth.Stack, tc.want)
+			}
+		})
+	}
+}

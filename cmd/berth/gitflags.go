@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -62,6 +64,18 @@ func (g *gitFlags) source() (*gitsource.Source, error) {
 		src.Keys = keys
 	}
 	return src, nil
+}
+
+// stackName names the stack when the repository's berth block does not:
+// after the last directory of --path, else after the repository, as a
+// checkout of it would be named. (Each commit is loaded from a directory
+// named by its hash, which would make every commit a stack of its own.)
+func (g *gitFlags) stackName() string {
+	if p := strings.Trim(path.Clean("/"+g.path), "/"); p != "" {
+		return path.Base(p)
+	}
+	repo := strings.TrimSuffix(strings.TrimRight(g.url, "/"), ".git")
+	return repo[strings.LastIndexAny(repo, "/:")+1:]
 }
 
 // auth reads the credentials for a private repository; they come from the

@@ -120,6 +120,9 @@ the background and never holds up a round.`,
 			parsed := spec.NewParseCache() // a save of one file parses that one again
 			opts := v.options(key)
 			opts.Parsed = parsed
+			if source != nil {
+				opts.DefaultStack = git.stackName()
+			}
 			load := func(dir string) (*spec.Config, hcl.Diagnostics) {
 				cfg, diags := spec.NewLoader(opts).Load(dir)
 				if cfg != nil && g.stack != "" {

@@ -63,12 +63,18 @@ func (u *gitUpstream) url() string { return u.srv.URL + "/hosts/.git" }
 // commit writes host/main.hcl and commits it.
 func (u *gitUpstream) commit(src string) string {
 	u.t.Helper()
-	os.MkdirAll(filepath.Join(u.dir, "host"), 0o755)
-	if err := os.WriteFile(filepath.Join(u.dir, "host", "main.hcl"), []byte(src), 0o644); err != nil {
+	return u.commitAt("host", src)
+}
+
+// commitAt writes dir/main.hcl and commits it.
+func (u *gitUpstream) commitAt(dir, src string) string {
+	u.t.Helper()
+	os.MkdirAll(filepath.Join(u.dir, dir), 0o755)
+	if err := os.WriteFile(filepath.Join(u.dir, dir, "main.hcl"), []byte(src), 0o644); err != nil {
 		u.t.Fatal(err)
 	}
 	wt, _ := u.repo.Worktree()
-	if _, err := wt.Add("host/main.hcl"); err != nil {
+	if _, err := wt.Add(dir + "/main.hcl"); err != nil {
 		u.t.Fatal(err)
 	}
 	h, err := wt.Commit("change", &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}})
@@ -190,4 +196,27 @@ func TestWatchFollowsGitOverFile(t *testing.T) {
 	if rev := s.pods()["app"].Labels["berth.io/revision"]; rev != first {
 		t.Fatalf("the sandbox carries revision %q, want %s", rev, first)
 	}
+}
+
+// A repository whose configuration names no stack is the stack of its
+// --path's last directory, commit after commit: each commit is loaded
+// from a directory named by its hash, which must not name the stack.
+func TestWatchGitNamesTheStackAfterThePath(t *testing.T) {
+	up := newGitUpstream(t)
+	s := newStack(t)
+	first := up.commitAt("sites/"+s.name, fmt.Sprintf(watchedSleeper, "app", "1"))
+	s.write(fmt.Sprintf(watchedSleeper, "app", "1")) // the cleanup destroys the stack from here
+
+	t.Setenv("BERTH_GIT_USERNAME", gitUser)
+	t.Setenv("BERTH_GIT_PASSWORD", gitPassword)
+	w := s.watch("--git", up.url(), "--path", "sites/"+s.name, "--interval", "1s")
+	w.waitFor(60*time.Second, map[string]string{"msg": "done", "resource": "pod.app", "action": "create"})
+	if pod := s.pods()["app"]; pod == nil || pod.Labels["berth.io/revision"] != first {
+		t.Fatalf("the stack %s has no sandbox of revision %s", s.name, first)
+	}
+	second := up.commitAt("sites/"+s.name, fmt.Sprintf(watchedSleeper, "app", "2"))
+	eventually(t, 60*time.Second, "the container of the second commit", func() bool {
+		c := s.containers()["app/c"]
+		return running(c) && c.Labels["berth.io/revision"] == second
+	})
 }
