@@ -59,10 +59,22 @@ func DefaultDir() string {
 }
 
 // Path is the lock file of a stack on a runtime address: the same stack name
-// on two runtimes is two stacks.
+// on two runtimes is two stacks, and one runtime however its socket is
+// written is one.
 func Path(dir, stack, address string) string {
-	sum := sha256.Sum256([]byte(address))
+	sum := sha256.Sum256([]byte(Socket(address)))
 	return filepath.Join(dir, stack+"-"+hex.EncodeToString(sum[:4])+".lock")
+}
+
+// Socket is the one name of a runtime's socket, however an address writes
+// it: "unix://" or not, "/var/run" for "/run" (a link on Debian), a
+// trailing slash or a "..".
+func Socket(address string) string {
+	path := filepath.Clean(strings.TrimPrefix(address, "unix://"))
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		return real
+	}
+	return path
 }
 
 // Acquire takes the lock at path. While another process holds it, Acquire

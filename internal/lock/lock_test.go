@@ -154,3 +154,26 @@ func TestLockFileIsPrivate(t *testing.T) {
 		t.Errorf("holder %+v", h)
 	}
 }
+
+// One runtime is one lock, however its socket is written.
+func TestPathNamesTheSocketOnce(t *testing.T) {
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	os.MkdirAll(filepath.Join(run, "containerd"), 0o755)
+	os.WriteFile(filepath.Join(run, "containerd", "containerd.sock"), nil, 0o600)
+	os.Symlink("run", filepath.Join(dir, "varrun")) // as /var/run is /run
+	sock := filepath.Join(run, "containerd", "containerd.sock")
+	want := Path("/locks", "web", sock)
+	for _, address := range []string{
+		"unix://" + sock,
+		filepath.Join(dir, "varrun", "containerd", "containerd.sock"),
+		"unix://" + filepath.Join(run, "containerd", "..", "containerd", "containerd.sock"),
+	} {
+		if got := Path("/locks", "web", address); got != want {
+			t.Errorf("Path(%q) = %s, want %s", address, got, want)
+		}
+	}
+	if Path("/locks", "web", filepath.Join(dir, "other.sock")) == want {
+		t.Error("another runtime has the same lock")
+	}
+}
