@@ -587,6 +587,12 @@ func (x *executor) releaseHostDirs(md *cri.PodSandboxMetadata) error {
 	if md == nil {
 		return nil
 	}
+	// The runtime's word for these names builds paths that are removed:
+	// anything but a plain name (a sandbox berth did not make, with its
+	// labels) leaves the host alone.
+	if !pathComponent(md.Name) || !pathComponent(md.Uid) || md.Namespace != "" && !pathComponent(md.Namespace) {
+		return fmt.Errorf("the runtime reports the sandbox's metadata as %q/%q/%q, which berth does not make; its host directories are left alone", md.Namespace, md.Name, md.Uid)
+	}
 	if err := tmpfs.Release(x.opts.TmpfsRoot, tmpfs.PodDir(x.opts.TmpfsRoot, x.stack, md.Name, md.Uid)); err != nil {
 		return err
 	}
@@ -594,6 +600,12 @@ func (x *executor) releaseHostDirs(md *cri.PodSandboxMetadata) error {
 	_ = os.RemoveAll(dir)
 	_ = os.Remove(filepath.Dir(dir)) // the stack's directory, once its last pod is gone
 	return nil
+}
+
+// pathComponent says name is one directory name: not empty, no slash, not
+// "." or "..".
+func pathComponent(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
 }
 
 // stoppingDetail says what a stop may wait for.

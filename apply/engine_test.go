@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"github.com/berth-dev/berth/apply"
 	"github.com/berth-dev/berth/internal/lock"
 	"github.com/berth-dev/berth/internal/preflight"
@@ -434,5 +436,36 @@ func TestDigestsSeeAReplacedArchive(t *testing.T) {
 	write("another archive")
 	if moved := planner.Moved(before, plan()); !slices.Equal(moved, []string{"image.docker.io/berth/app:v1"}) {
 		t.Errorf("moved %q, want the image", moved)
+	}
+}
+
+// A sandbox of the stack whose metadata the runtime reports as something
+// berth never makes (a path, not a name) is removed, but the host paths
+// built from that metadata are left alone, and the destroy says why.
+func TestDestroyLeavesHostPathsOfForeignMetadata(t *testing.T) {
+	rt := fake.New(image)
+	e := newEngine(t, rt)
+	ctx := context.Background()
+	opts := execOpts(t)
+	cfg := spectest.Load(t, engineStack)
+	if _, res, err := e.Converge(ctx, cfg, planner.Options{}, nil, opts); err != nil || res.Err() != nil {
+		t.Fatal(err, res.Err())
+	}
+	outside := filepath.Join(filepath.Dir(opts.LogRoot), "keep")
+	if err := os.MkdirAll(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, sb := range rt.Sandboxes {
+		sb.Metadata = &cri.PodSandboxMetadata{Name: "web", Namespace: "default", Uid: "/../../../keep"} // the log directory would be the log root's sibling
+	}
+	_, res, err := e.Converge(ctx, &spec.Config{Berth: spec.Berth{Stack: "eng", Parallelism: 2}}, planner.Options{Destroy: true}, nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Err() == nil || !strings.Contains(res.Err().Error(), "its host directories are left alone") {
+		t.Errorf("destroy: %v, want the metadata refused", res.Err())
+	}
+	if _, err := os.Stat(outside); err != nil {
+		t.Errorf("a directory outside the log root is gone: %v", err)
 	}
 }
