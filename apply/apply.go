@@ -807,7 +807,14 @@ func (x *executor) updateContainers(ctx context.Context, pc *planner.PodChange) 
 	slices.SortStableFunc(ordered, func(a, b *planner.ContainerChange) int {
 		return cmp.Compare(btoi(!a.Init), btoi(!b.Init))
 	})
+	initsDone := false
 	for _, cc := range ordered {
+		if !cc.Init && cc.Action.Starts() && !initsDone {
+			if err := x.awaitRunningInits(ctx, pc); err != nil {
+				return err
+			}
+			initsDone = true
+		}
 		if cc.Action == planner.Update {
 			if err := x.rt.UpdateResources(ctx, cc.ContainerID, criconfig.Resources(cc.Desired.Resources)); err != nil {
 				return err
@@ -844,6 +851,27 @@ func (x *executor) updateContainers(ctx context.Context, pc *planner.PodChange) 
 			if err := x.startContainer(ctx, sb.Id, podCfg, pc, cc); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// awaitRunningInits waits for the pod's init containers that an earlier,
+// interrupted apply started and that still run: the containers about to
+// start may rely on what they prepare.
+func (x *executor) awaitRunningInits(ctx context.Context, pc *planner.PodChange) error {
+	for _, cc := range pc.Containers {
+		oc := pc.Actual.Containers[cc.Name]
+		if !cc.Init || cc.Action != planner.NoOp || oc == nil || oc.Container.State != cri.ContainerState_CONTAINER_RUNNING {
+			continue
+		}
+		x.note(pc, "waited for init container %s, which an earlier apply started", cc.Name)
+		st, err := x.waitExit(ctx, oc.Container.Id)
+		if err != nil {
+			return fmt.Errorf("init container %s: %w", cc.Name, err)
+		}
+		if st.ExitCode != 0 {
+			return fmt.Errorf("init container %s exited with code %d%s; the pod's other containers were not started", cc.Name, st.ExitCode, messageSuffix(st))
 		}
 	}
 	return nil

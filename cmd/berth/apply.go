@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -195,6 +197,11 @@ enough.`,
 // converge runs the engine: under the stack lock it plans, shows the
 // plan, checks it against a saved one, asks, and executes.
 func (g *globals) converge(ctx context.Context, cfg *spec.Config, address string, opts convergeOptions) error {
+	// A hang-up (the SSH session that ran apply dropped) stops the apply
+	// as Ctrl-C does, cleanly, rather than killing it between a network
+	// file's teardown copy and its restore.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
+	defer stop()
 	rt, done, err := g.connect(ctx, address)
 	if err != nil {
 		return err

@@ -181,3 +181,68 @@ func checkNothingLeaked(t *testing.T, round int) {
 		t.Errorf("round %d: IPAM holds %v, the ready sandboxes have %v", round, allocated, live)
 	}
 }
+
+// A hang-up (the SSH session that ran apply dropped) stops berth apply as
+// Ctrl-C does: it ends by itself, with an error, rather than being killed
+// by the signal, and the rerun converges.
+func TestApplyStopsCleanlyOnHangUp(t *testing.T) {
+	s := newStack(t)
+	s.write(`pod "slow" {
+  container "setup" {
+    image   = "docker.io/library/busybox:1.36"
+    command = ["sleep", "8"]
+    init    = true
+  }
+  container "app" {
+    image        = "docker.io/library/busybox:1.36"
+    command      = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    stop_timeout = "1s"
+  }
+}
+`)
+	cmd := exec.Command(berthBin, "apply", "--auto-approve", s.dir)
+	cmd.Env = append(os.Environ(), "BERTH_ADDRESS="+address, "BERTH_LOCK_DIR="+lockDir, "NO_COLOR=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "the init container to run", func() bool { return running(s.containers()["slow/setup"]) })
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("apply still runs after the hang-up:\n%s", out.String())
+	}
+	if st := cmd.ProcessState; st.ExitCode() <= 0 {
+		t.Fatalf("apply after a hang-up: %s (killed by the signal, or a success), want its own error exit:\n%s", st, out.String())
+	}
+	t.Logf("apply, hung up:\n%s", out.String())
+	r := s.berth("apply", "--auto-approve", s.dir)
+	if r.code != 0 {
+		t.Fatalf("the rerun: %s", r)
+	}
+	t.Logf("the rerun:\n%s", r.stdout)
+	ctrs := s.containers()
+	if !running(ctrs["slow/app"]) {
+		t.Fatal("the rerun did not converge: the app is not running")
+	}
+	// The init container the hung-up apply started ran to its end first.
+	status := func(c *cri.Container) *cri.ContainerStatus {
+		resp, err := rt.ContainerStatus(context.Background(), &cri.ContainerStatusRequest{ContainerId: c.Id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Status
+	}
+	setup, app := status(ctrs["slow/setup"]), status(ctrs["slow/app"])
+	if setup.State != cri.ContainerState_CONTAINER_EXITED || setup.ExitCode != 0 || app.CreatedAt < setup.FinishedAt {
+		t.Errorf("the app was made at %d, the init container finished at %d (state %s, code %d): the app did not wait for it",
+			app.CreatedAt, setup.FinishedAt, setup.State, setup.ExitCode)
+	}
+}
