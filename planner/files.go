@@ -72,6 +72,9 @@ func diffMirrors(cfg *spec.Config, snap *Snapshot, opts Options, plan *Plan) {
 		case have == nil:
 			fc.Action = Create
 			fc.Diff = unified(fc.Path, nil, want)
+		case have.Linked:
+			plan.Errors = append(plan.Errors, fmt.Sprintf("%s: %s is a symbolic link; berth does not write through links, --adopt or not. Make it a directory, or remove the mirror block.", fc.Address, filepath.Dir(fc.Path)))
+			continue
 		case have.Stack != "" && have.Stack != stack:
 			plan.Errors = append(plan.Errors, fmt.Sprintf("%s: %s belongs to stack %q; berth never changes another stack's files. Remove the mirror from one of the stacks.", fc.Address, fc.Path, have.Stack))
 			continue

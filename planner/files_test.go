@@ -1,6 +1,7 @@
 package planner_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -110,6 +111,29 @@ func TestMirrors(t *testing.T) {
 	p = planFiles(t, certs, mirrorCfg, planner.Options{Adopt: true})
 	if len(p.Errors) != 1 || !strings.Contains(p.Errors[0], `belongs to stack "other"`) {
 		t.Fatalf("other stack's file: %q", p.Errors)
+	}
+}
+
+// A host directory that is a link leads elsewhere: berth neither writes
+// through it, --adopt or not, nor removes what is behind it.
+func TestMirrorsNeverWriteThroughALinkedDirectory(t *testing.T) {
+	certs, elsewhere := t.TempDir(), t.TempDir()
+	handWritten := []byte("server = \"https://registry-1.docker.io\"\n")
+	os.WriteFile(filepath.Join(elsewhere, "hosts.toml"), handWritten, 0o644)
+	if err := os.Symlink(elsewhere, filepath.Join(certs, "docker.io")); err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range []planner.Options{{}, {Adopt: true}} {
+		p := planFiles(t, certs, mirrorCfg, opts)
+		if len(p.Errors) != 1 || !strings.Contains(p.Errors[0], "is a symbolic link; berth does not write through links") || p.HasChanges() {
+			t.Errorf("adopt %v: changes %v, errors %q; want the link refused", opts.Adopt, fileActions(p), p.Errors)
+		}
+	}
+	if p := planFiles(t, certs, `berth { stack = "test" }`, planner.Options{}); p.HasChanges() {
+		t.Errorf("without the mirror: %v", fileActions(p))
+	}
+	if got, _ := os.ReadFile(filepath.Join(elsewhere, "hosts.toml")); !bytes.Equal(got, handWritten) {
+		t.Errorf("the file behind the link changed: %q", got)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -34,6 +35,9 @@ type File struct {
 	Content []byte
 	// Stack is the stack named by the marker; "" when berth did not write it.
 	Stack string
+	// Linked says the host's directory is a symbolic link: what is behind
+	// it is not berth's to write or read.
+	Linked bool
 }
 
 var markerPattern = regexp.MustCompile(`^# Managed by berth, stack "([^"]+)"\.`)
@@ -123,6 +127,10 @@ func Read(certsDir string) (map[string]*File, error) {
 	}
 	out := map[string]*File{}
 	for _, e := range entries {
+		if e.Type()&fs.ModeSymlink != 0 {
+			out[e.Name()] = &File{Host: e.Name(), Path: Path(certsDir, e.Name()), Linked: true}
+			continue
+		}
 		if !e.IsDir() {
 			continue
 		}
