@@ -110,3 +110,47 @@ func stepsDetail(steps []apply.Event) string {
 	}
 	return b.String()
 }
+
+// A pod left on an old network (the change was applied without
+// --replace-on-network-change, or its replace was cut short) stays in
+// every later plan's account: a warning, and a replace when asked for,
+// though the network file itself has nothing left to change.
+func TestAPodOnAnOldNetworkStaysInThePlan(t *testing.T) {
+	network := func(subnet string) string {
+		return "network \"lan\" {\n  bridge = \"lan0\"\n  subnet = \"" + subnet + "\"\n}\n"
+	}
+	const pod = "pod \"web\" {\n  container \"app\" {\n    image   = \"docker.io/library/busybox:1.36\"\n    command = [\"sleep\", \"1000\"]\n  }\n}\n"
+	rt := fake.New(image)
+	rt.CNIConfDir = t.TempDir()
+	e := newEngine(t, rt)
+	ctx := context.Background()
+	head := "berth { stack = \"eng\" }\n"
+	for _, src := range []string{network("10.77.0.0/16") + pod, network("10.78.0.0/16") + pod} {
+		if _, res, err := e.Converge(ctx, spectest.Load(t, head+src), planner.Options{}, nil, execOpts(t)); err != nil || res.Err() != nil {
+			t.Fatalf("apply: %v %v", err, res.Err())
+		}
+	}
+	cfg := spectest.Load(t, head+network("10.78.0.0/16")+pod)
+	d, err := e.Plan(ctx, cfg, planner.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(d.Plan.Warnings, "\n"), "pod.web keep their current network until they are replaced") {
+		t.Errorf("a later plan does not tell of the pod on the old network: warnings %q", d.Plan.Warnings)
+	}
+	d, err = e.Plan(ctx, cfg, planner.Options{ReplaceOnNetworkChange: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pc := range d.Plan.Pods {
+		if pc.Name == "web" && pc.Action != planner.Replace {
+			t.Errorf("with --replace-on-network-change the pod is %s, want replace", pc.Action)
+		}
+	}
+	if _, res, err := e.Converge(ctx, cfg, planner.Options{ReplaceOnNetworkChange: true}, nil, execOpts(t)); err != nil || res.Err() != nil {
+		t.Fatalf("apply: %v %v", err, res.Err())
+	}
+	if d, err := e.Plan(ctx, cfg, planner.Options{ReplaceOnNetworkChange: true}); err != nil || d.Plan.HasChanges() || len(d.Plan.Warnings) > 0 {
+		t.Errorf("after the replace: changes %v, warnings %q, %v", d.Plan.HasChanges(), d.Plan.Warnings, err)
+	}
+}

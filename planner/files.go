@@ -210,17 +210,28 @@ func diffNetworks(cfg *spec.Config, snap *Snapshot, opts Options, plan *Plan) {
 				Action: Destroy, Path: f.Path, Reasons: []Reason{removed(opts)}, Diff: unified(f.Path, f.Content, nil)})
 		}
 	}
-	if changed {
-		networkChanged(plan, opts)
+	switch {
+	case changed:
+		networkChanged(plan, opts, func(*PodChange) bool { return true })
+	case snap.PodNetwork != nil:
+		// The network changed before this plan, and a pod made on the old
+		// one was not replaced (the change was applied without
+		// --replace-on-network-change, or the replace was cut short): it
+		// is still on the old network, and the plan says so.
+		networkChanged(plan, opts, func(pc *PodChange) bool {
+			made := SandboxNetwork(pc.Actual.Sandbox)
+			return made != nil && !bytes.Equal(made, snap.PodNetwork)
+		})
 	}
 }
 
 // networkChanged deals with the running pods of a stack whose network
-// changes: they keep the old one until replaced, which the user may ask for.
-func networkChanged(plan *Plan, opts Options) {
+// changes (those onOld says are on another network than the new one):
+// they keep the old one until replaced, which the user may ask for.
+func networkChanged(plan *Plan, opts Options, onOld func(*PodChange) bool) {
 	var keep []string
 	for _, pc := range plan.Pods {
-		if pc.Action != NoOp || pc.Actual == nil {
+		if pc.Action != NoOp || pc.Actual == nil || !onOld(pc) {
 			continue
 		}
 		if !opts.ReplaceOnNetworkChange {
