@@ -809,7 +809,7 @@ func (x *executor) updateContainers(ctx context.Context, pc *planner.PodChange) 
 	})
 	initsDone := false
 	for _, cc := range ordered {
-		if !cc.Init && cc.Action.Starts() && !initsDone {
+		if cc.Action.Starts() && !initsDone {
 			if err := x.awaitRunningInits(ctx, pc); err != nil {
 				return err
 			}

@@ -469,3 +469,57 @@ func TestDestroyLeavesHostPathsOfForeignMetadata(t *testing.T) {
 		t.Errorf("a directory outside the log root is gone: %v", err)
 	}
 }
+
+// A create cut short after the sandbox (berth killed before its first
+// container) is finished in that sandbox on the rerun, init container
+// first: nothing ran in it, so it is no replace, and prevent_replace does
+// not stand in the way.
+func TestRerunFinishesAPodCutShortAfterItsSandbox(t *testing.T) {
+	const src = `
+berth { stack = "eng" }
+pod "vm" {
+  prevent_replace = true
+  container "setup" {
+    image   = "docker.io/library/busybox:1.36"
+    command = ["true"]
+    init    = true
+  }
+  container "app" {
+    image   = "docker.io/library/busybox:1.36"
+    command = ["sleep", "1000"]
+  }
+}
+`
+	rt := fake.New(image)
+	rt.ExitCodes["setup"] = 0
+	e := newEngine(t, rt)
+	ctx := context.Background()
+	cfg := spectest.Load(t, src)
+	if _, res, err := e.Converge(ctx, cfg, planner.Options{}, nil, execOpts(t)); err != nil || res.Err() != nil {
+		t.Fatal(err, res.Err())
+	}
+	sandboxes := len(rt.Sandboxes)
+	for id := range rt.Containers { // as if berth died right after RunPodSandbox
+		if err := rt.RemoveContainer(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := e.Plan(ctx, cfg, planner.Options{})
+	if err != nil || len(d.Plan.Errors) > 0 {
+		t.Fatalf("plan: %v %q", err, d.Plan.Errors)
+	}
+	for _, pc := range d.Plan.Pods {
+		if pc.Action == planner.Replace {
+			t.Fatalf("the pod is replaced: %v", pc.Reasons)
+		}
+	}
+	if _, res, err := e.Converge(ctx, cfg, planner.Options{}, nil, execOpts(t)); err != nil || res.Err() != nil {
+		t.Fatal(err, res.Err())
+	}
+	if len(rt.Sandboxes) != sandboxes {
+		t.Errorf("%d sandboxes, want the one there was", len(rt.Sandboxes))
+	}
+	if d, err := e.Plan(ctx, cfg, planner.Options{}); err != nil || d.Plan.HasChanges() {
+		t.Errorf("after the rerun: changes %v, %v", d.Plan.HasChanges(), err)
+	}
+}

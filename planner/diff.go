@@ -121,11 +121,21 @@ func diffPod(p *spec.Pod, obs *ObservedPod, snap *Snapshot, opts Options, plan *
 		pc.Fields = podFields(obs.Record, p.Record())
 		pc.Reasons = append(pc.Reasons, reasonForFields(pc.Fields, obs.Record == nil))
 	}
+	// A sandbox whose containers were never all made (a create cut short
+	// after the sandbox) is not a change: what is missing is made in it,
+	// init containers first.
+	unstarted := !configChanged && obs.Sandbox.State == cri.PodSandboxState_SANDBOX_READY && !slices.ContainsFunc(p.Containers, func(c *spec.Container) bool {
+		return !c.Init && obs.Containers[c.Name] != nil
+	})
 	for _, c := range p.Containers {
 		if !c.Init {
 			continue
 		}
-		if oc := obs.Containers[c.Name]; oc == nil || oc.Hash != c.Hash() {
+		oc := obs.Containers[c.Name]
+		if oc == nil && unstarted {
+			continue
+		}
+		if oc == nil || oc.Hash != c.Hash() {
 			configChanged = true
 			pc.Reasons = append(pc.Reasons, because(ReasonInitChanged, "init container %q changed, and init containers run only when a pod starts", c.Name))
 		}
