@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -520,10 +521,16 @@ func (x *executor) removeSandbox(ctx context.Context, pc *planner.PodChange) err
 	// StopPodSandbox kills containers without grace, so stop them first,
 	// in parallel: two VMs in one pod should not take twice their grace.
 	var g errgroup.Group
-	if pc.Actual != nil && pc.Actual.Sandbox.Id == pc.SandboxID {
+	if pc.Actual != nil {
+		containers := slices.Collect(maps.Values(pc.Actual.Containers))
+		if pc.Actual.Sandbox.Id != pc.SandboxID {
+			// A duplicate: the older sandbox of an interrupted replace may
+			// still serve, with a VM in it that needs its grace.
+			containers = pc.Actual.DuplicateContainers[pc.SandboxID]
+		}
 		var longest time.Duration
 		running := 0
-		for _, oc := range pc.Actual.Containers {
+		for _, oc := range containers {
 			grace := stopGrace(pc, oc)
 			if oc.Container.State == cri.ContainerState_CONTAINER_RUNNING {
 				running++
@@ -575,8 +582,16 @@ func (x *executor) removeSandbox(ctx context.Context, pc *planner.PodChange) err
 	if err != nil {
 		return err
 	}
-	if pc.Actual != nil && pc.SandboxID == pc.Actual.Sandbox.Id {
+	if pc.Actual == nil {
+		return nil
+	}
+	if pc.SandboxID == pc.Actual.Sandbox.Id {
 		return x.releaseHostDirs(pc.Actual.Sandbox.Metadata)
+	}
+	for _, dup := range pc.Actual.Duplicates {
+		if dup.Id == pc.SandboxID {
+			return x.releaseHostDirs(dup.Metadata) // its tmpfs mounts hold memory
+		}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/apply"
@@ -521,5 +522,51 @@ pod "vm" {
 	}
 	if d, err := e.Plan(ctx, cfg, planner.Options{}); err != nil || d.Plan.HasChanges() {
 		t.Errorf("after the rerun: changes %v, %v", d.Plan.HasChanges(), err)
+	}
+}
+
+// The older sandbox an interrupted start-first replace left beside the new
+// one may still serve: its containers are stopped with the grace they were
+// made with before it goes, never killed with it.
+func TestADuplicateSandboxsContainersGetTheirGrace(t *testing.T) {
+	const src = `
+berth { stack = "eng" }
+pod "vm" {
+  container "qemu" {
+    image        = "docker.io/library/busybox:1.36"
+    command      = ["sleep", "1000"]
+    stop_timeout = "2m"
+  }
+}
+`
+	rt := fake.New(image)
+	e := newEngine(t, rt)
+	ctx := context.Background()
+	cfg := spectest.Load(t, src)
+	if _, res, err := e.Converge(ctx, cfg, planner.Options{}, nil, execOpts(t)); err != nil || res.Err() != nil {
+		t.Fatal(err, res.Err())
+	}
+	var old *cri.PodSandbox
+	for _, sb := range rt.Sandboxes {
+		old = sb
+	}
+	var serving string
+	for id := range rt.Containers {
+		serving = id
+	}
+	// As if berth died after the replace's new sandbox, before its containers.
+	newer := proto.Clone(old).(*cri.PodSandbox)
+	newer.Id, newer.CreatedAt = "newer-sandbox", old.CreatedAt+1
+	newer.Metadata.Uid, newer.Metadata.Attempt = old.Metadata.Uid+"-2", old.Metadata.Attempt+1
+	rt.Sandboxes[newer.Id] = newer
+
+	if _, res, err := e.Converge(ctx, cfg, planner.Options{}, nil, execOpts(t)); err != nil || res.Err() != nil {
+		t.Fatal(err, res.Err())
+	}
+	if grace, stopped := rt.Stops[serving]; !stopped || grace != 2*time.Minute {
+		t.Errorf("the old sandbox's container was stopped %v with a grace of %s, want 2m", stopped, grace)
+	}
+	if _, left := rt.Sandboxes[old.Id]; left {
+		t.Error("the old sandbox is left")
 	}
 }

@@ -374,7 +374,12 @@ func destroyPod(obs *ObservedPod, sb *cri.PodSandbox, reason Reason, plan *Plan)
 		pc.DependsOn = obs.Record.DependsOn
 	}
 	if sb != obs.Sandbox {
-		return pc // a duplicate: its containers are not tracked one by one
+		// A duplicate goes as a whole; apply stops its containers first,
+		// each with its grace.
+		for _, oc := range obs.DuplicateContainers[sb.Id] {
+			warnLongStop(plan, pc.Name, oc)
+		}
+		return pc
 	}
 	for _, name := range sortedNames(obs.Containers) {
 		oc := obs.Containers[name]

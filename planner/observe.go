@@ -98,8 +98,11 @@ type ObservedPod struct {
 	// Stale are older attempts of containers, left behind by restarts or
 	// interrupted applies.
 	Stale []*cri.Container
-	// Duplicates are older sandboxes carrying the same pod name.
-	Duplicates []*cri.PodSandbox
+	// Duplicates are older sandboxes carrying the same pod name, and
+	// DuplicateContainers their containers, by sandbox ID: they go with
+	// their sandbox, each with the grace it was made with.
+	Duplicates          []*cri.PodSandbox
+	DuplicateContainers map[string][]*ObservedContainer
 }
 
 // ObservedContainer is a container the stack owns.
@@ -519,6 +522,7 @@ func build(stack string, sandboxes []*cri.PodSandbox, containers []*cri.Containe
 		return sandboxes[i].CreatedAt > sandboxes[j].CreatedAt
 	})
 	byID := map[string]*ObservedPod{}
+	dupOf := map[string]*ObservedPod{}
 	for _, sb := range sandboxes {
 		name := sb.Labels[spec.LabelPod]
 		if name == "" {
@@ -526,6 +530,7 @@ func build(stack string, sandboxes []*cri.PodSandbox, containers []*cri.Containe
 		}
 		if p := snap.Pods[name]; p != nil {
 			p.Duplicates = append(p.Duplicates, sb)
+			dupOf[sb.Id] = p
 			continue
 		}
 		p := &ObservedPod{Name: name, Sandbox: sb, Hash: sb.Labels[spec.LabelSpecHash], Containers: map[string]*ObservedContainer{}}
@@ -543,8 +548,16 @@ func build(stack string, sandboxes []*cri.PodSandbox, containers []*cri.Containe
 	for _, c := range containers {
 		p := byID[c.PodSandboxId]
 		name := c.Labels[spec.LabelContainer]
+		if d := dupOf[c.PodSandboxId]; d != nil && name != "" {
+			if d.DuplicateContainers == nil {
+				d.DuplicateContainers = map[string][]*ObservedContainer{}
+			}
+			oc := &ObservedContainer{Name: name, Container: c, Hash: c.Labels[spec.LabelSpecHash], Record: dec.container(c.Id, c.Annotations[spec.AnnotationSpec])}
+			d.DuplicateContainers[c.PodSandboxId] = append(d.DuplicateContainers[c.PodSandboxId], oc)
+			continue
+		}
 		if p == nil || name == "" {
-			continue // belongs to a duplicate sandbox, which goes as a whole
+			continue
 		}
 		if p.Containers[name] != nil {
 			p.Stale = append(p.Stale, c)
