@@ -39,23 +39,31 @@ func (hollowCRI) PodSandboxStatus(context.Context, *cri.PodSandboxStatusRequest)
 	return &cri.PodSandboxStatusResponse{}, nil
 }
 
-// A runtime's answer without a message berth reads is an error or an
-// empty message, never a nil that would crash a watcher's goroutine.
-func TestHollowAnswers(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "hollow.sock")
+// serveCRI serves impl on a socket of the test's and dials it with the
+// given timeout for each call; both end with the test.
+func serveCRI(t *testing.T, impl cri.RuntimeServiceServer, timeout time.Duration) *runtime.Client {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "cri.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := grpc.NewServer()
-	cri.RegisterRuntimeServiceServer(s, hollowCRI{})
+	cri.RegisterRuntimeServiceServer(s, impl)
 	go s.Serve(l)
-	defer s.Stop()
-	rt, err := runtime.DialTimeout(context.Background(), "unix://"+sock, 5*time.Second)
+	t.Cleanup(s.Stop)
+	rt, err := runtime.DialTimeout(context.Background(), "unix://"+sock, timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rt.Close()
+	t.Cleanup(func() { rt.Close() })
+	return rt
+}
+
+// A runtime's answer without a message berth reads is an error or an
+// empty message, never a nil that would crash a watcher's goroutine.
+func TestHollowAnswers(t *testing.T) {
+	rt := serveCRI(t, hollowCRI{}, 5*time.Second)
 	ctx := context.Background()
 
 	sandboxes, err := rt.ListSandboxes(ctx, nil)
@@ -92,20 +100,7 @@ func (s slowExec) ExecSync(ctx context.Context, _ *cri.ExecSyncRequest) (*cri.Ex
 // berth exec's command (timeout 0) runs as long as it takes, past the
 // client's timeout for runtime calls; a caller's timeout still holds.
 func TestExecSyncWithoutTimeout(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "slow.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer()
-	cri.RegisterRuntimeServiceServer(s, slowExec{took: 600 * time.Millisecond})
-	go s.Serve(l)
-	defer s.Stop()
-	rt, err := runtime.DialTimeout(context.Background(), "unix://"+sock, 100*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
+	rt := serveCRI(t, slowExec{took: 600 * time.Millisecond}, 100*time.Millisecond)
 	resp, err := rt.ExecSync(context.Background(), "c", []string{"sleep"}, 0)
 	if err != nil || string(resp.GetStdout()) != "done" {
 		t.Errorf("ExecSync without a timeout = %v, %v; want the command's output", resp, err)
