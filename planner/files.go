@@ -195,6 +195,12 @@ func diffNetworks(cfg *spec.Config, snap *Snapshot, opts Options, plan *Plan) {
 		case !bytes.Equal(have.Content, want):
 			fc.Action, fc.Diff = Update, unified(path, have.Content, want)
 			fc.Reasons = []Reason{because(ReasonFileDiffers, "the file differs from the network block")}
+			if bridge, subnet := bridgeOf(have.Content); bridge != "" && subnet != "" {
+				if nb, ns := bridgeOf(want); nb == bridge && ns != subnet {
+					plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s: the bridge %s keeps the address it has on %s, and the bridge plugin refuses pods of %s on it: give the network a new bridge name, or delete the bridge (ip link delete %s) once no pod uses it",
+						fc.Address, bridge, subnet, ns, bridge))
+				}
+			}
 		}
 		changed = fc.Action != NoOp
 		plan.Files = append(plan.Files, fc)
@@ -223,6 +229,31 @@ func diffNetworks(cfg *spec.Config, snap *Snapshot, opts Options, plan *Plan) {
 			return made != nil && !bytes.Equal(made, snap.PodNetwork)
 		})
 	}
+}
+
+// bridgeOf is the bridge and first subnet of a conflist's bridge plugin,
+// or "" when it has none.
+func bridgeOf(conf []byte) (bridge, subnet string) {
+	var doc struct {
+		Plugins []struct {
+			Type   string `json:"type"`
+			Bridge string `json:"bridge"`
+			IPAM   struct {
+				Ranges [][]struct {
+					Subnet string `json:"subnet"`
+				} `json:"ranges"`
+			} `json:"ipam"`
+		} `json:"plugins"`
+	}
+	if json.Unmarshal(conf, &doc) != nil {
+		return "", ""
+	}
+	for _, p := range doc.Plugins {
+		if p.Type == "bridge" && len(p.IPAM.Ranges) > 0 && len(p.IPAM.Ranges[0]) > 0 {
+			return p.Bridge, p.IPAM.Ranges[0][0].Subnet
+		}
+	}
+	return "", ""
 }
 
 // networkChanged deals with the running pods of a stack whose network

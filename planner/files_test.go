@@ -187,6 +187,13 @@ func TestNetworks(t *testing.T) {
 	if got := fileActions(p); len(got) != 1 || got[0] != "network.lan update" || !strings.Contains(p.Files[0].Diff, `+              "subnet": "10.89.0.0/16"`) {
 		t.Fatalf("changed subnet: %v\n%s", got, p.Files[0].Diff)
 	}
+	if w := strings.Join(p.Warnings, "\n"); !strings.Contains(w, "the bridge berth-lan keeps the address it has on 10.88.0.0/16") {
+		t.Errorf("a new subnet on the same bridge, warnings:\n%s", w)
+	}
+	p = planNetworks(t, rt, confDir, strings.Replace(net, "10.88.0.0/16\"", "10.89.0.0/16\"\n  bridge = \"lan1\"", 1)+pod, planner.Options{})
+	if w := strings.Join(p.Warnings, "\n"); strings.Contains(w, "keeps the address") {
+		t.Errorf("a new subnet on a new bridge, warnings:\n%s", w)
+	}
 	p = planNetworks(t, rt, confDir, "berth { stack = \"test\" }\n"+pod, planner.Options{})
 	if got := fileActions(p); len(got) != 1 || got[0] != "network.lan destroy" {
 		t.Fatalf("network removed: %v", got)
