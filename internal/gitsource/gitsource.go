@@ -235,7 +235,7 @@ func credentials(scheme, rest string) string {
 // remote that did not answer in time when ctx ended it.
 func (s *Source) remoteError(ctx context.Context, what string, err error) error {
 	msg := fmt.Sprintf("%s %s: %v", what, redact(s.URL), err)
-	if ctx.Err() != nil {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		msg = fmt.Sprintf("%s %s: the remote did not answer in time (%v)", what, redact(s.URL), context.Cause(ctx))
 	}
 	if scheme, rest, ok := strings.Cut(s.URL, "://"); ok {
