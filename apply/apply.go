@@ -192,9 +192,13 @@ func Execute(ctx context.Context, plan *planner.Plan, rt Runtime, opts Options) 
 		}
 	}
 
-	var destroys []*planner.PodChange
+	var destroys, afterward []*planner.PodChange
 	var levels [][]*planner.PodChange
 	for _, pc := range plan.Pods {
+		if pc.Action == planner.Destroy && x.servesUntilReplaced(pc) {
+			afterward = append(afterward, pc)
+			continue
+		}
 		if pc.Action == planner.Destroy {
 			destroys = append(destroys, pc)
 			continue
@@ -264,7 +268,26 @@ func Execute(ctx context.Context, plan *planner.Plan, rt Runtime, opts Options) 
 	for _, level := range levels {
 		x.parallel(ctx, level, x.convergePod)
 	}
+	var going []*planner.PodChange
+	for _, pc := range afterward {
+		if x.failedOf([]*planner.PodChange{pc}) != nil {
+			x.finish(pc, Event{Address: pc.Address, Action: pc.Action, Status: Skipped,
+				Detail: "kept: it still serves, and the pod's new sandbox did not converge"})
+			continue
+		}
+		going = append(going, pc)
+	}
+	x.parallel(ctx, going, x.destroyPod)
 	return &x.result
+}
+
+// servesUntilReplaced says pc removes the older sandbox of a start-first
+// pod that an interrupted replace left beside the new one: the old one
+// may still serve, so it goes once the new one's containers run, as the
+// replace would have had it, not before.
+func (x *executor) servesUntilReplaced(pc *planner.PodChange) bool {
+	desired := x.desired[pc.Name]
+	return pc.Actual != nil && pc.SandboxID != pc.Actual.Sandbox.Id && desired != nil && desired.UpdateOrder == spec.StartFirst
 }
 
 // removeOld removes a replaced pod's old sandbox ahead of its level, and

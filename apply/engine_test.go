@@ -570,3 +570,55 @@ pod "vm" {
 		t.Error("the old sandbox is left")
 	}
 }
+
+// The older sandbox of a start-first pod whose replace was cut short after
+// the new sandbox still serves: the rerun starts the new one's containers
+// first, then removes it, as the replace would have; and keeps it when the
+// new one fails.
+func TestAStartFirstDuplicateGoesAfterTheNewOneRuns(t *testing.T) {
+	const src = `
+berth { stack = "eng" }
+pod "web" {
+  update_order = "start_first"
+  container "httpd" {
+    image   = "docker.io/library/busybox:1.36"
+    command = ["sleep", "1000"]
+  }
+}
+`
+	for _, fails := range []bool{false, true} {
+		rt := fake.New(image)
+		e := newEngine(t, rt)
+		ctx := context.Background()
+		cfg := spectest.Load(t, src)
+		if _, res, err := e.Converge(ctx, cfg, planner.Options{}, nil, execOpts(t)); err != nil || res.Err() != nil {
+			t.Fatal(err, res.Err())
+		}
+		var old *cri.PodSandbox
+		for _, sb := range rt.Sandboxes {
+			old = sb
+		}
+		newer := proto.Clone(old).(*cri.PodSandbox)
+		newer.Id, newer.CreatedAt = "newer-sandbox", old.CreatedAt+1
+		newer.Metadata.Uid, newer.Metadata.Attempt = old.Metadata.Uid+"-2", old.Metadata.Attempt+1
+		rt.Sandboxes[newer.Id] = newer
+		if fails {
+			rt.Errors["StartContainer"] = errors.New("the runtime refuses")
+		}
+		rt.ResetCalls()
+		_, res, err := e.Converge(ctx, cfg, planner.Options{}, nil, execOpts(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := strings.Join(rt.Log(), "\n")
+		_, kept := rt.Sandboxes[old.Id]
+		switch {
+		case fails && (!kept || res.Err() == nil):
+			t.Errorf("the new sandbox failed: old kept %v, result %v", kept, res.Err())
+		case !fails && (kept || res.Err() != nil):
+			t.Errorf("old kept %v, result %v", kept, res.Err())
+		case !fails && strings.Index(log, "StopPodSandbox "+old.Id) < strings.Index(log, "StartContainer "):
+			t.Errorf("the old sandbox went before the new one's container started:\n%s", log)
+		}
+	}
+}

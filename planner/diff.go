@@ -77,17 +77,21 @@ func Diff(cfg *spec.Config, snap *Snapshot, opts Options) *Plan {
 	}
 
 	// Pods the stack owns that the configuration no longer declares.
-	declared := make(map[string]bool, len(cfg.Pods)) // cfg.Pod per pod would be quadratic
+	declared := make(map[string]*spec.Pod, len(cfg.Pods)) // cfg.Pod per pod would be quadratic
 	for _, p := range cfg.Pods {
-		declared[p.Name] = true
+		declared[p.Name] = p
 	}
 	for _, name := range sortedNames(snap.Pods) {
 		obs := snap.Pods[name]
-		if !declared[name] {
+		if declared[name] == nil {
 			plan.Pods = append(plan.Pods, destroyPod(obs, obs.Sandbox, removed(opts), plan))
 		}
+		why := "an older sandbox of the same pod, left by an interrupted apply"
+		if p := declared[name]; p != nil && p.UpdateOrder == spec.StartFirst {
+			why += "; it goes once the new sandbox's containers run (start_first)"
+		}
 		for _, dup := range obs.Duplicates {
-			plan.Pods = append(plan.Pods, destroyPod(obs, dup, because(ReasonDuplicate, "an older sandbox of the same pod, left by an interrupted apply"), plan))
+			plan.Pods = append(plan.Pods, destroyPod(obs, dup, because(ReasonDuplicate, "%s", why), plan))
 		}
 	}
 	diffNetworks(cfg, snap, opts, plan) // it may replace pods decided above
