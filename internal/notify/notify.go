@@ -58,7 +58,12 @@ func New(rawURL string, log *slog.Logger) (*Notifier, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--notify: give an http:// or https:// URL")
 	}
-	return &Notifier{url: rawURL, client: &http.Client{Timeout: postTimeout}, log: log.With("notify", u.Host),
+	// A redirect is answered, not followed: Go's client would post the
+	// event on to another host with the URL, token and all, in its
+	// Referer, or turn the post into a bodyless GET that counts as
+	// delivered.
+	client := &http.Client{Timeout: postTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &Notifier{url: rawURL, client: client, log: log.With("notify", u.Host),
 		queue: make(chan Event, queueSize), retry: firstRetry}, nil
 }
 
@@ -106,6 +111,9 @@ func (n *Notifier) deliver(ctx context.Context, ev Event) {
 		}
 		final := attempt == attempts || (err == nil && status < 500 && status != http.StatusTooManyRequests)
 		why := fmt.Sprintf("HTTP %d", status)
+		if status >= 300 && status < 400 {
+			why += ": the receiver redirects, and berth does not follow (give --notify the URL it redirects to)"
+		}
 		if err != nil {
 			why = err.Error()
 		}

@@ -114,3 +114,38 @@ func TestNewRefusesOtherSchemes(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// A receiver that redirects is not followed: the event never reaches the
+// other host, nor does the URL's token in a Referer, and a redirect does
+// not count as delivered.
+func TestRedirectIsNotFollowed(t *testing.T) {
+	var mu sync.Mutex
+	reached := 0
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reached++
+		mu.Unlock()
+	}))
+	defer other.Close()
+	for _, code := range []int{http.StatusFound, http.StatusTemporaryRedirect} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, other.URL+"/elsewhere", code)
+		}))
+		var logs strings.Builder
+		n, err := New(srv.URL+"/hook/T0KEN", slog.New(slog.NewTextHandler(&logs, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.retry = time.Millisecond
+		n.deliver(context.Background(), Event{Kind: RoundFailed})
+		srv.Close()
+		if !strings.Contains(logs.String(), "notification not delivered") || !strings.Contains(logs.String(), "redirects") {
+			t.Errorf("HTTP %d: log:\n%s", code, logs.String())
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if reached != 0 {
+		t.Errorf("the other host was reached %d times", reached)
+	}
+}
