@@ -2,11 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
 
+	"github.com/google/renameio/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/convert/crictl"
+	"github.com/berth-dev/berth/internal/safefile"
 )
 
 func newImportCommand(g *globals) *cobra.Command {
@@ -37,7 +38,7 @@ on stderr as warnings with their paths; nothing is dropped silently.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files := make([]crictl.File, len(args))
 			for i, path := range args {
-				data, err := os.ReadFile(path)
+				data, err := safefile.Read(path, maxImportFile, safefile.Options{})
 				if err != nil {
 					return err
 				}
@@ -58,11 +59,16 @@ on stderr as warnings with their paths; nothing is dropped silently.
 	return cmd
 }
 
-// writeOutput writes a command's result to a file, or to stdout for "" or "-".
+// maxImportFile bounds a crictl config read: they are a few KiB.
+const maxImportFile = 4 << 20
+
+// writeOutput writes a command's result to a file, or to stdout for "" or
+// "-". The file is replaced whole (a link there is replaced, not written
+// through; an interrupted write leaves the old file).
 func (g *globals) writeOutput(path string, data []byte) error {
 	if path == "" || path == "-" {
 		_, err := g.stdout.Write(data)
 		return err
 	}
-	return os.WriteFile(path, data, 0o644)
+	return renameio.WriteFile(path, data, 0o644)
 }

@@ -91,12 +91,23 @@ func Convert(pod File, containers []File, opts Options) (*Result, error) {
 	return &Result{HCL: write(opts.Stack, p, sources(pod, containers)), Warnings: cv.warnings}, nil
 }
 
+// sources names the input files for the output's first comment: their
+// base names, quoted as Go quotes them, so that a name with a newline
+// cannot end the comment and write configuration of its own.
 func sources(pod File, containers []File) []string {
-	out := []string{path.Base(pod.Name)}
+	out := []string{commentName(pod.Name)}
 	for _, c := range containers {
-		out = append(out, path.Base(c.Name))
+		out = append(out, commentName(c.Name))
 	}
 	return out
+}
+
+func commentName(name string) string {
+	base := path.Base(name)
+	if q := strconv.Quote(base); q[1:len(q)-1] != base {
+		return q
+	}
+	return base
 }
 
 type converter struct {

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"sigs.k8s.io/yaml"
@@ -344,4 +346,25 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	sort.Strings(s)
 	return s
+}
+
+// An input file's name goes into the output's first comment quoted when
+// it holds anything but plain characters: a newline in it must not end
+// the comment and write configuration of its own.
+func TestFileNamesCannotWriteConfiguration(t *testing.T) {
+	pod := File{Name: "dir/pod\npod \"evil\" {\n  container \"x\" { image = \"evil\" }\n}\n#.json", Data: []byte(`{"metadata": {"name": "p"}}`)}
+	ctr := File{Name: "c.json", Data: []byte(`{"metadata": {"name": "c"}, "image": {"image": "busybox"}}`)}
+	res, err := Convert(pod, []File{ctr}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, diags := hclsyntax.ParseConfig(res.HCL, "main.hcl", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatalf("the output does not parse: %s\n%s", diags, res.HCL)
+	}
+	for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+		if len(b.Labels) > 0 && b.Labels[0] == "evil" {
+			t.Fatalf("the file name wrote a pod:\n%s", res.HCL)
+		}
+	}
 }
