@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/google/renameio/v2"
 	"github.com/hashicorp/hcl/v2"
@@ -136,12 +137,7 @@ func (g *globals) format(dir string, check, recursive bool) error {
 		if check {
 			continue
 		}
-		info, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		// Atomically: an interrupted fmt leaves the old file or the new.
-		if err := renameio.WriteFile(p, out, info.Mode().Perm()); err != nil {
+		if err := replaceKeepingOwner(p, out); err != nil {
 			return err
 		}
 	}
@@ -157,4 +153,31 @@ func counted(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// replaceKeepingOwner replaces the file at p with data atomically (an
+// interrupted fmt leaves the old file or the new), with the old file's
+// mode and owner: berth runs as root, and a user's file stays the user's.
+func replaceKeepingOwner(p string, data []byte) error {
+	info, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	if !info.Mode().IsRegular() {
+		return fmt.Errorf("%s: no longer a regular file; left alone", p)
+	}
+	t, err := renameio.NewPendingFile(p, renameio.WithPermissions(info.Mode().Perm()))
+	if err != nil {
+		return err
+	}
+	defer t.Cleanup()
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		if err := t.Chown(int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+	}
+	if _, err := t.Write(data); err != nil {
+		return err
+	}
+	return t.CloseAtomicallyReplace()
 }
