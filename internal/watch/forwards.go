@@ -2,8 +2,11 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/berth-dev/berth/internal/forward"
 	"github.com/berth-dev/berth/spec"
@@ -53,9 +56,19 @@ func (fs *forwards) sync(ctx context.Context, cfg *spec.Config, marks string) {
 		fctx, cancel := context.WithCancel(ctx)
 		fs.running[t] = cancel
 		fs.wg.Go(func() {
-			err := forward.Serve(fctx, fs.finder, []forward.Target{t}, fs.path, fs.log, func() {
-				fs.log.Info("forwarding", "resource", t.Address, "listen", t.Listen, "pod", t.Pod, "port", t.Port, "via", string(fs.path))
-			})
+			var err error
+			// A forward changed in place (another port or pod, the same
+			// address) starts while the old one's listener is still being
+			// closed: the address is busy for a moment, not for good.
+			for wait := time.Now().Add(addressFreedWithin); ; {
+				err = forward.Serve(fctx, fs.finder, []forward.Target{t}, fs.path, fs.log, func() {
+					fs.log.Info("forwarding", "resource", t.Address, "listen", t.Listen, "pod", t.Pod, "port", t.Port, "via", string(fs.path))
+				})
+				if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(wait) || fctx.Err() != nil {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 			if err != nil {
 				fs.log.Error("forward failed; retrying at the next round", "resource", t.Address, "error", err.Error())
 				fs.mu.Lock()
@@ -66,6 +79,10 @@ func (fs *forwards) sync(ctx context.Context, cfg *spec.Config, marks string) {
 		})
 	}
 }
+
+// addressFreedWithin is how long a forward waits for its address while
+// another forward of the stack gives it up.
+const addressFreedWithin = 2 * time.Second
 
 // stop closes every forward and waits for their connections to end.
 func (fs *forwards) stop() {
