@@ -134,13 +134,26 @@ type forwarder struct {
 	netns   string
 }
 
+// maxConns is how many connections one forward carries at once; more
+// wait in the listener's backlog until one ends. Each costs two sockets
+// (and on the CRI path a streaming connection and a frame buffer), in a
+// process the watcher shares with its runtime calls.
+var maxConns = 512
+
 func (fw *forwarder) accept(ctx context.Context, ln net.Listener) {
 	var conns sync.WaitGroup
 	defer fw.cri.close()
 	defer conns.Wait()
+	slots := make(chan struct{}, maxConns)
 	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
 		c, err := ln.Accept()
 		if err != nil {
+			<-slots
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
@@ -150,6 +163,7 @@ func (fw *forwarder) accept(ctx context.Context, ln net.Listener) {
 		}
 		conns.Add(1)
 		go func() {
+			defer func() { <-slots }()
 			defer conns.Done()
 			fw.handle(ctx, c)
 		}()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -291,4 +292,54 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		}
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// A forward carries at most maxConns connections at once; the next waits
+// in the backlog and is carried once one ends.
+func TestForwardCarriesAtMostMaxConns(t *testing.T) {
+	defer func(n int) { maxConns = n }(maxConns)
+	maxConns = 2
+	srv := newStreamingServer(t)
+	rt := &streamingRuntime{url: srv.URL, calls: map[string]int{}}
+	rt.set(&cri.PodSandbox{Id: "aa", CreatedAt: 1, State: cri.PodSandboxState_SANDBOX_READY})
+	fw := &forwarder{target: Target{Stack: "s", Pod: "web", Port: 80}, finder: rt, path: CRI, log: slog.New(slog.DiscardHandler)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { fw.accept(ctx, ln); close(done) }()
+	defer func() { cancel(); ln.Close(); <-done }()
+
+	roundTrip := func(c net.Conn, wait time.Duration) error {
+		c.SetDeadline(time.Now().Add(wait))
+		if _, err := io.WriteString(c, "berth\n"); err != nil {
+			return err
+		}
+		got := make([]byte, 6)
+		_, err := io.ReadFull(c, got)
+		return err
+	}
+	var held []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	for i, c := range held[:2] {
+		if err := roundTrip(c, 10*time.Second); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+	}
+	if err := roundTrip(held[2], 300*time.Millisecond); err == nil {
+		t.Fatal("a third connection was carried beside two")
+	}
+	held[0].Close()
+	if err := roundTrip(held[2], 10*time.Second); err != nil {
+		t.Fatalf("the third connection, once one ended: %v", err)
+	}
 }
