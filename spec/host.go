@@ -289,6 +289,15 @@ func decodeTmpfs(e *evaluator, b *hcl.Block) (Tmpfs, bool) {
 	return t, !diags.HasErrors()
 }
 
+// What hash_content reads at most, on every load: it is for a
+// configuration tree, not for a VM's disks.
+const (
+	MaxHashedBytes = 256 << 20
+	MaxHashedFiles = 10_000
+)
+
+var errHashTooLarge = fmt.Errorf("it holds more than %s or %d files, the most hash_content reads at every plan; hash the configuration's directory, not the data's, or leave hash_content off", safefile.Size(MaxHashedBytes), MaxHashedFiles)
+
 // contentHash is the SHA-256 of a file, or of a directory tree's relative
 // paths and file contents in lexical order. A link as the path is
 // followed, as the runtime's bind mount follows it (a "current" link to
@@ -299,9 +308,14 @@ func contentHash(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	var files int
+	var left int64 = MaxHashedBytes
 	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if files++; files > MaxHashedFiles {
+			return errHashTooLarge
 		}
 		rel, _ := filepath.Rel(path, p)
 		fmt.Fprintf(h, "%s\x00%s\x00", rel, d.Type())
@@ -313,7 +327,10 @@ func contentHash(path string) (string, error) {
 			return err
 		}
 		defer f.Close()
-		_, err = io.Copy(h, f)
+		n, err := io.Copy(h, io.LimitReader(f, left+1))
+		if left -= n; left < 0 {
+			return errHashTooLarge
+		}
 		return err
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -292,5 +293,48 @@ func TestContentHash(t *testing.T) {
 				t.Error("the hash did not change with the content")
 			}
 		})
+	}
+}
+
+// hash_content reads a bounded tree: more files or bytes than the limits
+// is an error that says so, not a plan that reads a VM's disks.
+func TestContentHashIsBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+	}{
+		{"too many files", func(t *testing.T, dir string) {
+			for i := range MaxHashedFiles {
+				if err := os.WriteFile(filepath.Join(dir, strconv.Itoa(i)), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{"too many bytes", func(t *testing.T, dir string) {
+			f, err := os.Create(filepath.Join(dir, "disk.img"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if err := f.Truncate(MaxHashedBytes + 1); err != nil { // sparse: nothing written
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tc.setup(t, dir)
+			if _, err := contentHash(dir); !errors.Is(err, errHashTooLarge) {
+				t.Errorf("contentHash = %v, want the limit", err)
+			}
+		})
+	}
+	// At the limits, it hashes.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a"), make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := contentHash(dir); err != nil {
+		t.Errorf("a small tree: %v", err)
 	}
 }
