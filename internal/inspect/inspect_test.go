@@ -393,3 +393,24 @@ func TestShowNetwork(t *testing.T) {
 		t.Errorf("%+v %+v", r, f)
 	}
 }
+
+// What a container or the runtime says goes to the terminal as text: a
+// termination message with escape sequences (clear the screen, set the
+// title) is shown escaped, never obeyed.
+func TestWriteStatusEscapesControlCharacters(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	st := &inspect.Status{Stack: "shop", Pods: []inspect.PodStatus{
+		{Pod: "web", State: "ready", Created: now, Containers: []inspect.ContainerStatus{
+			{Name: "app", State: "running", Created: now, Image: "web:1\x1b[2J",
+				Notes: []string{"message: \x1b]0;owned\x07done\tnow"}},
+		}},
+	}}
+	var buf bytes.Buffer
+	if err := inspect.WriteStatus(&buf, st, inspect.Style{}, now); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if strings.ContainsAny(out, "\x1b\x07") || !strings.Contains(out, `message: \x1b]0;owned\adone\tnow`) || !strings.Contains(out, `web:1\x1b[2J`) {
+		t.Errorf("status:\n%q", out)
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 )
 
 // Style controls colour: on a terminal only.
@@ -77,7 +79,11 @@ func WriteStatus(w io.Writer, s *Status, st Style, now time.Time) error {
 				cells = append(cells, or(p.Revision[:min(12, len(p.Revision))], "-"))
 			}
 			notes = append(append([]string(nil), p.Notes...), notes...)
-			fmt.Fprintln(tw, strings.Join(append(cells, strings.Join(notes, "; ")), "\t"))
+			cells = append(cells, strings.Join(notes, "; "))
+			for i := range cells {
+				cells[i] = printable(cells[i])
+			}
+			fmt.Fprintln(tw, strings.Join(cells, "\t"))
 			switch {
 			case alarm || len(p.Notes) > 0:
 				colours = append(colours, red)
@@ -233,7 +239,7 @@ func flatten(raw json.RawMessage, path string, out *[]string) error {
 	if json.Unmarshal(raw, &s) == nil && strings.Contains(strings.TrimSuffix(s, "\n"), "\n") {
 		*out = append(*out, path+" =")
 		for _, l := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
-			*out = append(*out, "    "+l)
+			*out = append(*out, "    "+printable(l))
 		}
 		return nil
 	}
@@ -258,4 +264,23 @@ func joinPath(path, key string) string {
 		return key
 	}
 	return path + "." + key
+}
+
+// printable is s with the control characters a runtime answer or a
+// container's message may hold (a terminal's escape sequences among them)
+// written as \x1b and the like: they are shown, never obeyed.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
