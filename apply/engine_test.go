@@ -525,6 +525,28 @@ pod "vm" {
 	}
 }
 
+// cutShortReplace applies cfg's one pod, then leaves the runtime as a
+// replace cut short after its new sandbox would: a newer sandbox of the
+// pod without containers beside the old one, which it returns.
+func cutShortReplace(t *testing.T, e *apply.Engine, rt *fake.Runtime, cfg *spec.Config) *cri.PodSandbox {
+	t.Helper()
+	if _, res, err := e.Converge(context.Background(), cfg, planner.Options{}, nil, execOpts(t)); err != nil || res.Err() != nil {
+		t.Fatal(err, res.Err())
+	}
+	if len(rt.Sandboxes) != 1 {
+		t.Fatalf("%d sandboxes, want the pod's one", len(rt.Sandboxes))
+	}
+	var old *cri.PodSandbox
+	for _, sb := range rt.Sandboxes {
+		old = sb
+	}
+	newer := proto.Clone(old).(*cri.PodSandbox)
+	newer.Id, newer.CreatedAt = "newer-sandbox", old.CreatedAt+1
+	newer.Metadata.Uid, newer.Metadata.Attempt = old.Metadata.Uid+"-2", old.Metadata.Attempt+1
+	rt.Sandboxes[newer.Id] = newer
+	return old
+}
+
 // The older sandbox an interrupted start-first replace left beside the new
 // one may still serve: its containers are stopped with the grace they were
 // made with before it goes, never killed with it.
@@ -543,22 +565,13 @@ pod "vm" {
 	e := newEngine(t, rt)
 	ctx := context.Background()
 	cfg := spectest.Load(t, src)
-	if _, res, err := e.Converge(ctx, cfg, planner.Options{}, nil, execOpts(t)); err != nil || res.Err() != nil {
-		t.Fatal(err, res.Err())
-	}
-	var old *cri.PodSandbox
-	for _, sb := range rt.Sandboxes {
-		old = sb
-	}
+	old := cutShortReplace(t, e, rt, cfg)
 	var serving string
 	for id := range rt.Containers {
-		serving = id
+		if rt.Containers[id].PodSandboxId == old.Id {
+			serving = id
+		}
 	}
-	// As if berth died after the replace's new sandbox, before its containers.
-	newer := proto.Clone(old).(*cri.PodSandbox)
-	newer.Id, newer.CreatedAt = "newer-sandbox", old.CreatedAt+1
-	newer.Metadata.Uid, newer.Metadata.Attempt = old.Metadata.Uid+"-2", old.Metadata.Attempt+1
-	rt.Sandboxes[newer.Id] = newer
 
 	if _, res, err := e.Converge(ctx, cfg, planner.Options{}, nil, execOpts(t)); err != nil || res.Err() != nil {
 		t.Fatal(err, res.Err())
@@ -591,17 +604,7 @@ pod "web" {
 		e := newEngine(t, rt)
 		ctx := context.Background()
 		cfg := spectest.Load(t, src)
-		if _, res, err := e.Converge(ctx, cfg, planner.Options{}, nil, execOpts(t)); err != nil || res.Err() != nil {
-			t.Fatal(err, res.Err())
-		}
-		var old *cri.PodSandbox
-		for _, sb := range rt.Sandboxes {
-			old = sb
-		}
-		newer := proto.Clone(old).(*cri.PodSandbox)
-		newer.Id, newer.CreatedAt = "newer-sandbox", old.CreatedAt+1
-		newer.Metadata.Uid, newer.Metadata.Attempt = old.Metadata.Uid+"-2", old.Metadata.Attempt+1
-		rt.Sandboxes[newer.Id] = newer
+		old := cutShortReplace(t, e, rt, cfg)
 		if fails {
 			rt.Errors["StartContainer"] = errors.New("the runtime refuses")
 		}
