@@ -354,11 +354,12 @@ func (c *Client) ListSandboxes(ctx context.Context, labels map[string]string) ([
 	if err != nil {
 		return nil, fmt.Errorf("list pod sandboxes: %w", err)
 	}
-	return whole(resp.Items, func(sb *cri.PodSandbox) {
+	for _, sb := range resp.Items { // what CRI says is always there, berth reads without asking
 		if sb.Metadata == nil {
 			sb.Metadata = &cri.PodSandboxMetadata{}
 		}
-	}), nil
+	}
+	return resp.Items, nil
 }
 
 // ListContainers lists the containers carrying all the given labels.
@@ -367,29 +368,23 @@ func (c *Client) ListContainers(ctx context.Context, labels map[string]string) (
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	return whole(resp.Containers, func(c *cri.Container) {
-		if c.Metadata == nil {
-			c.Metadata = &cri.ContainerMetadata{}
-		}
-		if c.Image == nil {
-			c.Image = &cri.ImageSpec{}
-		}
-	}), nil
+	for _, c := range resp.Containers {
+		fillContainer(&c.Metadata, &c.Image)
+	}
+	return resp.Containers, nil
 }
 
-// whole drops the nil entries of a runtime's list and fills in the
-// messages CRI says are always there: berth reads them without asking,
-// and a runtime (or a proxy in front of it) that leaves one out must not
-// crash it.
-func whole[T any](items []*T, fill func(*T)) []*T {
-	kept := items[:0]
-	for _, item := range items {
-		if item != nil {
-			fill(item)
-			kept = append(kept, item)
-		}
+// fillContainer puts empty messages where a container's answer left out
+// what CRI says is always there: berth reads them without asking, and a
+// runtime (or a proxy in front of it) that leaves one out must not crash
+// it.
+func fillContainer(md **cri.ContainerMetadata, img **cri.ImageSpec) {
+	if *md == nil {
+		*md = &cri.ContainerMetadata{}
 	}
-	return kept
+	if *img == nil {
+		*img = &cri.ImageSpec{}
+	}
 }
 
 // errNoStatus is a status call's answer without the status.
@@ -413,12 +408,7 @@ func (c *Client) ContainerStatus(ctx context.Context, id string) (*cri.Container
 	if resp.Status == nil {
 		return nil, fmt.Errorf("container %s status: %w", short(id), errNoStatus)
 	}
-	if resp.Status.Metadata == nil {
-		resp.Status.Metadata = &cri.ContainerMetadata{}
-	}
-	if resp.Status.Image == nil {
-		resp.Status.Image = &cri.ImageSpec{}
-	}
+	fillContainer(&resp.Status.Metadata, &resp.Status.Image)
 	return resp.Status, nil
 }
 
